@@ -1,0 +1,491 @@
+//! Command-line interface of the `dunder` binary.
+//!
+//! The flag names are a compatibility contract with the historical Go service:
+//! deployments still pass `--use_tls`, `--tls.crt`, `--cockroach.host` and so
+//! on, so those spellings (underscores and dots included) are the primary
+//! names and the dashed spellings are only aliases.
+//!
+//! Every flag is an `Option` without a clap default, so that
+//! [`crate::config::Settings`] can tell "not given" apart from "given the
+//! default value" when it layers defaults < config file < environment < flags.
+//! Each flag also reads a `DUNDER_<NAME>` environment variable; clap applies
+//! it only when the flag itself is absent, which gives environment < flags.
+//!
+//! The defaults shown in `--help` are written by hand (clap cannot show them
+//! without owning them); a test checks them against [`crate::config`].
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// The `dunder` message API server.
+#[derive(clap::Parser, Debug)]
+#[command(name = "dunder", version, about)]
+pub struct Cli {
+    /// What to do; without a subcommand the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Settings shared by the server and every subcommand.
+    #[command(flatten)]
+    pub flags: Flags,
+}
+
+/// Subcommands; plain `dunder` (no subcommand) runs the server.
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Apply pending database migrations, then exit.
+    Migrate,
+}
+
+/// Every setting that can be given on the command line or in the environment.
+///
+/// All fields are `None` when neither the flag nor its environment variable
+/// was given; defaults are applied later, after the config file is merged in.
+/// The flags are `global` so they work both before and after a subcommand
+/// (`dunder --port 1 migrate` and `dunder migrate --port 1`).
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct Flags {
+    /// Serve HTTPS with --tls.crt and --tls.key [default: false]
+    #[arg(
+        long = "use_tls",
+        alias = "use-tls",
+        env = "DUNDER_USE_TLS",
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = parse_bool
+    )]
+    pub use_tls: Option<bool>,
+
+    /// TCP port to listen on [default: 9000]
+    #[arg(long = "port", env = "DUNDER_PORT", global = true)]
+    pub port: Option<u16>,
+
+    /// Log verbosity; fatal and panic behave like error [default: info]
+    #[arg(
+        long = "log_level",
+        alias = "log-level",
+        env = "DUNDER_LOG_LEVEL",
+        global = true,
+        ignore_case = true
+    )]
+    pub log_level: Option<LogLevel>,
+
+    /// YAML config file; its values sit below environment and flags
+    #[arg(
+        long = "config_file",
+        alias = "config-file",
+        env = "DUNDER_CONFIG_FILE",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub config_file: Option<PathBuf>,
+
+    /// TLS certificate chain (PEM) used with --use_tls [default: tls/tls.crt]
+    #[arg(
+        long = "tls.crt",
+        env = "DUNDER_TLS_CRT",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub tls_crt: Option<PathBuf>,
+
+    /// TLS private key (PEM) used with --use_tls [default: tls/tls.key]
+    #[arg(
+        long = "tls.key",
+        env = "DUNDER_TLS_KEY",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// CockroachDB host; when set (and --database_url is not), use CockroachDB
+    #[arg(
+        long = "cockroach.host",
+        env = "DUNDER_COCKROACH_HOST",
+        global = true,
+        value_name = "HOST"
+    )]
+    pub cockroach_host: Option<String>,
+
+    /// CockroachDB port [default: 26257]
+    #[arg(
+        long = "cockroach.port",
+        env = "DUNDER_COCKROACH_PORT",
+        global = true,
+        value_name = "PORT"
+    )]
+    pub cockroach_port: Option<u16>,
+
+    /// CockroachDB database name [default: dunder]
+    #[arg(
+        long = "cockroach.database",
+        env = "DUNDER_COCKROACH_DATABASE",
+        global = true,
+        value_name = "NAME"
+    )]
+    pub cockroach_database: Option<String>,
+
+    /// CockroachDB user [default: root]
+    #[arg(
+        long = "cockroach.user",
+        env = "DUNDER_COCKROACH_USER",
+        global = true,
+        value_name = "USER"
+    )]
+    pub cockroach_user: Option<String>,
+
+    /// Apply pending migrations when the server starts [default: true]
+    #[arg(
+        long = "cockroach.should_migrate",
+        alias = "cockroach.should-migrate",
+        env = "DUNDER_COCKROACH_SHOULD_MIGRATE",
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = parse_bool
+    )]
+    pub cockroach_should_migrate: Option<bool>,
+
+    /// Log every database statement [default: false]
+    #[arg(
+        long = "cockroach.debug",
+        env = "DUNDER_COCKROACH_DEBUG",
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = parse_bool
+    )]
+    pub cockroach_debug: Option<bool>,
+
+    /// Database URL: sqlite:..., postgres://... or postgresql://...; overrides --cockroach.* [default: sqlite:dunder.db?mode=rwc]
+    #[arg(
+        long = "database_url",
+        alias = "database-url",
+        env = "DUNDER_DATABASE_URL",
+        global = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+
+    /// IP address to bind [default: 0.0.0.0]
+    #[arg(
+        long = "listen_address",
+        alias = "listen-address",
+        env = "DUNDER_LISTEN_ADDRESS",
+        global = true,
+        value_name = "IP"
+    )]
+    pub listen_address: Option<IpAddr>,
+
+    /// Longest accepted message text, in characters (1 to 10000) [default: 500]
+    #[arg(
+        long = "max_text_length",
+        alias = "max-text-length",
+        env = "DUNDER_MAX_TEXT_LENGTH",
+        global = true,
+        value_name = "CHARS"
+    )]
+    pub max_text_length: Option<usize>,
+}
+
+/// Log levels of the historical service (logrus names).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    // logrus also accepted "warning", so old configs may still say it.
+    #[value(alias = "warning")]
+    #[serde(alias = "warning")]
+    Warn,
+    Error,
+    Fatal,
+    Panic,
+}
+
+impl LogLevel {
+    /// The `tracing` filter directive for this level.
+    ///
+    /// `tracing` has no levels above error; fatal and panic only ever made
+    /// the Go service quieter, so they map to "error".
+    pub fn as_filter(&self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error | LogLevel::Fatal | LogLevel::Panic => "error",
+        }
+    }
+}
+
+/// Parses a boolean the way operators wrote them for the Go service
+/// (`strconv.ParseBool` plus yes/no), case-insensitively.
+pub(crate) fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "1" | "yes" | "y" | "on" => Ok(true),
+        "false" | "f" | "0" | "no" | "n" | "off" => Ok(false),
+        _ => Err(format!(
+            "'{value}' is not a boolean (use true/false, 1/0 or yes/no)"
+        )),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    /// Parses `args` with every `env` binding removed, so tests see only the
+    /// command line: neither the developer's shell nor the one test that
+    /// sets `DUNDER_*` variables can change their outcome.
+    pub(crate) fn parse_without_env(args: &[&str]) -> Result<Cli, clap::Error> {
+        let command = Cli::command().mut_args(|arg| arg.env(None));
+        let matches = command.try_get_matches_from(args)?;
+        Cli::from_arg_matches(&matches)
+    }
+
+    fn flags(args: &[&str]) -> Flags {
+        parse_without_env(args)
+            .unwrap_or_else(|e| panic!("{args:?} should parse: {e}"))
+            .flags
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_arguments_runs_the_server_with_nothing_set() {
+        let cli = parse_without_env(&["dunder"]).unwrap();
+        assert_eq!(cli.command, None);
+        assert_eq!(cli.flags.port, None);
+        assert_eq!(cli.flags.use_tls, None);
+        assert_eq!(cli.flags.cockroach_should_migrate, None);
+    }
+
+    #[test]
+    fn historical_flag_spellings_parse() {
+        let f = flags(&[
+            "dunder",
+            "--cockroach.host=db",
+            "--cockroach.port",
+            "26000",
+            "--use_tls",
+            "--tls.crt",
+            "a",
+            "--port",
+            "8080",
+            "--log_level",
+            "debug",
+            "--tls.key=k",
+            "--cockroach.database=msgs",
+            "--cockroach.user=app",
+            "--cockroach.should_migrate=false",
+            "--cockroach.debug",
+            "--config_file=dunder.yaml",
+        ]);
+        assert_eq!(f.cockroach_host.as_deref(), Some("db"));
+        assert_eq!(f.cockroach_port, Some(26000));
+        assert_eq!(f.use_tls, Some(true));
+        assert_eq!(f.tls_crt, Some(PathBuf::from("a")));
+        assert_eq!(f.tls_key, Some(PathBuf::from("k")));
+        assert_eq!(f.port, Some(8080));
+        assert_eq!(f.log_level, Some(LogLevel::Debug));
+        assert_eq!(f.cockroach_database.as_deref(), Some("msgs"));
+        assert_eq!(f.cockroach_user.as_deref(), Some("app"));
+        assert_eq!(f.cockroach_should_migrate, Some(false));
+        assert_eq!(f.cockroach_debug, Some(true));
+        assert_eq!(f.config_file, Some(PathBuf::from("dunder.yaml")));
+    }
+
+    #[test]
+    fn new_flags_parse() {
+        let f = flags(&[
+            "dunder",
+            "--database_url=postgres://u@h/db",
+            "--listen_address",
+            "::1",
+            "--max_text_length",
+            "280",
+        ]);
+        assert_eq!(f.database_url.as_deref(), Some("postgres://u@h/db"));
+        assert_eq!(f.listen_address, Some("::1".parse().unwrap()));
+        assert_eq!(f.max_text_length, Some(280));
+    }
+
+    #[test]
+    fn dashed_aliases_parse() {
+        let f = flags(&[
+            "dunder",
+            "--use-tls",
+            "--log-level=warn",
+            "--config-file=c.yaml",
+            "--database-url=sqlite::memory:",
+            "--listen-address=127.0.0.1",
+            "--max-text-length=10",
+            "--cockroach.should-migrate=no",
+        ]);
+        assert_eq!(f.use_tls, Some(true));
+        assert_eq!(f.log_level, Some(LogLevel::Warn));
+        assert_eq!(f.config_file, Some(PathBuf::from("c.yaml")));
+        assert_eq!(f.database_url.as_deref(), Some("sqlite::memory:"));
+        assert_eq!(f.listen_address, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(f.max_text_length, Some(10));
+        assert_eq!(f.cockroach_should_migrate, Some(false));
+    }
+
+    #[test]
+    fn boolean_flags_behave_like_go() {
+        assert_eq!(flags(&["dunder", "--use_tls"]).use_tls, Some(true));
+        assert_eq!(flags(&["dunder", "--use_tls=false"]).use_tls, Some(false));
+        assert_eq!(flags(&["dunder", "--use_tls=true"]).use_tls, Some(true));
+        assert_eq!(flags(&["dunder", "--use_tls=0"]).use_tls, Some(false));
+        assert_eq!(flags(&["dunder", "--use_tls=YES"]).use_tls, Some(true));
+        // As in Go, a bare word after a boolean flag is not its value.
+        assert!(parse_without_env(&["dunder", "--use_tls", "false"]).is_err());
+        assert!(parse_without_env(&["dunder", "--use_tls=maybe"]).is_err());
+    }
+
+    #[test]
+    fn bool_parser_accepts_the_documented_spellings() {
+        for yes in ["true", "TRUE", "True", "1", "yes", "Yes"] {
+            assert_eq!(parse_bool(yes), Ok(true), "{yes}");
+        }
+        for no in ["false", "FALSE", "0", "no", "NO"] {
+            assert_eq!(parse_bool(no), Ok(false), "{no}");
+        }
+        assert!(parse_bool("").is_err());
+        assert!(parse_bool("2").is_err());
+    }
+
+    #[test]
+    fn log_level_is_case_insensitive_and_accepts_warning() {
+        assert_eq!(
+            flags(&["dunder", "--log_level=DEBUG"]).log_level,
+            Some(LogLevel::Debug)
+        );
+        assert_eq!(
+            flags(&["dunder", "--log_level=warning"]).log_level,
+            Some(LogLevel::Warn)
+        );
+        assert!(parse_without_env(&["dunder", "--log_level=trace"]).is_err());
+    }
+
+    #[test]
+    fn log_levels_map_to_tracing_filters() {
+        assert_eq!(LogLevel::Debug.as_filter(), "debug");
+        assert_eq!(LogLevel::Info.as_filter(), "info");
+        assert_eq!(LogLevel::Warn.as_filter(), "warn");
+        assert_eq!(LogLevel::Error.as_filter(), "error");
+        assert_eq!(LogLevel::Fatal.as_filter(), "error");
+        assert_eq!(LogLevel::Panic.as_filter(), "error");
+    }
+
+    #[test]
+    fn subcommands_accept_global_flags_before_and_after() {
+        let cli =
+            parse_without_env(&["dunder", "migrate", "--database_url", "sqlite::memory:"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Migrate));
+        assert_eq!(cli.flags.database_url.as_deref(), Some("sqlite::memory:"));
+
+        let cli = parse_without_env(&["dunder", "--port=1", "--use_tls", "migrate"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Migrate));
+        assert_eq!(cli.flags.port, Some(1));
+        assert_eq!(cli.flags.use_tls, Some(true));
+    }
+
+    #[test]
+    fn bad_values_are_rejected_by_clap() {
+        assert!(parse_without_env(&["dunder", "--port=70000"]).is_err());
+        assert!(parse_without_env(&["dunder", "--listen_address=localhost"]).is_err());
+        assert!(parse_without_env(&["dunder", "--prot=1"]).is_err());
+        assert!(parse_without_env(&["dunder", "serve"]).is_err());
+    }
+
+    #[test]
+    fn short_help_flag_is_available() {
+        let err = parse_without_env(&["dunder", "-h"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+    }
+
+    /// The `[default: ...]` notes in the help are hand-written; keep them
+    /// in step with the values `Settings` really uses.
+    #[test]
+    fn help_shows_the_real_defaults() {
+        use crate::config as c;
+        let help = Cli::command().render_long_help().to_string();
+        for expected in [
+            format!("[default: {}]", c::DEFAULT_PORT),
+            format!("[default: {}]", c::DEFAULT_LISTEN_ADDRESS),
+            format!("[default: {}]", c::DEFAULT_MAX_TEXT_LENGTH),
+            format!("[default: {}]", c::DEFAULT_TLS_CRT),
+            format!("[default: {}]", c::DEFAULT_TLS_KEY),
+            format!("[default: {}]", c::DEFAULT_COCKROACH_PORT),
+            format!("[default: {}]", c::DEFAULT_COCKROACH_DATABASE),
+            format!("[default: {}]", c::DEFAULT_COCKROACH_USER),
+            format!("[default: {}]", c::DEFAULT_SQLITE_URL),
+            format!("(1 to {})", c::MAX_TEXT_LENGTH_LIMIT),
+        ] {
+            assert!(help.contains(&expected), "help lacks {expected}:\n{help}");
+        }
+        // Every flag advertises its environment variable.
+        assert!(help.contains("[env: DUNDER_COCKROACH_SHOULD_MIGRATE="));
+    }
+
+    /// The only test that reads the process environment; keeping it to one
+    /// function avoids races between tests that run in parallel.
+    #[test]
+    fn environment_fills_flags_and_flags_win() {
+        struct Unset(&'static [&'static str]);
+        impl Drop for Unset {
+            // Runs even if an assertion fails, so no variable leaks out.
+            fn drop(&mut self) {
+                for name in self.0 {
+                    std::env::remove_var(name);
+                }
+            }
+        }
+        let _unset = Unset(&[
+            "DUNDER_COCKROACH_HOST",
+            "DUNDER_PORT",
+            "DUNDER_USE_TLS",
+            "DUNDER_TLS_CRT",
+            "DUNDER_LISTEN_ADDRESS",
+        ]);
+        // Edition 2021: set_var is still a safe function here.
+        std::env::set_var("DUNDER_COCKROACH_HOST", "env-db");
+        std::env::set_var("DUNDER_PORT", "7000");
+        std::env::set_var("DUNDER_USE_TLS", "false");
+        std::env::set_var("DUNDER_TLS_CRT", "env.crt");
+        std::env::set_var("DUNDER_LISTEN_ADDRESS", "127.0.0.1");
+
+        let cli = Cli::try_parse_from(["dunder", "migrate", "--port=8080", "--use_tls"]).unwrap();
+        let f = &cli.flags;
+        assert_eq!(f.cockroach_host.as_deref(), Some("env-db"));
+        assert_eq!(f.tls_crt, Some(PathBuf::from("env.crt")));
+        assert_eq!(f.listen_address, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(f.port, Some(8080), "flag beats environment");
+        assert_eq!(f.use_tls, Some(true), "bare flag beats environment");
+
+        // Environment beats the config file.
+        let file = "port: 1\ncockroach: {host: file-db}\n";
+        let settings = crate::config::Settings::from_layers(
+            Some((std::path::Path::new("dunder.yaml"), file)),
+            f,
+        )
+        .unwrap();
+        assert_eq!(settings.port, 8080);
+        assert_eq!(
+            settings.database.url,
+            "postgresql://root@env-db:26257/dunder?sslmode=disable"
+        );
+    }
+}

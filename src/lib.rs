@@ -1,0 +1,12 @@
+//! Dunder: short messages with hashtags, posted and read over REST (the
+//! historical compatibility routes) and, later, GraphQL, over one store
+//! (SQLite embedded, PostgreSQL or CockroachDB).
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod rest;
+pub mod server;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,92 @@
+//! Extractors whose refusals speak the API's own error format: the JSON body
+//! (read whatever its content type, as the historical service did, so
+//! `curl -d` works without `-H 'Content-Type: application/json'`), the query
+//! string, and the author from the `Authorization` header.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::auth::user_from_authorization;
+use crate::domain::UserName;
+
+/// A JSON request body.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|error| ApiError::bad_request(format!("request body: {error}")))
+    }
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body is larger than {} bytes",
+                super::MAX_BODY_BYTES
+            ),
+        )
+    } else {
+        ApiError::new(
+            rejection.status(),
+            format!("request body: {}", rejection.body_text()),
+        )
+    }
+}
+
+/// Query parameters; a malformed query string is a 400 that says why.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(params)| QueryParams(params))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!("query string: {}", rejection.body_text()))
+            })
+    }
+}
+
+/// The user a request acts for, from its bearer token (401 otherwise).
+pub struct Author(pub UserName);
+
+impl<S: Send + Sync> FromRequestParts<S> for Author {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let header = match parts.headers.get(header::AUTHORIZATION) {
+            None => None,
+            Some(value) => Some(value.to_str().map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "Authorization header is not valid text",
+                )
+            })?),
+        };
+        Ok(Author(user_from_authorization(header)?))
+    }
+}

@@ -1,0 +1,40 @@
+//! The REST compatibility routes, with the exact JSON of the service Dunder
+//! replaces: `POST /message`, `GET /message`, `GET /message/{id}`,
+//! `GET /trend`. A thin face: it parses, calls the domain and the store, and
+//! shapes the answer.
+
+mod error;
+mod extract;
+mod json;
+mod messages;
+mod params;
+mod trend;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+
+pub use error::ApiError;
+
+use crate::store::Store;
+
+/// The largest request body accepted; larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What the REST handlers share.
+#[derive(Clone)]
+pub struct RestState {
+    pub store: Store,
+    /// The most characters a message text may have (configurable).
+    pub max_text_chars: usize,
+}
+
+/// The REST routes, ready to be merged into the application's router.
+pub fn router(state: RestState) -> Router {
+    Router::new()
+        .route("/message", get(messages::list).post(messages::post))
+        .route("/message/{id}", get(messages::get_one))
+        .route("/trend", get(trend::trend))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

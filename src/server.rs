@@ -1,0 +1,287 @@
+//! The application: binds the listener (port 0 works, for tests), assembles
+//! the router (REST routes, health, metrics), serves plain HTTP or HTTPS
+//! through rustls, and shuts down gracefully.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use axum_server::tls_rustls::RustlsConfig;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::rest::{self, ApiError, RestState};
+use crate::store::{Store, StoreOptions};
+use crate::telemetry::render_metrics;
+
+/// Why the application could not start; each names what is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open database {url}: {source}")]
+    Database { url: String, source: sea_orm::DbErr },
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("--tls.crt {crt} / --tls.key {key}: {source}")]
+    Tls {
+        crt: String,
+        key: String,
+        source: std::io::Error,
+    },
+}
+
+/// What every route shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+}
+
+/// A built application, bound to its port, not yet serving.
+pub struct Application {
+    listener: StdTcpListener,
+    address: SocketAddr,
+    router: Router,
+    tls: Option<RustlsConfig>,
+    store: Store,
+}
+
+impl Application {
+    /// Binds the listener and loads TLS material (so that a bad port or
+    /// certificate fails before the database is touched), then opens the
+    /// store, migrating it unless switched off.
+    pub async fn build(settings: &Settings) -> Result<Application, StartError> {
+        let (listener, tls) = listen(settings).await?;
+        let url = &settings.database.url;
+        let options = StoreOptions {
+            migrate: settings.database.should_migrate,
+            log_statements: settings.database.debug,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(url, options)
+            .await
+            .map_err(|source| StartError::Database {
+                url: redact_password(url),
+                source,
+            })?;
+        Self::assemble(settings, listener, tls, store)
+    }
+
+    /// Like [`Application::build`], on a store already opened (tests open
+    /// theirs with a clock they control).
+    pub async fn build_with_store(
+        settings: &Settings,
+        store: Store,
+    ) -> Result<Application, StartError> {
+        let (listener, tls) = listen(settings).await?;
+        Self::assemble(settings, listener, tls, store)
+    }
+
+    fn assemble(
+        settings: &Settings,
+        listener: StdTcpListener,
+        tls: Option<RustlsConfig>,
+        store: Store,
+    ) -> Result<Application, StartError> {
+        let address = listener.local_addr().map_err(|source| StartError::Listen {
+            address: settings.listen_socket(),
+            source,
+        })?;
+        let router = router(
+            AppState {
+                store: store.clone(),
+            },
+            RestState {
+                store: store.clone(),
+                max_text_chars: settings.max_text_length,
+            },
+        );
+        Ok(Application {
+            listener,
+            address,
+            router,
+            tls,
+            store,
+        })
+    }
+
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets
+    /// requests in flight finish, and returns.
+    pub async fn run_until<F>(self, shutdown: F) -> std::io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        tracing::info!(address = %self.address, "dunder listening on {scheme}://{}", self.address);
+        match self.tls {
+            None => {
+                let listener = tokio::net::TcpListener::from_std(self.listener)?;
+                axum::serve(listener, self.router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            Some(config) => {
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+                });
+                axum_server::from_tcp_rustls(self.listener, config)
+                    .handle(handle)
+                    .serve(self.router.into_make_service())
+                    .await
+            }
+        }
+    }
+}
+
+/// Binds the listening socket and, with `use_tls`, loads the certificate
+/// and key.
+async fn listen(settings: &Settings) -> Result<(StdTcpListener, Option<RustlsConfig>), StartError> {
+    let requested = settings.listen_socket();
+    let listen_error = |source| StartError::Listen {
+        address: requested,
+        source,
+    };
+    let listener = StdTcpListener::bind(requested).map_err(listen_error)?;
+    listener.set_nonblocking(true).map_err(listen_error)?;
+    if !settings.use_tls {
+        return Ok((listener, None));
+    }
+    // rustls needs one process-wide crypto provider; a second install
+    // (several applications in one test process) is a no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = RustlsConfig::from_pem_file(&settings.tls_crt, &settings.tls_key)
+        .await
+        .map_err(|source| StartError::Tls {
+            crt: settings.tls_crt.display().to_string(),
+            key: settings.tls_key.display().to_string(),
+            source,
+        })?;
+    Ok((listener, Some(config)))
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn router(state: AppState, rest_state: RestState) -> Router {
+    let operations = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(Arc::new(state));
+    Router::new()
+        .merge(rest::router(rest_state))
+        .merge(operations)
+        .fallback(no_route)
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "data": { "status": "ok" } }))
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    match state.store.ping().await {
+        Ok(()) => Ok(Json(serde_json::json!({ "data": { "status": "ready" } }))),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable",
+            ))
+        }
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        render_metrics(state.store.stats()),
+    )
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+/// The URL with any password replaced, for messages and logs.
+fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_password("postgres://bob:secret@db:5432/dunder"),
+            "postgres://bob:***@db:5432/dunder"
+        );
+        assert_eq!(
+            redact_password("postgres://bob@db/dunder"),
+            "postgres://bob@db/dunder"
+        );
+        assert_eq!(redact_password("sqlite:dunder.db"), "sqlite:dunder.db");
+    }
+}

@@ -1,0 +1,178 @@
+//! The store: the only place that speaks SQL. It opens the database named by
+//! a URL, applies migrations, writes posts through the group-commit writer
+//! and answers listings and trend queries, all with domain types.
+
+mod connect;
+mod read;
+mod retry;
+mod sql;
+mod stats;
+mod trend;
+mod write_batch;
+mod writer;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+
+use crate::domain::listing::{MessageFilter, PageRequest};
+use crate::domain::trend::{TrendBucket, TrendQuery};
+use crate::domain::{Message, MessageId, NewMessage};
+pub use stats::StoreStats;
+use writer::WriterHandle;
+
+/// A store failure: never the client's fault. The text is for logs only.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("the writer task has stopped")]
+    WriterStopped,
+}
+
+impl From<DbErr> for StoreError {
+    fn from(error: DbErr) -> Self {
+        StoreError::Database(error.to_string())
+    }
+}
+
+impl From<&DbErr> for StoreError {
+    fn from(error: &DbErr) -> Self {
+        StoreError::Database(error.to_string())
+    }
+}
+
+/// Where the write path reads the time that stamps a message id. The
+/// system clock in production; tests set their own to post "at" known times.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// How to open a store.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// Apply pending migrations before anything else.
+    pub migrate: bool,
+    /// Log every SQL statement (the historical `cockroach.debug`).
+    pub log_statements: bool,
+    pub clock: Clock,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            migrate: true,
+            log_statements: false,
+            clock: Arc::new(SystemTime::now),
+        }
+    }
+}
+
+/// A handle on the database; cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    writer: WriterHandle,
+    stats: Arc<StoreStats>,
+}
+
+impl Store {
+    /// Opens `url`; applies pending migrations first when asked to.
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Store, DbErr> {
+        let db = connect::connect(url, options.log_statements).await?;
+        if options.migrate {
+            migrate_database(&db).await?;
+        }
+        let stats = Arc::new(StoreStats::default());
+        let writer = WriterHandle::spawn(db.clone(), stats.clone(), options.clock);
+        Ok(Store { db, writer, stats })
+    }
+
+    /// Writes one post (in a group commit with whatever else is waiting) and
+    /// returns it as stored, after the commit.
+    #[tracing::instrument(skip_all, fields(user = %post.author))]
+    pub async fn post(&self, post: NewMessage) -> Result<Message, StoreError> {
+        self.writer.post(post).await
+    }
+
+    /// One page of a listing, in the page's direction.
+    #[tracing::instrument(skip(self))]
+    pub async fn list(
+        &self,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Message>, StoreError> {
+        Ok(read::list_messages(&self.db, filter, page).await?)
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        Ok(read::get_message(&self.db, id).await?)
+    }
+
+    /// The non-empty buckets of a trend query, oldest first.
+    #[tracing::instrument(skip(self))]
+    pub async fn trend(&self, query: &TrendQuery) -> Result<Vec<TrendBucket>, StoreError> {
+        Ok(trend::trend(&self.db, query).await?)
+    }
+
+    /// The database's plan for reading one page of a listing (PostgreSQL's
+    /// `EXPLAIN`), one line per plan node; empty when the filter cannot
+    /// match anything. For the tests and docs that show a page's cost does
+    /// not grow with the cursor's depth.
+    pub async fn explain_list(
+        &self,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<String>, StoreError> {
+        let Some(mut statement) = read::listing_statement(&self.db, filter, page).await? else {
+            return Ok(Vec::new());
+        };
+        statement.sql = format!("EXPLAIN {}", statement.sql);
+        let rows = self.db.query_all(statement).await?;
+        rows.iter()
+            .map(|row| row.try_get_by_index::<String>(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Whether the database answers a trivial query (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db
+            .execute(Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT 1",
+            ))
+            .await?;
+        Ok(())
+    }
+
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// The connection, for tests and tools that inspect the database itself.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+/// Applies pending migrations, one DDL statement at a time (see the
+/// migration crate); returns the names of those applied.
+pub async fn migrate_database(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    let applied = migration::run_pending(db).await?;
+    for name in &applied {
+        tracing::info!(migration = %name, "migration applied");
+    }
+    Ok(applied)
+}
+
+/// Opens `url` and applies pending migrations, for `dunder migrate`.
+pub async fn migrate_url(url: &str, log_statements: bool) -> Result<Vec<String>, DbErr> {
+    let db = connect::connect(url, log_statements).await?;
+    let applied = migrate_database(&db).await;
+    db.close().await?;
+    applied
+}

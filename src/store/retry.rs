@@ -1,0 +1,108 @@
+//! Retrying transactions the database asked us to retry.
+//!
+//! CockroachDB runs every transaction SERIALIZABLE and answers conflicts with
+//! SQLSTATE 40001 ("restart transaction"); PostgreSQL does the same at that
+//! isolation level, and may pick a deadlock victim (40P01). SQLite answers a
+//! busy database with SQLITE_BUSY (5). Neither SeaORM nor sqlx retries, so
+//! the write path does, with capped exponential backoff and full jitter, a
+//! bounded number of times.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sea_orm::{DbErr, RuntimeErr};
+
+/// How many times a transaction is tried in all before its error is returned.
+pub(crate) const MAX_ATTEMPTS: u32 = 10;
+const BASE_DELAY: Duration = Duration::from_millis(5);
+const MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// The SQLSTATE (or SQLite result code) of a database error, if it has one.
+pub(crate) fn database_code(error: &DbErr) -> Option<String> {
+    let runtime = match error {
+        DbErr::Conn(e) | DbErr::Exec(e) | DbErr::Query(e) => e,
+        _ => return None,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(sea_orm::sqlx::Error::Database(db)) => {
+            db.code().map(|code| code.into_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Whether trying the same transaction again may succeed.
+pub(crate) fn is_retryable(error: &DbErr) -> bool {
+    matches!(
+        database_code(error).as_deref(),
+        Some("40001") | Some("40P01") | Some("5") | Some("517")
+    )
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or has been tried
+/// [`MAX_ATTEMPTS`] times; counts each retry in `retries`.
+pub(crate) async fn with_retries<T, F, Fut>(retries: &AtomicU64, mut attempt: F) -> Result<T, DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, DbErr>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(error) if tries < MAX_ATTEMPTS && is_retryable(&error) => {
+                retries.fetch_add(1, Ordering::Relaxed);
+                let delay = backoff(tries);
+                tracing::debug!(%error, tries, ?delay, "transaction conflict, retrying");
+                tokio::time::sleep(delay).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Full jitter: a random delay up to the capped exponential bound, so that
+/// the transactions that collided do not collide again in lockstep.
+fn backoff(tries: u32) -> Duration {
+    let ceiling = BASE_DELAY
+        .saturating_mul(1u32 << tries.min(16))
+        .min(MAX_DELAY);
+    let millis = ceiling.as_millis() as u64;
+    Duration::from_millis(fastrand::u64(1..=millis.max(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_capped() {
+        for tries in 1..40 {
+            assert!(backoff(tries) <= MAX_DELAY);
+            assert!(backoff(tries) >= Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn errors_without_a_code_are_not_retried() {
+        assert!(!is_retryable(&DbErr::Custom("boom".into())));
+        assert!(!is_retryable(&DbErr::Exec(RuntimeErr::Internal(
+            "x".into()
+        ))));
+    }
+
+    #[tokio::test]
+    async fn a_final_error_is_returned_at_once() {
+        let retries = AtomicU64::new(0);
+        let mut calls = 0;
+        let result: Result<(), DbErr> = with_retries(&retries, || {
+            calls += 1;
+            async { Err(DbErr::Custom("no".into())) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
+        assert_eq!(retries.load(Ordering::Relaxed), 0);
+    }
+}

@@ -1,0 +1,63 @@
+//! Trend queries, answered from the per-minute counters: the database sums
+//! the minutes of each aligned bucket, so the cost follows the range, never
+//! the number of messages.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbErr};
+
+use super::sql::Sql;
+use super::write_batch::ALL_MESSAGES;
+use crate::domain::trend::{TrendBucket, TrendQuery};
+
+/// The non-empty buckets of `query`, oldest first.
+pub(crate) async fn trend<C: ConnectionTrait>(
+    db: &C,
+    query: &TrendQuery,
+) -> Result<Vec<TrendBucket>, DbErr> {
+    let backend = db.get_database_backend();
+    let hashtag_id = match &query.hashtag {
+        None => ALL_MESSAGES,
+        Some(hashtag) => {
+            let mut sql = Sql::new(backend);
+            sql.push("SELECT id FROM hashtags WHERE name = ")
+                .bind(hashtag.normalized());
+            match db.query_one(sql.build()).await? {
+                Some(row) => row.try_get::<i64>("", "id")?,
+                None => return Ok(Vec::new()),
+            }
+        }
+    };
+    let period = query.aggregation.minutes();
+    let (first_minute, end_minute) = query.minute_range();
+
+    // Bucket numbers with `%`, never `/`: integer division is DECIMAL on
+    // CockroachDB. SUM is cast back for the same reason. Minutes are whole
+    // minutes since 1970, never negative, so `%` floors.
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT minute - (minute % ")
+        .bind(period)
+        .push(") AS bucket, CAST(SUM(count) AS BIGINT) AS total FROM trend_counts WHERE hashtag_id = ")
+        .bind(hashtag_id)
+        .push(" AND minute >= ")
+        .bind(first_minute)
+        .push(" AND minute < ")
+        .bind(end_minute)
+        .push(" GROUP BY 1 ORDER BY 1");
+    let rows = db.query_all(sql.build()).await?;
+    rows.iter()
+        .map(|row| {
+            let bucket: i64 = row.try_get("", "bucket")?;
+            let count: i64 = row.try_get("", "total")?;
+            Ok(TrendBucket {
+                from: minute_to_time(bucket)?,
+                to: minute_to_time(bucket + period)?,
+                count,
+            })
+        })
+        .collect()
+}
+
+fn minute_to_time(minute: i64) -> Result<DateTime<Utc>, DbErr> {
+    DateTime::from_timestamp(minute.saturating_mul(60), 0)
+        .ok_or_else(|| DbErr::Custom(format!("trend minute {minute} is out of range")))
+}

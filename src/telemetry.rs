@@ -1,0 +1,70 @@
+//! Logging (a tracing subscriber, set up once) and the metrics exported on
+//! `/metrics` in the Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::LogLevel;
+use crate::store::StoreStats;
+
+/// Installs the global subscriber at `level`; `RUST_LOG`, when set, wins so
+/// that a developer can raise one module's level without a config change.
+pub fn init(level: LogLevel) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},sqlx=warn", level.as_filter())));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// The store's counters in the Prometheus text exposition format.
+pub fn render_metrics(stats: &StoreStats) -> String {
+    let mut out = String::new();
+    let counters = [
+        (
+            "dunder_messages_posted_total",
+            "Messages committed.",
+            &stats.posts,
+        ),
+        (
+            "dunder_write_batches_total",
+            "Group-commit transactions committed.",
+            &stats.batches,
+        ),
+        (
+            "dunder_transaction_retries_total",
+            "Transactions retried after a serialization failure or deadlock.",
+            &stats.transaction_retries,
+        ),
+        (
+            "dunder_failed_posts_total",
+            "Posts that could not be written.",
+            &stats.failed_posts,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_rendered_with_help_and_type() {
+        let stats = StoreStats::default();
+        stats.posts.store(3, Ordering::Relaxed);
+        let text = render_metrics(&stats);
+        assert!(text.contains(
+            "# TYPE dunder_messages_posted_total counter\ndunder_messages_posted_total 3\n"
+        ));
+    }
+}

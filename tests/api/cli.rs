@@ -1,0 +1,192 @@
+//! The `dunder` binary itself: one-line errors with a non-zero exit for bad
+//! flags, files and URLs; `dunder migrate`; and a real server process that
+//! answers, then exits 0 on SIGTERM.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+fn dunder(args: &[&str], dir: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dunder"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dunder")
+}
+
+/// Exits non-zero with exactly one line on stderr that contains `expected`.
+fn assert_one_line_failure(output: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "should fail: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line, got:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(expected),
+        "{stderr:?} should mention {expected:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_files_and_urls_fail_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    assert_one_line_failure(&dunder(&["--no_such_flag"], path), "--no_such_flag");
+    assert_one_line_failure(&dunder(&["--port", "http"], path), "--port");
+    assert_one_line_failure(&dunder(&["--log_level", "loud"], path), "loud");
+    assert_one_line_failure(
+        &dunder(&["--config_file", "missing.yaml"], path),
+        "missing.yaml",
+    );
+    std::fs::File::create(path.join("bad.yaml"))
+        .unwrap()
+        .write_all(b"prot: 9000\n")
+        .unwrap();
+    assert_one_line_failure(&dunder(&["--config_file", "bad.yaml"], path), "prot");
+    assert_one_line_failure(
+        &dunder(&["--database_url", "mysql://x"], path),
+        "database_url",
+    );
+    assert_one_line_failure(
+        &dunder(
+            &[
+                "--database_url",
+                "postgres://nobody@127.0.0.1:1/none",
+                "migrate",
+            ],
+            path,
+        ),
+        "cannot migrate database",
+    );
+    assert_one_line_failure(
+        &dunder(
+            &[
+                "--port",
+                "0",
+                "--use_tls",
+                "--tls.crt",
+                "none.crt",
+                "--database_url",
+                "sqlite::memory:",
+            ],
+            path,
+        ),
+        "none.crt",
+    );
+}
+
+#[test]
+fn help_lists_the_historical_flags() {
+    let output = dunder(&["-h"], std::path::Path::new("."));
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--use_tls",
+        "--port",
+        "--log_level",
+        "--config_file",
+        "--tls.crt",
+        "--tls.key",
+        "--cockroach.host",
+        "--cockroach.port",
+        "--cockroach.database",
+        "--cockroach.user",
+        "--cockroach.should_migrate",
+        "--cockroach.debug",
+        "--database_url",
+        "--listen_address",
+        "migrate",
+    ] {
+        assert!(help.contains(flag), "help should list {flag}:\n{help}");
+    }
+}
+
+#[test]
+fn migrate_creates_the_schema_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dunder(&["migrate"], dir.path());
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout).trim(),
+        "8 migration(s) applied"
+    );
+    assert!(
+        dir.path().join("dunder.db").exists(),
+        "the embedded default is a file in the working directory"
+    );
+    let again = dunder(&["migrate"], dir.path());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        "0 migration(s) applied"
+    );
+}
+
+/// The binary on the embedded default answers over HTTP and exits 0 on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_process_serves_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dunder"))
+        .args(["--port", &port.to_string(), "--listen_address", "127.0.0.1"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(response) = client.get(format!("{url}/readyz")).send().await {
+            ready = response.status() == StatusCode::OK;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the server did not come up");
+    let response = client
+        .post(format!("{url}/message"))
+        .bearer_auth(crate::helpers::token("proc"))
+        .body(r#"{"text": "from a real process", "hashtags": ["cli"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    // SIGTERM: stop accepting, finish, exit 0.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(exit) = child.try_wait().unwrap() {
+            status = Some(exit);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = status.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("the server did not stop on SIGTERM")
+    });
+    assert!(status.success(), "exit status {status}");
+}

@@ -1,0 +1,114 @@
+//! Concurrent posts: every one stored once, the trend counters adding up;
+//! and, on a serializable PostgreSQL shared by several servers (as
+//! CockroachDB runs), conflicts that really happen and are retried.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use reqwest::StatusCode;
+
+use crate::helpers::{default_start, Backend, TestApp, TestClock, TestDatabase};
+use crate::on_every_backend;
+
+const CLIENTS: usize = 16;
+const POSTS_PER_CLIENT: usize = 25;
+const TOTAL: usize = CLIENTS * POSTS_PER_CLIENT;
+
+/// 16 clients each post 25 messages, one after another, spread over the
+/// given servers; returns every id they were answered.
+async fn post_from_clients(apps: &[TestApp]) -> Vec<String> {
+    let clients = (0..CLIENTS).map(|client| async move {
+        let mut ids = Vec::new();
+        for n in 0..POSTS_PER_CLIENT {
+            let app = &apps[(client + n) % apps.len()];
+            ids.push(
+                app.post_ok(&format!("client{client}"), &format!("post {n}"), &["load"])
+                    .await,
+            );
+        }
+        ids
+    });
+    join_all(clients).await.into_iter().flatten().collect()
+}
+
+async fn assert_all_stored(app: &TestApp, ids: &[String]) {
+    let mut answered = ids.to_vec();
+    answered.sort();
+    answered.dedup();
+    assert_eq!(answered.len(), TOTAL, "every post got its own id");
+
+    let mut listed = crate::helpers::ids(&app.walk("", 1000).await);
+    listed.sort();
+    assert_eq!(
+        listed, answered,
+        "every answered post is stored, nothing else"
+    );
+
+    let footprint = app.footprint().await;
+    assert_eq!(footprint.messages, TOTAL as i64);
+    assert_eq!(footprint.links, TOTAL as i64);
+    assert_eq!(footprint.users, CLIENTS as i64);
+
+    // Every post is stamped by the test clock, on 2019-09-23.
+    for query in [
+        "/trend?from_date=2019-09-23&to_date=2019-09-24&aggregation=24h",
+        "/trend?hashtag=load&from_date=2019-09-23&to_date=2019-09-24&aggregation=1m",
+    ] {
+        let (status, body) = app.get(query).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let sum: i64 = body["data"]["trends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["count"].as_i64().unwrap())
+            .sum();
+        assert_eq!(sum, TOTAL as i64, "trend counts add up: {query}");
+    }
+}
+
+async fn concurrent_posts_all_land(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ids = post_from_clients(std::slice::from_ref(&app)).await;
+    assert_all_stored(&app, &ids).await;
+    assert_eq!(
+        app.metric("dunder_messages_posted_total").await,
+        TOTAL as u64
+    );
+    assert!(
+        app.metric("dunder_write_batches_total").await <= TOTAL as u64,
+        "group commit never takes more transactions than posts"
+    );
+}
+
+on_every_backend!(concurrent_posts_all_land);
+
+/// Four servers on one PostgreSQL database whose transactions are all
+/// SERIALIZABLE: their group commits touch the same counter and user rows,
+/// PostgreSQL answers 40001, and the write path retries until every post
+/// lands exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serializable_conflicts_are_retried() {
+    let database = Arc::new(TestDatabase::create(Backend::PostgresSerializable).await);
+    // One clock for all, so every post shares the same counter minute.
+    let clock = TestClock::at(default_start());
+    let mut apps = Vec::new();
+    for _ in 0..4 {
+        apps.push(TestApp::spawn_on(database.clone(), clock.clone(), |_| {}).await);
+    }
+    let ids = post_from_clients(&apps).await;
+    assert_all_stored(&apps[0], &ids).await;
+
+    let mut retries = 0;
+    let mut posted = 0;
+    for app in &apps {
+        retries += app.metric("dunder_transaction_retries_total").await;
+        posted += app.metric("dunder_messages_posted_total").await;
+        assert_eq!(app.metric("dunder_failed_posts_total").await, 0);
+    }
+    assert_eq!(posted, TOTAL as u64);
+    println!("serializable run: {retries} transaction retries for {TOTAL} posts over 4 servers");
+    assert!(
+        retries > 0,
+        "the serializable run should have hit SQLSTATE 40001 at least once"
+    );
+}

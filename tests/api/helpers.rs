@@ -1,0 +1,393 @@
+//! The test harness: a real Dunder server on port 0, on a fresh database of
+//! the chosen backend, spoken to over HTTP; plus a clock the test sets, so
+//! that posts land at known times.
+//!
+//! PostgreSQL is reached through `DUNDER_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`); every PostgreSQL test creates
+//! its own database there and drops it when it ends. An unreachable server
+//! fails the test: it is never skipped.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use dunder::cli::Flags;
+use dunder::config::Settings;
+use dunder::server::Application;
+use dunder::store::{Store, StoreOptions};
+use reqwest::StatusCode;
+use sea_orm::sqlx::{Connection, Executor, PgConnection};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    /// PostgreSQL with `default_transaction_isolation = serializable`, as
+    /// CockroachDB runs every transaction.
+    PostgresSerializable,
+}
+
+/// Generates one `#[tokio::test]` per backend for each named `async fn(Backend)`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// A test-controlled clock: starts at a fixed instant and moves only when told.
+#[derive(Clone)]
+pub struct TestClock(Arc<AtomicI64>);
+
+impl TestClock {
+    pub fn at(t: DateTime<Utc>) -> Self {
+        TestClock(Arc::new(AtomicI64::new(t.timestamp_millis())))
+    }
+
+    pub fn set(&self, t: DateTime<Utc>) {
+        self.0.store(t.timestamp_millis(), Ordering::SeqCst);
+    }
+
+    fn as_store_clock(&self) -> dunder::store::Clock {
+        let millis = self.0.clone();
+        Arc::new(move || UNIX_EPOCH + Duration::from_millis(millis.load(Ordering::SeqCst) as u64))
+    }
+}
+
+/// A fresh database: a temporary SQLite file, or a new PostgreSQL database
+/// that is dropped when this value is.
+pub struct TestDatabase {
+    pub url: String,
+    postgres_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite:{}/dunder.db?mode=rwc", dir.path().display());
+                TestDatabase {
+                    url,
+                    postgres_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres | Backend::PostgresSerializable => {
+                let admin_url = postgres_admin_url();
+                let name = format!(
+                    "dunder_test_{}",
+                    ulid::Ulid::new().to_string().to_lowercase()
+                );
+                let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|error| {
+                    panic!("PostgreSQL at {admin_url} is unreachable ({error}); set DUNDER_TEST_POSTGRES_URL")
+                });
+                admin
+                    .execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .expect("create test database");
+                if backend == Backend::PostgresSerializable {
+                    admin
+                        .execute(
+                            format!("ALTER DATABASE {name} SET default_transaction_isolation = 'serializable'")
+                                .as_str(),
+                        )
+                        .await
+                        .expect("make test database serializable");
+                }
+                let _ = admin.close().await;
+                TestDatabase {
+                    url: replace_database(&admin_url, &name),
+                    postgres_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot be blocked on:
+        // a thread of its own drops the database.
+        let admin_url = postgres_admin_url();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async {
+                    if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                        let _ = admin
+                            .execute(
+                                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                            )
+                            .await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("DUNDER_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let slash = base
+        .rfind('/')
+        .filter(|&i| i > "postgres://".len())
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..slash], database);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub clock: TestClock,
+    _shutdown: oneshot::Sender<()>,
+    // Declared last: dropped after the server has been told to stop.
+    _database: Arc<TestDatabase>,
+}
+
+/// The instant test clocks start at, unless a test says otherwise.
+pub fn default_start() -> DateTime<Utc> {
+    "2019-09-23T10:00:00Z".parse().expect("valid instant")
+}
+
+impl TestApp {
+    /// A server on a fresh database of `backend`, its clock at [`default_start`].
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let database = Arc::new(TestDatabase::create(backend).await);
+        TestApp::spawn_on(database, TestClock::at(default_start()), |_| {}).await
+    }
+
+    /// A server on `database` (which may be shared with other servers), with
+    /// `configure` applied to its flags.
+    pub async fn spawn_on(
+        database: Arc<TestDatabase>,
+        clock: TestClock,
+        configure: impl FnOnce(&mut Flags),
+    ) -> TestApp {
+        let mut flags = Flags {
+            database_url: Some(database.url.clone()),
+            port: Some(0),
+            listen_address: Some("127.0.0.1".parse().expect("address")),
+            ..Flags::default()
+        };
+        configure(&mut flags);
+        let settings = Settings::from_layers(None, &flags).expect("valid test settings");
+        let options = StoreOptions {
+            migrate: settings.database.should_migrate,
+            clock: clock.as_store_clock(),
+            ..StoreOptions::default()
+        };
+        let store = Store::open(&settings.database.url, options)
+            .await
+            .expect("open store");
+        let application = Application::build_with_store(&settings, store.clone())
+            .await
+            .expect("build application");
+        let address = format!("http://{}", application.address());
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        tokio::spawn(application.run_until(async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            store,
+            clock,
+            _shutdown: shutdown,
+            _database: database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// `POST /message` as `user` (historical token), returning status and body.
+    pub async fn post_message(&self, user: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url("/message"))
+            .bearer_auth(token(user))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST /message");
+        read(response).await
+    }
+
+    /// Posts `text` with `hashtags` as `user`, expecting 201; returns the id.
+    pub async fn post_ok(&self, user: &str, text: &str, hashtags: &[&str]) -> String {
+        let (status, body) = self
+            .post_message(
+                user,
+                serde_json::json!({ "text": text, "hashtags": hashtags }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["data"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// `GET path`, returning status and JSON body.
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.client.get(self.url(path)).send().await.expect("GET");
+        read(response).await
+    }
+
+    /// Rows in every table and the sum of all trend counters: what a refused
+    /// request must leave unchanged.
+    pub async fn footprint(&self) -> Footprint {
+        let db = self.store.connection();
+        let mut counts = Vec::new();
+        for sql in [
+            "SELECT COUNT(*) FROM users",
+            "SELECT COUNT(*) FROM hashtags",
+            "SELECT COUNT(*) FROM messages",
+            "SELECT COUNT(*) FROM message_hashtags",
+            "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM trend_counts",
+        ] {
+            let row = db
+                .query_one(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .expect("count query")
+                .expect("a row");
+            counts.push(row.try_get_by_index::<i64>(0).expect("a count"));
+        }
+        Footprint {
+            users: counts[0],
+            hashtags: counts[1],
+            messages: counts[2],
+            links: counts[3],
+            counted: counts[4],
+        }
+    }
+
+    /// Walks `GET /message?{query}` page by page with `limit`, returning
+    /// every message in order, and checks the walk ends with an empty page.
+    pub async fn walk(&self, query: &str, limit: u64) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10_000 {
+            let mut path = format!("/message?limit={limit}");
+            if !query.is_empty() {
+                path.push('&');
+                path.push_str(query);
+            }
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let (status, body) = self.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            let messages = body["data"]["messages"]
+                .as_array()
+                .expect("messages")
+                .clone();
+            if messages.is_empty() {
+                assert!(
+                    body["data"].get("next_cursor").is_none(),
+                    "empty page has no cursor: {body}"
+                );
+                return all;
+            }
+            assert!(messages.len() as u64 <= limit, "page larger than limit");
+            cursor = Some(
+                body["data"]["next_cursor"]
+                    .as_str()
+                    .expect("next_cursor")
+                    .to_owned(),
+            );
+            all.extend(messages);
+        }
+        panic!("the walk over {query} did not end");
+    }
+
+    /// The value of a counter on `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("metric {name} missing from:\n{text}"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    pub users: i64,
+    pub hashtags: i64,
+    pub messages: i64,
+    pub links: i64,
+    pub counted: i64,
+}
+
+/// The historical token: standard base64 of the user name.
+pub fn token(user: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(user)
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("response body");
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, body)
+}
+
+/// Ids of a list of REST messages.
+pub fn ids(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| m["id"].as_str().expect("id").to_owned())
+        .collect()
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the real server on port 0, spoken to over HTTP, on
+//! SQLite and on PostgreSQL, each test on a fresh database.
+
+mod helpers;
+
+mod cli;
+mod concurrency;
+mod explain;
+mod health;
+mod listing;
+mod messages;
+mod refusals;
+mod tls;
+mod trend;

@@ -1,0 +1,112 @@
+//! Posting and reading single messages: the historical curl session and
+//! the exact JSON shapes.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{token, Backend, TestApp};
+use crate::on_every_backend;
+
+/// The session the README shows: two posts, a listing by hashtag, trends.
+async fn historical_curl_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = app
+        .post_ok("alice", "Hello #dunder, first post", &["golang"])
+        .await;
+    app.clock.set("2019-09-23T10:00:30Z".parse().unwrap());
+    let second = app.post_ok("bob", "Second post", &["Dunder", "rust"]).await;
+
+    let (status, body) = app.get("/message?hashtag=dunder").await;
+    assert_eq!(status, StatusCode::OK);
+    let messages = body["data"]["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2);
+    // Newest first, hashtags in the order written, the tag shown as first written.
+    assert_eq!(messages[0]["id"], second);
+    assert_eq!(messages[0]["user"]["name"], "bob");
+    assert_eq!(messages[0]["hashtags"], json!(["dunder", "rust"]));
+    assert_eq!(messages[1]["id"], first);
+    assert_eq!(messages[1]["text"], "Hello #dunder, first post");
+    assert_eq!(messages[1]["hashtags"], json!(["golang", "dunder"]));
+    assert_eq!(messages[1]["created_at"], "2019-09-23T10:00:00.000000Z");
+    assert!(messages[1]["user"]["id"].is_i64());
+    assert!(body["data"]["next_cursor"].is_string());
+
+    let (status, body) = app
+        .get("/trend?hashtag=dunder&from_date=2019-09-23&to_date=2019-09-24&aggregation=1m")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"data": {"trends": [{
+            "from_date": "2019-09-23T10:00:00.000000Z",
+            "to_date": "2019-09-23T10:01:00.000000Z",
+            "count": 2
+        }]}})
+    );
+}
+
+/// The exact shape of a message, by id and by the historical `?ulid=`.
+async fn one_message_by_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.post_ok("carol", "  spaced  #One ", &["#two"]).await;
+    let (status, by_path) = app.get(&format!("/message/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let user_id = by_path["data"]["message"]["user"]["id"].clone();
+    assert_eq!(
+        by_path,
+        json!({"data": {"message": {
+            "id": id,
+            "user": {"id": user_id, "name": "carol"},
+            "text": "spaced  #One",
+            "hashtags": ["two", "One"],
+            "created_at": "2019-09-23T10:00:00.000000Z"
+        }}})
+    );
+    let (status, by_query) = app
+        .get(&format!("/message?ulid={}", id.to_lowercase()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(by_query, by_path);
+
+    let missing = ulid::Ulid::new().to_string();
+    let (status, body) = app.get(&format!("/message/{missing}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], format!("no message with id {missing}"));
+    let (status, _) = app.get(&format!("/message?ulid={missing}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Users are created on first use and keep their id; tags match whatever
+/// their case, and `curl -d` without a JSON content type works.
+async fn users_and_tags_are_reused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.post_ok("dave", "one #Rust", &[]).await;
+    app.post_ok("dave", "two", &["RUST"]).await;
+    let response = app
+        .client
+        .post(app.url("/message"))
+        .header("Authorization", format!("Bearer {}", token("erin")))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(r#"{"text": "three", "hashtags": ["rust"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let footprint = app.footprint().await;
+    assert_eq!(
+        (footprint.users, footprint.hashtags, footprint.messages),
+        (2, 1, 3)
+    );
+    let (_, body) = app.get("/message?hashtag=rUsT").await;
+    let messages = body["data"]["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 3);
+    assert!(messages.iter().all(|m| m["hashtags"] == json!(["Rust"])));
+    assert_eq!(messages[1]["user"]["id"], messages[2]["user"]["id"]);
+}
+
+on_every_backend!(
+    historical_curl_session,
+    one_message_by_id,
+    users_and_tags_are_reused
+);
