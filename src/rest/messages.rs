@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
@@ -54,10 +55,10 @@ pub struct ListParams {
 pub async fn list(
     State(state): State<RestState>,
     QueryParams(params): QueryParams<ListParams>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     if let Some(id) = given(&params.ulid) {
         let message = one_message(&state, "ulid", id).await?;
-        return Ok(Json(to_value(message)));
+        return Ok(Json(message).into_response());
     }
     let filter = params.filter.parse()?;
     let limit = given(&params.limit)
@@ -72,12 +73,13 @@ pub async fn list(
         .list(&filter, &PageRequest::older(cursor, limit))
         .await?;
     let next_cursor = messages.last().map(|m| Cursor::new(m.id).encode());
-    Ok(Json(to_value(Data {
+    Ok(Json(Data {
         data: MessagePage {
             messages: messages.into_iter().map(MessageJson::from).collect(),
             next_cursor,
         },
-    })))
+    })
+    .into_response())
 }
 
 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -104,9 +106,4 @@ async fn one_message(
             message: message.into(),
         },
     })
-}
-
-fn to_value<T: serde::Serialize>(value: T) -> serde_json::Value {
-    // Serializing plain structs of strings and numbers cannot fail.
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }

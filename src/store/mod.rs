@@ -21,6 +21,7 @@ use crate::domain::trend::{TrendBucket, TrendQuery};
 use crate::domain::{Message, MessageId, NewMessage};
 pub use stats::StoreStats;
 use writer::WriterHandle;
+pub use writer::MAX_BATCH;
 
 /// A store failure: never the client's fault. The text is for logs only.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -55,6 +56,9 @@ pub struct StoreOptions {
     /// Log every SQL statement (the historical `cockroach.debug`).
     pub log_statements: bool,
     pub clock: Clock,
+    /// The most posts one group commit carries (1..=[`MAX_BATCH`]); 1 turns
+    /// group commit off, which the write benchmark uses as its baseline.
+    pub max_batch: usize,
 }
 
 impl Default for StoreOptions {
@@ -63,6 +67,7 @@ impl Default for StoreOptions {
             migrate: true,
             log_statements: false,
             clock: Arc::new(SystemTime::now),
+            max_batch: MAX_BATCH,
         }
     }
 }
@@ -83,7 +88,8 @@ impl Store {
             migrate_database(&db).await?;
         }
         let stats = Arc::new(StoreStats::default());
-        let writer = WriterHandle::spawn(db.clone(), stats.clone(), options.clock);
+        let max_batch = options.max_batch.clamp(1, MAX_BATCH);
+        let writer = WriterHandle::spawn(db.clone(), stats.clone(), options.clock, max_batch);
         Ok(Store { db, writer, stats })
     }
 

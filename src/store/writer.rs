@@ -22,7 +22,7 @@ use crate::domain::{Message, MessageId, NewMessage};
 
 /// The most posts one transaction carries; keeps statements well under the
 /// bound-parameter limits of every backend (10 hashtags × 4 values each).
-pub(crate) const MAX_BATCH: usize = 256;
+pub const MAX_BATCH: usize = 256;
 /// Posts that may wait for the writer before new ones wait for room.
 const QUEUE_DEPTH: usize = 4096;
 
@@ -39,9 +39,14 @@ pub(crate) struct WriterHandle {
 
 impl WriterHandle {
     /// Starts the writer task on `db`. It ends when every handle is dropped.
-    pub(crate) fn spawn(db: DatabaseConnection, stats: Arc<StoreStats>, clock: Clock) -> Self {
+    pub(crate) fn spawn(
+        db: DatabaseConnection,
+        stats: Arc<StoreStats>,
+        clock: Clock,
+        max_batch: usize,
+    ) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(db, stats, clock, receiver));
+        tokio::spawn(run(db, stats, clock, max_batch, receiver));
         WriterHandle { queue }
     }
 
@@ -60,11 +65,12 @@ async fn run(
     db: DatabaseConnection,
     stats: Arc<StoreStats>,
     clock: Clock,
+    max_batch: usize,
     mut queue: mpsc::Receiver<PendingPost>,
 ) {
     let mut ids = Generator::new();
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let mut batch = Vec::with_capacity(max_batch);
+    while queue.recv_many(&mut batch, max_batch).await > 0 {
         let identified: Vec<(MessageId, PendingPost)> = batch
             .drain(..)
             .map(|pending| (next_id(&mut ids, clock()), pending))
