@@ -10,6 +10,7 @@
 pub use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{DbBackend, Statement};
 
+mod building_blocks;
 mod m20261127_000001_create_users;
 mod m20261127_000002_create_hashtags;
 mod m20261127_000003_create_messages;

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::building_blocks::{drop_table, serial_id};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -21,13 +23,7 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Users::Table)
                     .if_not_exists()
-                    .col(
-                        ColumnDef::new(Users::Id)
-                            .big_integer()
-                            .not_null()
-                            .auto_increment()
-                            .primary_key(),
-                    )
+                    .col(serial_id(Users::Id))
                     .col(
                         ColumnDef::new(Users::Name)
                             .string_len(64)
@@ -45,8 +41,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Users::Table).if_exists().to_owned())
-            .await
+        drop_table(manager, Users::Table).await
     }
 }

@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::building_blocks::{drop_table, serial_id};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -22,13 +24,7 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Hashtags::Table)
                     .if_not_exists()
-                    .col(
-                        ColumnDef::new(Hashtags::Id)
-                            .big_integer()
-                            .not_null()
-                            .auto_increment()
-                            .primary_key(),
-                    )
+                    .col(serial_id(Hashtags::Id))
                     // 64 characters can take up to 256 bytes in UTF-8; the
                     // limit is enforced in characters by the domain layer.
                     .col(
@@ -44,8 +40,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Hashtags::Table).if_exists().to_owned())
-            .await
+        drop_table(manager, Hashtags::Table).await
     }
 }

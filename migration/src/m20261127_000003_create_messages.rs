@@ -4,6 +4,8 @@
 //! order depends on a collation.
 
 use sea_orm_migration::prelude::*;
+
+use crate::building_blocks::drop_table;
 use sea_orm_migration::sea_orm::{ConnectionTrait, Statement};
 
 use crate::m20261127_000001_create_users::Users;
@@ -72,8 +74,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Messages::Table).if_exists().to_owned())
-            .await
+        drop_table(manager, Messages::Table).await
     }
 }

@@ -2,6 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::building_blocks::{create_index, drop_index};
 use crate::m20261127_000003_create_messages::Messages;
 
 #[derive(DeriveMigrationName)]
@@ -10,27 +11,16 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_index(
-                Index::create()
-                    .name("messages_user_id_id")
-                    .table(Messages::Table)
-                    .col(Messages::UserId)
-                    .col(Messages::Id)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await
+        create_index(
+            manager,
+            "messages_user_id_id",
+            Messages::Table,
+            [Messages::UserId, Messages::Id],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("messages_user_id_id")
-                    .table(Messages::Table)
-                    .to_owned(),
-            )
-            .await
+        drop_index(manager, "messages_user_id_id", Messages::Table).await
     }
 }

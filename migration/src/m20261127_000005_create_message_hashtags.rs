@@ -5,6 +5,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::building_blocks::drop_table;
+
 use crate::m20261127_000001_create_users::Users;
 use crate::m20261127_000002_create_hashtags::Hashtags;
 use crate::m20261127_000003_create_messages::Messages;
@@ -76,13 +78,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(
-                Table::drop()
-                    .table(MessageHashtags::Table)
-                    .if_exists()
-                    .to_owned(),
-            )
-            .await
+        drop_table(manager, MessageHashtags::Table).await
     }
 }

@@ -2,6 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::building_blocks::{create_index, drop_index};
 use crate::m20261127_000005_create_message_hashtags::MessageHashtags;
 
 #[derive(DeriveMigrationName)]
@@ -12,28 +13,20 @@ const NAME: &str = "message_hashtags_hashtag_user_message";
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_index(
-                Index::create()
-                    .name(NAME)
-                    .table(MessageHashtags::Table)
-                    .col(MessageHashtags::HashtagId)
-                    .col(MessageHashtags::UserId)
-                    .col(MessageHashtags::MessageId)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await
+        create_index(
+            manager,
+            NAME,
+            MessageHashtags::Table,
+            [
+                MessageHashtags::HashtagId,
+                MessageHashtags::UserId,
+                MessageHashtags::MessageId,
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_index(
-                Index::drop()
-                    .name(NAME)
-                    .table(MessageHashtags::Table)
-                    .to_owned(),
-            )
-            .await
+        drop_index(manager, NAME, MessageHashtags::Table).await
     }
 }

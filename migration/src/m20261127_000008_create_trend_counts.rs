@@ -5,6 +5,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::building_blocks::drop_table;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -43,13 +45,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(
-                Table::drop()
-                    .table(TrendCounts::Table)
-                    .if_exists()
-                    .to_owned(),
-            )
-            .await
+        drop_table(manager, TrendCounts::Table).await
     }
 }
