@@ -35,6 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Print the GraphQL schema (SDL) to standard output.
+    Schema,
 }
 
 /// Every setting that can be given on the command line or in the environment.
@@ -193,6 +195,66 @@ pub struct Flags {
         value_name = "CHARS"
     )]
     pub max_text_length: Option<usize>,
+
+    /// GraphQL: deepest selection nesting allowed [default: 12]
+    #[arg(
+        long = "graphql.max_depth",
+        alias = "graphql.max-depth",
+        env = "DUNDER_GRAPHQL_MAX_DEPTH",
+        global = true,
+        value_name = "DEPTH"
+    )]
+    pub graphql_max_depth: Option<usize>,
+
+    /// GraphQL: largest query complexity; a connection field counts its page size times its children [default: 5000]
+    #[arg(
+        long = "graphql.max_complexity",
+        alias = "graphql.max-complexity",
+        env = "DUNDER_GRAPHQL_MAX_COMPLEXITY",
+        global = true,
+        value_name = "N"
+    )]
+    pub graphql_max_complexity: Option<usize>,
+
+    /// GraphQL: most aliased fields plus root fields in one operation [default: 30]
+    #[arg(
+        long = "graphql.max_aliases",
+        alias = "graphql.max-aliases",
+        env = "DUNDER_GRAPHQL_MAX_ALIASES",
+        global = true,
+        value_name = "N"
+    )]
+    pub graphql_max_aliases: Option<usize>,
+
+    /// GraphQL: most directives on one field [default: 10]
+    #[arg(
+        long = "graphql.max_directives",
+        alias = "graphql.max-directives",
+        env = "DUNDER_GRAPHQL_MAX_DIRECTIVES",
+        global = true,
+        value_name = "N"
+    )]
+    pub graphql_max_directives: Option<usize>,
+
+    /// GraphQL: most operations in one batched HTTP request [default: 10]
+    #[arg(
+        long = "graphql.max_batch",
+        alias = "graphql.max-batch",
+        env = "DUNDER_GRAPHQL_MAX_BATCH",
+        global = true,
+        value_name = "N"
+    )]
+    pub graphql_max_batch: Option<usize>,
+
+    /// GraphQL: longest query text, in bytes [default: 16384]
+    #[arg(
+        long = "graphql.max_query_bytes",
+        alias = "graphql.max-query-bytes",
+        env = "DUNDER_GRAPHQL_MAX_QUERY_BYTES",
+        global = true,
+        value_name = "BYTES"
+    )]
+    pub graphql_max_query_bytes: Option<usize>,
 }
 
 /// Log levels of the historical service (logrus names).
@@ -269,6 +331,8 @@ pub(crate) mod tests {
         assert_eq!(cli.flags.port, None);
         assert_eq!(cli.flags.use_tls, None);
         assert_eq!(cli.flags.cockroach_should_migrate, None);
+        assert_eq!(cli.flags.graphql_max_depth, None);
+        assert_eq!(cli.flags.graphql_max_query_bytes, None);
     }
 
     #[test]
@@ -315,10 +379,23 @@ pub(crate) mod tests {
             "::1",
             "--max_text_length",
             "280",
+            "--graphql.max_depth",
+            "8",
+            "--graphql.max_complexity=900",
+            "--graphql.max_aliases=5",
+            "--graphql.max_directives=2",
+            "--graphql.max_batch=3",
+            "--graphql.max_query_bytes=4096",
         ]);
         assert_eq!(f.database_url.as_deref(), Some("postgres://u@h/db"));
         assert_eq!(f.listen_address, Some("::1".parse().unwrap()));
         assert_eq!(f.max_text_length, Some(280));
+        assert_eq!(f.graphql_max_depth, Some(8));
+        assert_eq!(f.graphql_max_complexity, Some(900));
+        assert_eq!(f.graphql_max_aliases, Some(5));
+        assert_eq!(f.graphql_max_directives, Some(2));
+        assert_eq!(f.graphql_max_batch, Some(3));
+        assert_eq!(f.graphql_max_query_bytes, Some(4096));
     }
 
     #[test]
@@ -332,6 +409,12 @@ pub(crate) mod tests {
             "--listen-address=127.0.0.1",
             "--max-text-length=10",
             "--cockroach.should-migrate=no",
+            "--graphql.max-depth=8",
+            "--graphql.max-complexity=900",
+            "--graphql.max-aliases=5",
+            "--graphql.max-directives=2",
+            "--graphql.max-batch=3",
+            "--graphql.max-query-bytes=4096",
         ]);
         assert_eq!(f.use_tls, Some(true));
         assert_eq!(f.log_level, Some(LogLevel::Warn));
@@ -340,6 +423,12 @@ pub(crate) mod tests {
         assert_eq!(f.listen_address, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(f.max_text_length, Some(10));
         assert_eq!(f.cockroach_should_migrate, Some(false));
+        assert_eq!(f.graphql_max_depth, Some(8));
+        assert_eq!(f.graphql_max_complexity, Some(900));
+        assert_eq!(f.graphql_max_aliases, Some(5));
+        assert_eq!(f.graphql_max_directives, Some(2));
+        assert_eq!(f.graphql_max_batch, Some(3));
+        assert_eq!(f.graphql_max_query_bytes, Some(4096));
     }
 
     #[test]
@@ -400,6 +489,20 @@ pub(crate) mod tests {
         assert_eq!(cli.command, Some(Command::Migrate));
         assert_eq!(cli.flags.port, Some(1));
         assert_eq!(cli.flags.use_tls, Some(true));
+
+        let cli = parse_without_env(&["dunder", "schema"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Schema));
+        let cli = parse_without_env(&[
+            "dunder",
+            "--graphql.max_depth=4",
+            "schema",
+            "--graphql.max-batch",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(cli.command, Some(Command::Schema));
+        assert_eq!(cli.flags.graphql_max_depth, Some(4));
+        assert_eq!(cli.flags.graphql_max_batch, Some(2));
     }
 
     #[test]
@@ -408,6 +511,11 @@ pub(crate) mod tests {
         assert!(parse_without_env(&["dunder", "--listen_address=localhost"]).is_err());
         assert!(parse_without_env(&["dunder", "--prot=1"]).is_err());
         assert!(parse_without_env(&["dunder", "serve"]).is_err());
+        // The GraphQL limits are whole numbers; 0 is refused later, by
+        // `Settings`, with a message naming the flag.
+        assert!(parse_without_env(&["dunder", "--graphql.max_depth=-1"]).is_err());
+        assert!(parse_without_env(&["dunder", "--graphql.max_batch=1.5"]).is_err());
+        assert!(parse_without_env(&["dunder", "--graphql.max_query_bytes=16k"]).is_err());
     }
 
     #[test]
@@ -436,8 +544,46 @@ pub(crate) mod tests {
         ] {
             assert!(help.contains(&expected), "help lacks {expected}:\n{help}");
         }
+        // Two GraphQL limits share a default, so check each flag's own
+        // help rather than the help as a whole.
+        for (flag, default) in [
+            ("graphql.max_depth", c::DEFAULT_GRAPHQL_MAX_DEPTH),
+            ("graphql.max_complexity", c::DEFAULT_GRAPHQL_MAX_COMPLEXITY),
+            ("graphql.max_aliases", c::DEFAULT_GRAPHQL_MAX_ALIASES),
+            ("graphql.max_directives", c::DEFAULT_GRAPHQL_MAX_DIRECTIVES),
+            ("graphql.max_batch", c::DEFAULT_GRAPHQL_MAX_BATCH),
+            (
+                "graphql.max_query_bytes",
+                c::DEFAULT_GRAPHQL_MAX_QUERY_BYTES,
+            ),
+        ] {
+            let text = flag_help(&help, flag);
+            let expected = format!("[default: {default}]");
+            assert!(
+                text.contains(&expected),
+                "--{flag} lacks {expected}:\n{text}"
+            );
+        }
         // Every flag advertises its environment variable.
         assert!(help.contains("[env: DUNDER_COCKROACH_SHOULD_MIGRATE="));
+        assert!(help.contains("[env: DUNDER_GRAPHQL_MAX_QUERY_BYTES="));
+    }
+
+    /// The lines of `help` that describe `--flag`: its heading line and
+    /// everything up to the next option's heading.
+    fn flag_help(help: &str, flag: &str) -> String {
+        let heading = format!("--{flag} ");
+        let mut lines = help
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with(&heading));
+        let first = lines
+            .next()
+            .unwrap_or_else(|| panic!("help lacks --{flag}:\n{help}"));
+        let rest = lines.take_while(|l| !l.trim_start().starts_with('-'));
+        std::iter::once(first)
+            .chain(rest)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// The only test that reads the process environment; keeping it to one
@@ -459,6 +605,8 @@ pub(crate) mod tests {
             "DUNDER_USE_TLS",
             "DUNDER_TLS_CRT",
             "DUNDER_LISTEN_ADDRESS",
+            "DUNDER_GRAPHQL_MAX_DEPTH",
+            "DUNDER_GRAPHQL_MAX_BATCH",
         ]);
         // Edition 2021: set_var is still a safe function here.
         std::env::set_var("DUNDER_COCKROACH_HOST", "env-db");
@@ -466,17 +614,28 @@ pub(crate) mod tests {
         std::env::set_var("DUNDER_USE_TLS", "false");
         std::env::set_var("DUNDER_TLS_CRT", "env.crt");
         std::env::set_var("DUNDER_LISTEN_ADDRESS", "127.0.0.1");
+        std::env::set_var("DUNDER_GRAPHQL_MAX_DEPTH", "20");
+        std::env::set_var("DUNDER_GRAPHQL_MAX_BATCH", "3");
 
-        let cli = Cli::try_parse_from(["dunder", "migrate", "--port=8080", "--use_tls"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "dunder",
+            "migrate",
+            "--port=8080",
+            "--use_tls",
+            "--graphql.max_batch=4",
+        ])
+        .unwrap();
         let f = &cli.flags;
         assert_eq!(f.cockroach_host.as_deref(), Some("env-db"));
         assert_eq!(f.tls_crt, Some(PathBuf::from("env.crt")));
         assert_eq!(f.listen_address, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(f.port, Some(8080), "flag beats environment");
         assert_eq!(f.use_tls, Some(true), "bare flag beats environment");
+        assert_eq!(f.graphql_max_depth, Some(20));
+        assert_eq!(f.graphql_max_batch, Some(4), "flag beats environment");
 
         // Environment beats the config file.
-        let file = "port: 1\ncockroach: {host: file-db}\n";
+        let file = "port: 1\ncockroach: {host: file-db}\ngraphql: {max_depth: 5, max_aliases: 7}\n";
         let settings = crate::config::Settings::from_layers(
             Some((std::path::Path::new("dunder.yaml"), file)),
             f,
@@ -487,5 +646,8 @@ pub(crate) mod tests {
             settings.database.url,
             "postgresql://root@env-db:26257/dunder?sslmode=disable"
         );
+        assert_eq!(settings.graphql.max_depth, 20, "environment beats file");
+        assert_eq!(settings.graphql.max_aliases, 7, "file beats default");
+        assert_eq!(settings.graphql.max_batch, 4);
     }
 }

@@ -31,6 +31,10 @@ fn main() -> ExitCode {
         match cli.command {
             None => serve(&settings).await,
             Some(Command::Migrate) => migrate(&settings).await,
+            Some(Command::Schema) => {
+                print!("{}", dunder::graphql::sdl());
+                Ok(())
+            }
         }
     });
     match outcome {

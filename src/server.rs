@@ -1,5 +1,5 @@
 //! The application: binds the listener (port 0 works, for tests), assembles
-//! the router (REST routes, health, metrics), serves plain HTTP or HTTPS
+//! the router (REST routes, GraphQL, health, metrics), serves plain HTTP or HTTPS
 //! through rustls, and shuts down gracefully.
 
 use std::future::Future;
@@ -16,6 +16,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
+use crate::graphql::{self, GraphqlState};
 use crate::rest::{self, ApiError, RestState};
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::render_metrics;
@@ -101,6 +102,14 @@ impl Application {
             RestState {
                 store: store.clone(),
                 max_text_chars: settings.max_text_length,
+            },
+            GraphqlState {
+                schema: graphql::build_schema(
+                    store.clone(),
+                    settings.max_text_length,
+                    settings.graphql,
+                ),
+                limits: settings.graphql,
             },
         );
         Ok(Application {
@@ -205,7 +214,7 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn router(state: AppState, rest_state: RestState) -> Router {
+fn router(state: AppState, rest_state: RestState, graphql_state: GraphqlState) -> Router {
     let operations = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -213,6 +222,7 @@ fn router(state: AppState, rest_state: RestState) -> Router {
         .with_state(Arc::new(state));
     Router::new()
         .merge(rest::router(rest_state))
+        .merge(graphql::router(graphql_state))
         .merge(operations)
         .fallback(no_route)
         .layer(TraceLayer::new_for_http())

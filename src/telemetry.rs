@@ -45,6 +45,11 @@ pub fn render_metrics(stats: &StoreStats) -> String {
             "Posts that could not be written.",
             &stats.failed_posts,
         ),
+        (
+            "dunder_sql_statements_total",
+            "SQL statements sent to the database.",
+            &stats.statements,
+        ),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(out, "# HELP {name} {help}");

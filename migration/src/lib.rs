@@ -19,6 +19,7 @@ mod m20261127_000005_create_message_hashtags;
 mod m20261127_000006_index_message_hashtags_by_user;
 mod m20261127_000007_index_message_hashtags_by_message;
 mod m20261127_000008_create_trend_counts;
+mod m20261127_000009_index_trend_counts_by_minute;
 mod server_kind;
 
 pub use server_kind::is_cockroach;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_index_message_hashtags_by_user::Migration),
             Box::new(m20261127_000007_index_message_hashtags_by_message::Migration),
             Box::new(m20261127_000008_create_trend_counts::Migration),
+            Box::new(m20261127_000009_index_trend_counts_by_minute::Migration),
         ]
     }
 }

@@ -25,6 +25,8 @@ pub(super) struct FileConfig {
     pub(super) tls: FileTls,
     #[serde(default)]
     pub(super) cockroach: FileCockroach,
+    #[serde(default)]
+    pub(super) graphql: FileGraphql,
 }
 
 /// The `tls:` section of the config file.
@@ -47,6 +49,18 @@ pub(super) struct FileCockroach {
     pub(super) should_migrate: Option<bool>,
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(super) debug: Option<bool>,
+}
+
+/// The `graphql:` section of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of graphql limits")]
+pub(super) struct FileGraphql {
+    pub(super) max_depth: Option<usize>,
+    pub(super) max_complexity: Option<usize>,
+    pub(super) max_aliases: Option<usize>,
+    pub(super) max_directives: Option<usize>,
+    pub(super) max_batch: Option<usize>,
+    pub(super) max_query_bytes: Option<usize>,
 }
 
 /// Reads the config file named by `--config_file`.

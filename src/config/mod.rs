@@ -19,17 +19,20 @@
 //! max_text_length: 500
 //! tls: {crt: tls/tls.crt, key: tls/tls.key}
 //! cockroach: {host: localhost, port: 26257, database: dunder, user: root, should_migrate: true, debug: false}
+//! graphql: {max_depth: 12, max_complexity: 5000, max_aliases: 30, max_directives: 10, max_batch: 10, max_query_bytes: 16384}
 //! ```
 //!
 //! Unknown keys are rejected: a typo such as `prot:` would otherwise be
 //! ignored silently and the server would start with the default port.
 //!
 //! This module owns the settings types and the merge; reading the file,
-//! choosing the database URL and the error type each live in a submodule.
+//! choosing the database URL, the GraphQL limits and the error type each
+//! live in a submodule.
 
 mod database;
 mod error;
 mod file;
+mod graphql;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -37,6 +40,11 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Flags, LogLevel};
 pub use error::ConfigError;
 use file::FileConfig;
+pub use graphql::{
+    GraphqlLimits, DEFAULT_GRAPHQL_MAX_ALIASES, DEFAULT_GRAPHQL_MAX_BATCH,
+    DEFAULT_GRAPHQL_MAX_COMPLEXITY, DEFAULT_GRAPHQL_MAX_DEPTH, DEFAULT_GRAPHQL_MAX_DIRECTIVES,
+    DEFAULT_GRAPHQL_MAX_QUERY_BYTES,
+};
 
 /// Database used when neither `--database_url` nor `--cockroach.host` is
 /// given: a file in the working directory, created on first use
@@ -77,6 +85,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Longest accepted message text, in characters; 1..=10000.
     pub max_text_length: usize,
+    /// Limits on GraphQL requests; each at least 1.
+    pub graphql: GraphqlLimits,
 }
 
 /// Which database to use and how.
@@ -151,6 +161,7 @@ impl Settings {
 
         let url = database::choose_url(&f, config.database_url, &config.cockroach, invalid)?;
         let cockroach = config.cockroach;
+        let graphql = graphql::limits(&f, &config.graphql, invalid)?;
 
         Ok(Settings {
             use_tls: f.use_tls.or(config.use_tls).unwrap_or(false),
@@ -182,6 +193,7 @@ impl Settings {
                 debug: f.cockroach_debug.or(cockroach.debug).unwrap_or(false),
             },
             max_text_length,
+            graphql,
         })
     }
 
@@ -232,6 +244,7 @@ mod tests {
                     debug: false,
                 },
                 max_text_length: 500,
+                graphql: GraphqlLimits::default(),
             }
         );
         assert_eq!(s.listen_socket(), "0.0.0.0:9000".parse().unwrap());
@@ -246,6 +259,7 @@ database_url: sqlite:file.db
 max_text_length: 280
 tls: {crt: file.crt, key: file.key}
 cockroach: {host: localhost, port: 26000, database: d, user: u, should_migrate: false, debug: true}
+graphql: {max_depth: 6, max_complexity: 800, max_aliases: 4, max_directives: 3, max_batch: 2, max_query_bytes: 2048}
 ";
 
     #[test]
@@ -261,6 +275,8 @@ cockroach: {host: localhost, port: 26000, database: d, user: u, should_migrate: 
         assert_eq!(s.max_text_length, 280);
         assert_eq!(s.tls_crt, PathBuf::from("file.crt"));
         assert_eq!(s.tls_key, PathBuf::from("file.key"));
+        assert_eq!(s.graphql.max_depth, 6);
+        assert_eq!(s.graphql.max_query_bytes, 2048);
     }
 
     #[test]
@@ -278,6 +294,8 @@ cockroach: {host: localhost, port: 26000, database: d, user: u, should_migrate: 
                 "--tls.key=flag.key",
                 "--cockroach.should_migrate",
                 "--cockroach.debug=false",
+                "--graphql.max_depth=20",
+                "--graphql.max_query_bytes=65536",
             ],
         )
         .unwrap();
@@ -291,6 +309,9 @@ cockroach: {host: localhost, port: 26000, database: d, user: u, should_migrate: 
         assert_eq!(s.max_text_length, 10);
         assert_eq!(s.tls_crt, PathBuf::from("flag.crt"));
         assert_eq!(s.tls_key, PathBuf::from("flag.key"));
+        assert_eq!(s.graphql.max_depth, 20);
+        assert_eq!(s.graphql.max_query_bytes, 65_536);
+        assert_eq!(s.graphql.max_batch, 2, "file value where no flag is given");
     }
 
     #[test]

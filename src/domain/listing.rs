@@ -57,31 +57,48 @@ impl MessageFilter {
     }
 }
 
-/// Which way a page walks from its cursor.
+/// Which end of the bounded range a page is taken from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
-    /// Newest first, messages older than the cursor (REST pages, relay `first/after`).
+    /// The newest messages first (REST pages, relay `first`).
     Older,
-    /// Oldest first, messages newer than the cursor (relay `last/before`, resuming a feed).
+    /// The oldest messages first (relay `last`, resuming a live feed).
     Newer,
 }
 
-/// One page of a listing.
+/// One page of a listing: the messages strictly between two cursors (either
+/// may be open), taken from the newest or the oldest end.
+///
+/// In the newest-first order every listing has, relay's `after: c` means
+/// "older than c" and `before: c` means "newer than c".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageRequest {
-    /// Exclusive: the page starts just past this message.
-    pub cursor: Option<Cursor>,
+    /// Exclusive upper bound: only messages older than this one.
+    pub older_than: Option<Cursor>,
+    /// Exclusive lower bound: only messages newer than this one.
+    pub newer_than: Option<Cursor>,
     pub direction: Direction,
     /// Already validated by the face that took it (1..=1000 over REST).
     pub limit: u64,
 }
 
 impl PageRequest {
-    /// Newest first from the cursor, as the REST listing walks.
+    /// Newest first, older than the cursor: how the REST listing walks.
     pub fn older(cursor: Option<Cursor>, limit: u64) -> Self {
         PageRequest {
-            cursor,
+            older_than: cursor,
+            newer_than: None,
             direction: Direction::Older,
+            limit,
+        }
+    }
+
+    /// Oldest first, newer than the cursor: replaying what came after it.
+    pub fn newer(cursor: Option<Cursor>, limit: u64) -> Self {
+        PageRequest {
+            older_than: None,
+            newer_than: cursor,
+            direction: Direction::Newer,
             limit,
         }
     }

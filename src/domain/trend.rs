@@ -69,6 +69,48 @@ pub struct TrendBucket {
     pub count: i64,
 }
 
+/// How many of a hashtag's messages fall in a window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HashtagCount {
+    /// As first written.
+    pub hashtag: String,
+    pub count: i64,
+}
+
+/// The most used hashtags of the last `window_minutes` (the current minute
+/// included), at most `first` of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrendingQuery {
+    pub window_minutes: i64,
+    pub first: u64,
+}
+
+/// Most hashtags one trending query may list.
+pub const MAX_TRENDING: u64 = 100;
+
+impl TrendingQuery {
+    /// `window` is a duration such as `1h` (whole minutes, counters being
+    /// per minute); `first` is 1..=[`MAX_TRENDING`].
+    pub fn new(window: &str, first: i64) -> Result<Self, DomainError> {
+        let window = Aggregation::parse("window", window)?;
+        if !(1..=MAX_TRENDING as i64).contains(&first) {
+            return Err(DomainError::invalid(
+                "first",
+                format!("must be between 1 and {MAX_TRENDING}"),
+            ));
+        }
+        Ok(TrendingQuery {
+            window_minutes: window.minutes(),
+            first: first as u64,
+        })
+    }
+
+    /// The first minute (since the epoch) inside the window ending at `now`.
+    pub fn first_minute(&self, now: DateTime<Utc>) -> i64 {
+        now.timestamp().div_euclid(60) - self.window_minutes + 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +133,28 @@ mod tests {
         // 1h30m buckets from the epoch: 09:00, 10:30, 12:00 on that day.
         assert_eq!(start * 60, at(9, 0).timestamp());
         assert_eq!(end * 60, at(13, 30).timestamp());
+    }
+
+    #[test]
+    fn a_trending_window_ends_with_the_current_minute() {
+        let query = TrendingQuery::new("1h", 10).unwrap();
+        let now = at(10, 30) + chrono::Duration::seconds(15);
+        // 09:31 .. 10:30 inclusive: sixty minutes.
+        assert_eq!(query.first_minute(now) * 60, at(9, 31).timestamp());
+    }
+
+    #[test]
+    fn trending_refuses_bad_windows_and_sizes() {
+        assert!(TrendingQuery::new("30s", 10)
+            .unwrap_err()
+            .to_string()
+            .starts_with("window:"));
+        assert!(TrendingQuery::new("1h", 0)
+            .unwrap_err()
+            .to_string()
+            .starts_with("first:"));
+        assert!(TrendingQuery::new("1h", 101).is_err());
+        assert!(TrendingQuery::new("1h", 100).is_ok());
     }
 
     #[test]

@@ -8,17 +8,19 @@ mod retry;
 mod sql;
 mod stats;
 mod trend;
+mod users;
 mod write_batch;
 mod writer;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 use crate::domain::listing::{MessageFilter, PageRequest};
-use crate::domain::trend::{TrendBucket, TrendQuery};
-use crate::domain::{Message, MessageId, NewMessage};
+use crate::domain::trend::{HashtagCount, TrendBucket, TrendQuery, TrendingQuery};
+use crate::domain::{Message, MessageId, NewMessage, User};
 pub use stats::StoreStats;
 use writer::WriterHandle;
 pub use writer::MAX_BATCH;
@@ -78,19 +80,30 @@ pub struct Store {
     db: DatabaseConnection,
     writer: WriterHandle,
     stats: Arc<StoreStats>,
+    clock: Clock,
 }
 
 impl Store {
     /// Opens `url`; applies pending migrations first when asked to.
     pub async fn open(url: &str, options: StoreOptions) -> Result<Store, DbErr> {
-        let db = connect::connect(url, options.log_statements).await?;
+        let mut db = connect::connect(url, options.log_statements).await?;
+        let stats = Arc::new(StoreStats::default());
+        let counted = stats.clone();
+        db.set_metric_callback(move |_| {
+            counted.statements.fetch_add(1, Ordering::Relaxed);
+        });
         if options.migrate {
             migrate_database(&db).await?;
         }
-        let stats = Arc::new(StoreStats::default());
         let max_batch = options.max_batch.clamp(1, MAX_BATCH);
-        let writer = WriterHandle::spawn(db.clone(), stats.clone(), options.clock, max_batch);
-        Ok(Store { db, writer, stats })
+        let writer =
+            WriterHandle::spawn(db.clone(), stats.clone(), options.clock.clone(), max_batch);
+        Ok(Store {
+            db,
+            writer,
+            stats,
+            clock: options.clock,
+        })
     }
 
     /// Writes one post (in a group commit with whatever else is waiting) and
@@ -112,7 +125,36 @@ impl Store {
 
     #[tracing::instrument(skip(self))]
     pub async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
-        Ok(read::get_message(&self.db, id).await?)
+        Ok(read::get_messages(&self.db, &[id]).await?.pop())
+    }
+
+    /// The messages with these ids that exist, in no particular order (one
+    /// statement for all, plus one for their hashtags).
+    #[tracing::instrument(skip(self))]
+    pub async fn get_many(&self, ids: &[MessageId]) -> Result<Vec<Message>, StoreError> {
+        Ok(read::get_messages(&self.db, ids).await?)
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
+        Ok(users::user_by_name(&self.db, name).await?)
+    }
+
+    /// The users with these ids that exist, in no particular order.
+    #[tracing::instrument(skip(self))]
+    pub async fn users_by_id(&self, ids: &[i64]) -> Result<Vec<User>, StoreError> {
+        Ok(users::users_by_id(&self.db, ids).await?)
+    }
+
+    /// The most used hashtags of the window that ends now.
+    #[tracing::instrument(skip(self))]
+    pub async fn trending(&self, query: &TrendingQuery) -> Result<Vec<HashtagCount>, StoreError> {
+        Ok(trend::trending(&self.db, query, self.now()).await?)
+    }
+
+    /// The store's idea of now: the clock that stamps new messages.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::<chrono::Utc>::from((self.clock)())
     }
 
     /// The non-empty buckets of a trend query, oldest first.

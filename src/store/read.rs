@@ -85,14 +85,15 @@ pub(crate) async fn listing_statement<C: ConnectionTrait>(
     };
 
     let (low, high) = filter.id_range();
-    let (comparison, order) = match page.direction {
-        Direction::Older => ("<", "DESC"),
-        Direction::Newer => (">", "ASC"),
+    let order = match page.direction {
+        Direction::Older => "DESC",
+        Direction::Newer => "ASC",
     };
     let bounds = [
         (">=", low),
         ("<", high),
-        (comparison, page.cursor.map(|cursor| cursor.id)),
+        ("<", page.older_than.map(|cursor| cursor.id)),
+        (">", page.newer_than.map(|cursor| cursor.id)),
     ];
     for (operator, bound) in bounds {
         let Some(bound) = bound else { continue };
@@ -106,23 +107,27 @@ pub(crate) async fn listing_statement<C: ConnectionTrait>(
     Ok(Some(sql.build()))
 }
 
-/// The message with `id`, if there is one.
-pub(crate) async fn get_message<C: ConnectionTrait>(
+/// The messages with these ids (those that exist), in no particular order.
+pub(crate) async fn get_messages<C: ConnectionTrait>(
     db: &C,
-    id: MessageId,
-) -> Result<Option<Message>, DbErr> {
+    ids: &[MessageId],
+) -> Result<Vec<Message>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut sql = Sql::new(db.get_database_backend());
     sql.push(
         "SELECT m.id, m.text, u.id AS user_id, u.name AS user_name \
-         FROM messages m JOIN users u ON u.id = m.user_id WHERE m.id = ",
+         FROM messages m JOIN users u ON u.id = m.user_id WHERE m.id IN ",
     )
-    .bind(id_value(id));
-    let Some(row) = db.query_one(sql.build()).await? else {
-        return Ok(None);
-    };
-    let mut messages = vec![message_from_row(&row)?];
+    .bind_list(ids.iter().map(|id| id_value(*id)));
+    let rows = db.query_all(sql.build()).await?;
+    let mut messages = rows
+        .iter()
+        .map(message_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     attach_hashtags(db, &mut messages).await?;
-    Ok(messages.pop())
+    Ok(messages)
 }
 
 /// Looks up the ids behind a filter's names; `None` when a named user or

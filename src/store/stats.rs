@@ -12,4 +12,6 @@ pub struct StoreStats {
     pub transaction_retries: AtomicU64,
     /// Posts that could not be written (answered with a server error).
     pub failed_posts: AtomicU64,
+    /// SQL statements sent to the database (reads and writes).
+    pub statements: AtomicU64,
 }

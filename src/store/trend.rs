@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 
 use super::sql::Sql;
 use super::write_batch::ALL_MESSAGES;
-use crate::domain::trend::{TrendBucket, TrendQuery};
+use crate::domain::trend::{HashtagCount, TrendBucket, TrendQuery, TrendingQuery};
 
 /// The non-empty buckets of `query`, oldest first.
 pub(crate) async fn trend<C: ConnectionTrait>(
@@ -52,6 +52,38 @@ pub(crate) async fn trend<C: ConnectionTrait>(
                 from: minute_to_time(bucket)?,
                 to: minute_to_time(bucket + period)?,
                 count,
+            })
+        })
+        .collect()
+}
+
+/// The most used hashtags of a window, most used first (ties by name), from
+/// the counters: the cost follows the window's minutes and live tags.
+pub(crate) async fn trending<C: ConnectionTrait>(
+    db: &C,
+    query: &TrendingQuery,
+    now: DateTime<Utc>,
+) -> Result<Vec<HashtagCount>, DbErr> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push(
+        "SELECT h.display, t.total FROM (\
+           SELECT hashtag_id, CAST(SUM(count) AS BIGINT) AS total FROM trend_counts \
+           WHERE minute >= ",
+    )
+    .bind(query.first_minute(now))
+    .push(" AND hashtag_id <> ")
+    .bind(ALL_MESSAGES)
+    .push(
+        " GROUP BY hashtag_id) t JOIN hashtags h ON h.id = t.hashtag_id \
+         ORDER BY t.total DESC, h.name LIMIT ",
+    )
+    .bind(query.first as i64);
+    let rows = db.query_all(sql.build()).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(HashtagCount {
+                hashtag: row.try_get("", "display")?,
+                count: row.try_get("", "total")?,
             })
         })
         .collect()

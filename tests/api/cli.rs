@@ -119,7 +119,7 @@ fn migrate_creates_the_schema_in_the_working_directory() {
     );
     assert_eq!(
         String::from_utf8_lossy(&first.stdout).trim(),
-        "8 migration(s) applied"
+        "9 migration(s) applied"
     );
     assert!(
         dir.path().join("dunder.db").exists(),

@@ -391,3 +391,160 @@ pub fn ids(messages: &[Value]) -> Vec<String> {
         .map(|m| m["id"].as_str().expect("id").to_owned())
         .collect()
 }
+
+/// GraphQL over HTTP, the way a GraphQL client speaks it.
+impl TestApp {
+    /// `POST /graphql` with `query` and `variables`, as `user` when given.
+    pub async fn graphql(
+        &self,
+        user: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .post(self.url("/graphql"))
+            .header("Accept", "application/graphql-response+json")
+            .json(&serde_json::json!({ "query": query, "variables": variables }));
+        if let Some(user) = user {
+            request = request.bearer_auth(token(user));
+        }
+        read(request.send().await.expect("POST /graphql")).await
+    }
+
+    /// The `data` of a query that must succeed.
+    pub async fn graphql_data(&self, query: &str, variables: Value) -> Value {
+        let (status, body) = self.graphql(None, query, variables).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.get("errors").is_none(), "{body}");
+        body["data"].clone()
+    }
+
+    /// Runs one operation over `/graphql/ws` with `protocol`
+    /// (`graphql-transport-ws` or the legacy `graphql-ws`), sending
+    /// `connection_init` with the user's token when given; returns the
+    /// payload of the result message.
+    pub async fn graphql_ws(&self, protocol: &str, user: Option<&str>, query: &str) -> Value {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::Message as Frame;
+
+        let url = format!("{}/graphql/ws", self.address.replacen("http", "ws", 1));
+        let mut request = url.into_client_request().expect("ws request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            protocol.parse().expect("protocol header"),
+        );
+        let (mut socket, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("ws connect");
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .map(|v| v.to_str().unwrap()),
+            Some(protocol)
+        );
+        let payload = match user {
+            Some(user) => serde_json::json!({ "Authorization": format!("Bearer {}", token(user)) }),
+            None => serde_json::json!({}),
+        };
+        let send = |value: Value| Frame::Text(value.to_string().into());
+        socket
+            .send(send(
+                serde_json::json!({ "type": "connection_init", "payload": payload }),
+            ))
+            .await
+            .unwrap();
+        let start = if protocol == "graphql-ws" {
+            "start"
+        } else {
+            "subscribe"
+        };
+        socket
+            .send(send(
+                serde_json::json!({ "id": "1", "type": start, "payload": { "query": query } }),
+            ))
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let frame = tokio::time::timeout_at(deadline, socket.next())
+                .await
+                .expect("a websocket answer in time")
+                .expect("the socket stays open")
+                .expect("a frame");
+            let Frame::Text(text) = frame else { continue };
+            let message: Value = serde_json::from_str(&text).expect("JSON frame");
+            match message["type"].as_str() {
+                Some("connection_ack") | Some("ka") | Some("ping") | Some("pong") => continue,
+                Some("next") | Some("data") => {
+                    let _ = socket.close(None).await;
+                    return message["payload"].clone();
+                }
+                other => panic!("unexpected websocket message {other:?}: {message}"),
+            }
+        }
+    }
+}
+
+/// The `extensions.code` of every error in a GraphQL response.
+pub fn error_codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    e["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or("<none>")
+                        .to_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// POSTs `body` over a plain TCP connection, writing it in the background
+/// while reading the answer: a server that refuses a large body early
+/// answers before the client has finished sending, which an HTTP client
+/// library reports as a broken pipe instead of the answer.
+pub async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let sender = tokio::spawn(async move {
+        if writer.write_all(head.as_bytes()).await.is_ok() {
+            for chunk in body.chunks(64 * 1024) {
+                if writer.write_all(chunk).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut answer)).await;
+    sender.abort();
+    let text = String::from_utf8_lossy(&answer);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    let json = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}

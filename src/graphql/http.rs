@@ -1,0 +1,541 @@
+//! GraphQL over HTTP, following the GraphQL-over-HTTP specification:
+//! `POST /graphql` with `application/json`, `GET /graphql?query=` for
+//! queries only (a mutation over GET is 405), answers in
+//! `application/graphql-response+json` or `application/json` as the
+//! `Accept` header asks, with the status codes the specification gives.
+//! A browser asking for HTML gets the GraphiQL playground.
+
+use async_graphql::parser::parse_query;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchResponse, Request, Response as GraphqlResponse, Variables};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::errors::{BAD_REQUEST, BATCH_TOO_LARGE, PAYLOAD_TOO_LARGE};
+use super::{GraphqlState, Viewer};
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
+const JSON: &str = "application/json; charset=utf-8";
+
+/// The two response media types of the specification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Media {
+    /// `application/graphql-response+json`: request errors answer 4xx.
+    GraphqlResponse,
+    /// `application/json` (the legacy type): every GraphQL answer is 200.
+    Json,
+}
+
+impl Media {
+    fn content_type(self) -> &'static str {
+        match self {
+            Media::GraphqlResponse => GRAPHQL_RESPONSE_JSON,
+            Media::Json => JSON,
+        }
+    }
+}
+
+/// The first acceptable type the client lists; `application/json` when it
+/// lists none (no `Accept`, `*/*`).
+fn negotiate(headers: &HeaderMap) -> Result<Media, Refusal> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Ok(Media::Json);
+    };
+    if accept.trim().is_empty() {
+        return Ok(Media::Json);
+    }
+    for range in accept.split(',') {
+        let media = range
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match media.as_str() {
+            "application/graphql-response+json" => return Ok(Media::GraphqlResponse),
+            "application/json" | "application/*" | "*/*" => return Ok(Media::Json),
+            _ => {}
+        }
+    }
+    Err(Refusal::new(
+        Media::Json,
+        StatusCode::NOT_ACCEPTABLE,
+        "Accept must allow application/graphql-response+json or application/json",
+        BAD_REQUEST,
+    ))
+}
+
+/// A refusal before any GraphQL ran, answered as a GraphQL response.
+#[derive(Debug)]
+struct Refusal {
+    media: Media,
+    status: StatusCode,
+    message: String,
+    code: &'static str,
+    /// The methods to name in `Allow` (with 405).
+    allow: Option<&'static str>,
+}
+
+impl Refusal {
+    fn new(
+        media: Media,
+        status: StatusCode,
+        message: impl Into<String>,
+        code: &'static str,
+    ) -> Self {
+        Refusal {
+            media,
+            status,
+            message: message.into(),
+            code,
+            allow: None,
+        }
+    }
+
+    fn bad_request(media: Media, message: impl Into<String>) -> Self {
+        Refusal::new(media, StatusCode::BAD_REQUEST, message, BAD_REQUEST)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body =
+            json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code } }] });
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, self.media.content_type())],
+            body.to_string(),
+        )
+            .into_response();
+        if let Some(allow) = self.allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        response
+    }
+}
+
+/// The parameters of a GraphQL request, as JSON (POST) or as strings (GET).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Params {
+    query: Option<Value>,
+    operation_name: Option<Value>,
+    variables: Option<Value>,
+    /// Checked to be a map, as the specification requires; Dunder defines
+    /// no extensions of its own, so their content is not used.
+    extensions: Option<Value>,
+}
+
+impl Params {
+    /// A GraphQL request, or why the parameters do not make one.
+    fn into_request(self) -> Result<Request, String> {
+        let query = match self.query {
+            Some(Value::String(query)) => query,
+            Some(_) => return Err("query: must be a string".into()),
+            None => return Err("query: is required".into()),
+        };
+        let mut request = Request::new(query);
+        match self.operation_name {
+            None | Some(Value::Null) => {}
+            Some(Value::String(name)) => request = request.operation_name(name),
+            Some(_) => return Err("operationName: must be a string".into()),
+        }
+        if !matches!(
+            self.extensions,
+            None | Some(Value::Null) | Some(Value::Object(_))
+        ) {
+            return Err("extensions: must be an object".into());
+        }
+        match self.variables {
+            None | Some(Value::Null) => {}
+            Some(variables @ Value::Object(_)) => {
+                request = request.variables(Variables::from_json(variables))
+            }
+            Some(_) => return Err("variables: must be an object".into()),
+        }
+        Ok(request)
+    }
+}
+
+fn viewer(headers: &HeaderMap) -> Viewer {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    Viewer::from_authorization(authorization)
+}
+
+pub async fn get(
+    State(state): State<GraphqlState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let raw = raw.unwrap_or_default();
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html && !raw.split('&').any(|pair| pair.starts_with("query=")) {
+        return Html(include_str!("graphiql.html")).into_response();
+    }
+    get_query(&state, &headers, &raw)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Over GET every parameter is a string; variables and extensions are JSON text.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+async fn get_query(
+    state: &GraphqlState,
+    headers: &HeaderMap,
+    raw: &str,
+) -> Result<Response, Refusal> {
+    let media = negotiate(headers)?;
+    let params: GetParams = serde_urlencoded::from_str(raw)
+        .map_err(|error| Refusal::bad_request(media, format!("query string: {error}")))?;
+    let json_param = |name: &str, text: Option<String>| -> Result<Option<Value>, Refusal> {
+        text.filter(|t| !t.is_empty())
+            .map(|t| {
+                serde_json::from_str(&t)
+                    .map_err(|e| Refusal::bad_request(media, format!("{name}: not JSON: {e}")))
+            })
+            .transpose()
+    };
+    let request = Params {
+        query: params.query.map(Value::String),
+        operation_name: params.operation_name.map(Value::String),
+        variables: json_param("variables", params.variables)?,
+        extensions: json_param("extensions", params.extensions)?,
+    }
+    .into_request()
+    .map_err(|message| Refusal::bad_request(media, message))?;
+    if is_mutation(&request) {
+        let mut refusal = Refusal::new(
+            media,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations are only accepted over POST",
+            BAD_REQUEST,
+        );
+        refusal.allow = Some("POST");
+        return Err(refusal);
+    }
+    let response = state.schema.execute(request.data(viewer(headers))).await;
+    Ok(single_response(media, response))
+}
+
+/// Whether the operation the request would run is a mutation (a document
+/// that does not parse is left for GraphQL to refuse in its own words).
+fn is_mutation(request: &Request) -> bool {
+    let Ok(document) = parse_query(&request.query) else {
+        return false;
+    };
+    let operation = match &request.operation_name {
+        Some(name) => document
+            .operations
+            .iter()
+            .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))
+            .map(|(_, op)| op),
+        // Without a name only a lone operation runs; GraphQL refuses the rest.
+        None => {
+            let mut operations = document.operations.iter();
+            match (operations.next(), operations.next()) {
+                (Some((_, op)), None) => Some(op),
+                _ => None,
+            }
+        }
+    };
+    operation.is_some_and(|op| op.node.ty == OperationType::Mutation)
+}
+
+pub async fn post(
+    State(state): State<GraphqlState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    post_query(&state, &headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn post_query(
+    state: &GraphqlState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let media = negotiate(headers)?;
+    check_content_type(headers).map_err(|message| {
+        Refusal::new(
+            media,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            message,
+            BAD_REQUEST,
+        )
+    })?;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            let message = format!(
+                "request body is larger than {} bytes",
+                crate::rest::MAX_BODY_BYTES
+            );
+            Refusal::new(
+                media,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                message,
+                PAYLOAD_TOO_LARGE,
+            )
+        } else {
+            Refusal::new(
+                media,
+                rejection.status(),
+                rejection.body_text(),
+                BAD_REQUEST,
+            )
+        }
+    })?;
+    let value: Value = serde_json::from_slice(&body).map_err(|error| {
+        Refusal::bad_request(media, format!("request body is not JSON: {error}"))
+    })?;
+    match value {
+        Value::Array(items) => post_batch(state, headers, media, items).await,
+        single => {
+            let request =
+                parse_params(single).map_err(|message| Refusal::bad_request(media, message))?;
+            Ok(single_response(
+                media,
+                state.schema.execute(request.data(viewer(headers))).await,
+            ))
+        }
+    }
+}
+
+/// Several operations in one request (async-graphql's batching), answered
+/// as an array; at most `max_batch` of them.
+async fn post_batch(
+    state: &GraphqlState,
+    headers: &HeaderMap,
+    media: Media,
+    items: Vec<Value>,
+) -> Result<Response, Refusal> {
+    let max = state.limits.max_batch;
+    if items.is_empty() || items.len() > max {
+        let message = format!(
+            "a batch must hold 1 to {max} operations, this one holds {}",
+            items.len()
+        );
+        return Err(Refusal::new(
+            media,
+            StatusCode::BAD_REQUEST,
+            message,
+            BATCH_TOO_LARGE,
+        ));
+    }
+    let mut requests = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let request = parse_params(item)
+            .map_err(|message| Refusal::bad_request(media, format!("[{index}] {message}")))?;
+        requests.push(request.data(viewer(headers)));
+    }
+    let response = state
+        .schema
+        .execute_batch(async_graphql::BatchRequest::Batch(requests))
+        .await;
+    let parts: Vec<String> = match response {
+        BatchResponse::Single(one) => vec![response_json(media, one).1],
+        BatchResponse::Batch(many) => many
+            .into_iter()
+            .map(|one| response_json(media, one).1)
+            .collect(),
+    };
+    let body = format!("[{}]", parts.join(","));
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, media.content_type())],
+        body,
+    )
+        .into_response())
+}
+
+fn parse_params(value: Value) -> Result<Request, String> {
+    if !value.is_object() {
+        return Err("the body must be a JSON object (or an array of them)".into());
+    }
+    let params: Params = serde_json::from_value(value).map_err(|e| format!("request body: {e}"))?;
+    params.into_request()
+}
+
+/// POST bodies must be `application/json`, in UTF-8 when a charset is named.
+fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or("Content-Type must be application/json")?;
+    let mut parts = value.split(';');
+    let media = parts.next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/json") {
+        return Err(format!(
+            "Content-Type must be application/json, not {media}"
+        ));
+    }
+    for parameter in parts {
+        if let Some((name, charset)) = parameter.split_once('=') {
+            let charset = charset.trim().trim_matches('"');
+            if name.trim().eq_ignore_ascii_case("charset") && !charset.eq_ignore_ascii_case("utf-8")
+            {
+                return Err(format!("charset {charset} is not supported, use utf-8"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn single_response(media: Media, response: GraphqlResponse) -> Response {
+    let (status, body) = response_json(media, response);
+    (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response()
+}
+
+/// The status and JSON text of one GraphQL response, fields in the order
+/// the query asked for them. A request error (nothing executed: the
+/// document did not parse or validate, or a limit refused it) is 400
+/// without `data` in `application/graphql-response+json`, and 200 in
+/// `application/json`, as the specification says.
+fn response_json(media: Media, response: GraphqlResponse) -> (StatusCode, String) {
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let serialized = if media == Media::GraphqlResponse && request_error {
+        serde_json::to_string(&json!({ "errors": response.errors }))
+    } else {
+        serde_json::to_string(&response)
+    };
+    // Serializing values async-graphql built cannot fail; should it, the
+    // client still gets a well-formed GraphQL error.
+    let body = serialized.unwrap_or_else(|error| {
+        tracing::error!(%error, "GraphQL response not serializable");
+        json!({"errors": [{"message": "internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]})
+            .to_string()
+    });
+    let status = if media == Media::GraphqlResponse && request_error {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (status, body)
+}
+
+pub async fn method_not_allowed() -> Response {
+    let mut refusal = Refusal::new(
+        Media::Json,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "/graphql takes GET (queries) and POST",
+        BAD_REQUEST,
+    );
+    refusal.allow = Some("GET, POST");
+    refusal.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn the_first_acceptable_media_type_wins() {
+        assert_eq!(negotiate(&headers(&[])).unwrap(), Media::Json);
+        assert_eq!(
+            negotiate(&headers(&[("accept", "*/*")])).unwrap(),
+            Media::Json
+        );
+        assert_eq!(
+            negotiate(&headers(&[(
+                "accept",
+                "application/graphql-response+json, application/json"
+            )]))
+            .unwrap(),
+            Media::GraphqlResponse
+        );
+        assert_eq!(
+            negotiate(&headers(&[("accept", "text/html, application/json;q=0.9")])).unwrap(),
+            Media::Json
+        );
+        assert_eq!(
+            negotiate(&headers(&[("accept", "text/plain")]))
+                .unwrap_err()
+                .status,
+            StatusCode::NOT_ACCEPTABLE
+        );
+    }
+
+    #[test]
+    fn content_type_must_be_json_in_utf8() {
+        assert!(check_content_type(&headers(&[("content-type", "application/json")])).is_ok());
+        assert!(check_content_type(&headers(&[(
+            "content-type",
+            "application/json; charset=UTF-8"
+        )]))
+        .is_ok());
+        assert!(check_content_type(&headers(&[(
+            "content-type",
+            "application/json; charset=latin1"
+        )]))
+        .is_err());
+        assert!(check_content_type(&headers(&[("content-type", "text/plain")])).is_err());
+        assert!(check_content_type(&headers(&[])).is_err());
+    }
+
+    #[test]
+    fn null_parameters_are_allowed_and_wrong_types_refused() {
+        let params: Params = serde_json::from_value(
+            json!({"query": "{a}", "operationName": null, "variables": null, "extensions": null}),
+        )
+        .unwrap();
+        assert!(params.into_request().is_ok());
+        let params: Params = serde_json::from_value(json!({"query": 1})).unwrap();
+        assert_eq!(
+            params.into_request().unwrap_err(),
+            "query: must be a string"
+        );
+        let params: Params =
+            serde_json::from_value(json!({"query": "{a}", "variables": "x"})).unwrap();
+        assert_eq!(
+            params.into_request().unwrap_err(),
+            "variables: must be an object"
+        );
+    }
+
+    #[test]
+    fn mutations_are_recognised_by_operation() {
+        // Ambiguous without a name: GraphQL itself refuses it.
+        assert!(!is_mutation(&Request::new(
+            "query A { a } mutation B { b }"
+        )));
+        assert!(!is_mutation(
+            &Request::new("query A { a } mutation B { b }").operation_name("A")
+        ));
+        assert!(is_mutation(
+            &Request::new("query A { a } mutation B { b }").operation_name("B")
+        ));
+        assert!(is_mutation(&Request::new("mutation { b }")));
+        assert!(!is_mutation(&Request::new("{ a }")));
+    }
+}

@@ -1,0 +1,98 @@
+//! The GraphQL face: a schema built independently of the web framework
+//! (query, mutation, relay types, error codes, limits), and thin axum
+//! adapters for HTTP (`/graphql`) and WebSocket (`/graphql/ws`).
+//! Validation is the domain's, as for the REST routes.
+
+mod connection;
+mod errors;
+mod global_id;
+mod http;
+mod limits;
+mod loaders;
+mod mutation;
+mod query;
+mod types;
+mod ws;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{EmptySubscription, Schema};
+use axum::routing::get;
+use axum::Router;
+
+use crate::auth::user_from_authorization;
+use crate::config::GraphqlLimits;
+use crate::domain::{DomainError, UserName};
+use crate::store::Store;
+use loaders::{MessageLoader, UserLoader};
+use mutation::MutationRoot;
+use query::QueryRoot;
+
+pub type DunderSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// What resolvers share: the store and the domain's configurable rules.
+pub struct Services {
+    pub store: Store,
+    pub max_text_chars: usize,
+}
+
+/// Who is asking, per request: the outcome of reading the bearer token.
+/// Kept as an outcome so that queries work without a token and only what
+/// needs a user (posting) is refused, with the reason.
+pub struct Viewer(Result<UserName, DomainError>);
+
+impl Viewer {
+    /// From an `Authorization` value (header or `connection_init` payload).
+    pub fn from_authorization(value: Option<&str>) -> Viewer {
+        Viewer(user_from_authorization(value))
+    }
+
+    pub fn user(&self) -> Result<UserName, DomainError> {
+        self.0.clone()
+    }
+}
+
+/// The schema over `store`, with the configured limits.
+pub fn build_schema(store: Store, max_text_chars: usize, limits: GraphqlLimits) -> DunderSchema {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .extension(limits::RequestGuardFactory(limits))
+        .data(DataLoader::new(MessageLoader(store.clone()), tokio::spawn))
+        .data(DataLoader::new(UserLoader(store.clone()), tokio::spawn))
+        .data(Services {
+            store,
+            max_text_chars,
+        })
+        .finish()
+}
+
+/// The schema in SDL, as `schema.graphql` holds it and `dunder schema`
+/// prints it.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .finish()
+        .sdl()
+}
+
+/// What the HTTP and WebSocket adapters share.
+#[derive(Clone)]
+pub struct GraphqlState {
+    pub schema: DunderSchema,
+    pub limits: GraphqlLimits,
+}
+
+/// `GET`/`POST /graphql` (GraphiQL for browsers) and `/graphql/ws`.
+pub fn router(state: GraphqlState) -> Router {
+    Router::new()
+        .route(
+            "/graphql",
+            get(http::get)
+                .post(http::post)
+                .fallback(http::method_not_allowed),
+        )
+        .route("/graphql/ws", get(ws::upgrade))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::rest::MAX_BODY_BYTES,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,39 @@
+//! `Mutation`: posting a message as the user the token names.
+
+use async_graphql::{Context, InputObject, Object, Result};
+
+use super::errors::{domain_error, store_error};
+use super::types::MessageObject;
+use super::{Services, Viewer};
+use crate::domain::NewMessage;
+
+/// A message to post. `#tags` written in the text join `hashtags`.
+#[derive(InputObject)]
+#[graphql(name = "PostMessageInput")]
+pub struct PostMessageInput {
+    /// 1 to 500 characters after trimming (the server may set another limit).
+    pub text: String,
+    /// At most 10 distinct tags, counting those in the text.
+    pub hashtags: Option<Vec<String>>,
+}
+
+pub struct MutationRoot;
+
+#[Object(name = "Mutation")]
+impl MutationRoot {
+    /// Posts a message as the user of the bearer token (the `Authorization`
+    /// header over HTTP, the `connection_init` payload over WebSocket).
+    async fn post_message(
+        &self,
+        ctx: &Context<'_>,
+        input: PostMessageInput,
+    ) -> Result<MessageObject> {
+        let author = ctx.data::<Viewer>()?.user().map_err(domain_error)?;
+        let services = ctx.data::<Services>()?;
+        let hashtags = input.hashtags.unwrap_or_default();
+        let post = NewMessage::parse(author, &input.text, &hashtags, services.max_text_chars)
+            .map_err(domain_error)?;
+        let message = services.store.post(post).await.map_err(store_error)?;
+        Ok(MessageObject(message))
+    }
+}

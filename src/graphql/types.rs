@@ -1,0 +1,142 @@
+//! The GraphQL object types: `Message` and `User` (both relay `Node`s),
+//! `TrendBucket` and `HashtagCount`, wrapping domain values.
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Interface, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+
+use super::connection::{self, MessageConnection, PageArgs};
+use super::errors::store_error;
+use super::global_id::GlobalId;
+use super::loaders::UserLoader;
+use super::Services;
+use crate::domain::listing::MessageFilter;
+use crate::domain::trend::{HashtagCount, TrendBucket};
+use crate::domain::{Message, User, UserName};
+
+/// Anything with a global id, fetched again with `node(id:)`.
+#[derive(Interface)]
+#[graphql(
+    name = "Node",
+    field(name = "id", ty = "ID", desc = "An opaque global id.")
+)]
+pub enum Node {
+    Message(MessageObject),
+    User(UserObject),
+}
+
+/// A message.
+pub struct MessageObject(pub Message);
+
+#[Object(name = "Message")]
+impl MessageObject {
+    /// An opaque global id (see `node`); `message(id:)` also takes the
+    /// plain message id the REST routes use.
+    async fn id(&self) -> ID {
+        ID(GlobalId::Message(self.0.id).encode())
+    }
+
+    async fn text(&self) -> &str {
+        &self.0.text
+    }
+
+    /// In the order written, each shown as it was first written.
+    async fn hashtags(&self) -> &[String] {
+        &self.0.hashtags
+    }
+
+    async fn user(&self) -> UserObject {
+        UserObject(self.0.user.clone())
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A user, created by their first post.
+pub struct UserObject(pub User);
+
+#[Object(name = "User")]
+impl UserObject {
+    /// An opaque global id (see `node`).
+    async fn id(&self) -> ID {
+        ID(GlobalId::User(self.0.id).encode())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// This user's messages, newest first.
+    #[graphql(complexity = "connection::page_cost(first, last, child_complexity)")]
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<MessageConnection> {
+        // A stored user's name passed validation when it was created.
+        let user = UserName::parse("name", &self.0.name).ok();
+        let filter = MessageFilter {
+            user,
+            ..MessageFilter::default()
+        };
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        connection::load(&ctx.data::<Services>()?.store, &filter, &args).await
+    }
+}
+
+/// Looks a user up by id through the batching loader.
+pub async fn user_by_id(ctx: &Context<'_>, id: i64) -> Result<Option<UserObject>> {
+    let loader = ctx.data::<DataLoader<UserLoader>>()?;
+    Ok(loader
+        .load_one(id)
+        .await
+        .map_err(store_error)?
+        .map(UserObject))
+}
+
+/// Messages created in `[fromDate, toDate)`, one aligned bucket.
+#[derive(SimpleObject)]
+#[graphql(name = "TrendBucket")]
+pub struct TrendBucketObject {
+    pub from_date: DateTime<Utc>,
+    pub to_date: DateTime<Utc>,
+    pub count: i64,
+}
+
+impl From<TrendBucket> for TrendBucketObject {
+    fn from(bucket: TrendBucket) -> Self {
+        TrendBucketObject {
+            from_date: bucket.from,
+            to_date: bucket.to,
+            count: bucket.count,
+        }
+    }
+}
+
+/// How many messages carried a hashtag in a window.
+#[derive(SimpleObject)]
+#[graphql(name = "HashtagCount")]
+pub struct HashtagCountObject {
+    /// As first written.
+    pub hashtag: String,
+    pub count: i64,
+}
+
+impl From<HashtagCount> for HashtagCountObject {
+    fn from(value: HashtagCount) -> Self {
+        HashtagCountObject {
+            hashtag: value.hashtag,
+            count: value.count,
+        }
+    }
+}
