@@ -15,7 +15,7 @@ use base64::Engine;
 use dunder::cli::Flags;
 use dunder::config::Settings;
 use dunder::server::Application;
-use dunder::store::{Store, StoreOptions, MAX_BATCH};
+use dunder::store::{StoreOptions, MAX_BATCH};
 use futures::future::join_all;
 use sea_orm::sqlx::{Connection, Executor, PgConnection};
 
@@ -41,8 +41,7 @@ async fn start(url: &str, max_batch: usize) -> Server {
         max_batch,
         ..StoreOptions::default()
     };
-    let store = Store::open(url, options).await.unwrap();
-    let app = Application::build_with_store(&settings, store)
+    let app = Application::build_with_options(&settings, options)
         .await
         .unwrap();
     let base = format!("http://{}", app.address());

@@ -17,6 +17,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::config::RelayMode;
+
 /// The `dunder` message API server.
 #[derive(clap::Parser, Debug)]
 #[command(name = "dunder", version, about)]
@@ -255,6 +257,66 @@ pub struct Flags {
         value_name = "BYTES"
     )]
     pub graphql_max_query_bytes: Option<usize>,
+
+    /// Live feeds: how posts reach subscribers on other Dunder processes sharing the database [default: auto]
+    #[arg(
+        long = "live.relay",
+        env = "DUNDER_LIVE_RELAY",
+        global = true,
+        value_name = "MODE",
+        ignore_case = true
+    )]
+    pub live_relay: Option<RelayMode>,
+
+    /// Live feeds: how often the tail relay polls the database, in milliseconds (10 to 60000) [default: 250]
+    #[arg(
+        long = "live.tail_interval_ms",
+        alias = "live.tail-interval-ms",
+        env = "DUNDER_LIVE_TAIL_INTERVAL_MS",
+        global = true,
+        value_name = "MS"
+    )]
+    pub live_tail_interval_ms: Option<u64>,
+
+    /// Live feeds: messages buffered per subscriber before it is told it lagged (1 to 1000000) [default: 1024]
+    #[arg(
+        long = "live.subscriber_queue",
+        alias = "live.subscriber-queue",
+        env = "DUNDER_LIVE_SUBSCRIBER_QUEUE",
+        global = true,
+        value_name = "N"
+    )]
+    pub live_subscriber_queue: Option<usize>,
+
+    /// Live feeds: most active subscriptions per WebSocket connection [default: 20]
+    #[arg(
+        long = "live.max_subscriptions",
+        alias = "live.max-subscriptions",
+        env = "DUNDER_LIVE_MAX_SUBSCRIPTIONS",
+        global = true,
+        value_name = "N"
+    )]
+    pub live_max_subscriptions: Option<usize>,
+
+    /// Live feeds: how long a WebSocket may wait before connection_init, in milliseconds (100 to 600000) [default: 10000]
+    #[arg(
+        long = "live.connection_init_timeout_ms",
+        alias = "live.connection-init-timeout-ms",
+        env = "DUNDER_LIVE_CONNECTION_INIT_TIMEOUT_MS",
+        global = true,
+        value_name = "MS"
+    )]
+    pub live_connection_init_timeout_ms: Option<u64>,
+
+    /// Live feeds: interval of WebSocket keepalive pings and SSE heartbeats, in milliseconds (100 to 600000) [default: 15000]
+    #[arg(
+        long = "live.keepalive_interval_ms",
+        alias = "live.keepalive-interval-ms",
+        env = "DUNDER_LIVE_KEEPALIVE_INTERVAL_MS",
+        global = true,
+        value_name = "MS"
+    )]
+    pub live_keepalive_interval_ms: Option<u64>,
 }
 
 /// Log levels of the historical service (logrus names).
@@ -333,6 +395,8 @@ pub(crate) mod tests {
         assert_eq!(cli.flags.cockroach_should_migrate, None);
         assert_eq!(cli.flags.graphql_max_depth, None);
         assert_eq!(cli.flags.graphql_max_query_bytes, None);
+        assert_eq!(cli.flags.live_relay, None);
+        assert_eq!(cli.flags.live_keepalive_interval_ms, None);
     }
 
     #[test]
@@ -386,6 +450,13 @@ pub(crate) mod tests {
             "--graphql.max_directives=2",
             "--graphql.max_batch=3",
             "--graphql.max_query_bytes=4096",
+            "--live.relay=notify",
+            "--live.tail_interval_ms",
+            "100",
+            "--live.subscriber_queue=64",
+            "--live.max_subscriptions=5",
+            "--live.connection_init_timeout_ms=2000",
+            "--live.keepalive_interval_ms=3000",
         ]);
         assert_eq!(f.database_url.as_deref(), Some("postgres://u@h/db"));
         assert_eq!(f.listen_address, Some("::1".parse().unwrap()));
@@ -396,6 +467,12 @@ pub(crate) mod tests {
         assert_eq!(f.graphql_max_directives, Some(2));
         assert_eq!(f.graphql_max_batch, Some(3));
         assert_eq!(f.graphql_max_query_bytes, Some(4096));
+        assert_eq!(f.live_relay, Some(RelayMode::Notify));
+        assert_eq!(f.live_tail_interval_ms, Some(100));
+        assert_eq!(f.live_subscriber_queue, Some(64));
+        assert_eq!(f.live_max_subscriptions, Some(5));
+        assert_eq!(f.live_connection_init_timeout_ms, Some(2000));
+        assert_eq!(f.live_keepalive_interval_ms, Some(3000));
     }
 
     #[test]
@@ -415,6 +492,11 @@ pub(crate) mod tests {
             "--graphql.max-directives=2",
             "--graphql.max-batch=3",
             "--graphql.max-query-bytes=4096",
+            "--live.tail-interval-ms=100",
+            "--live.subscriber-queue=64",
+            "--live.max-subscriptions=5",
+            "--live.connection-init-timeout-ms=2000",
+            "--live.keepalive-interval-ms=3000",
         ]);
         assert_eq!(f.use_tls, Some(true));
         assert_eq!(f.log_level, Some(LogLevel::Warn));
@@ -429,6 +511,25 @@ pub(crate) mod tests {
         assert_eq!(f.graphql_max_directives, Some(2));
         assert_eq!(f.graphql_max_batch, Some(3));
         assert_eq!(f.graphql_max_query_bytes, Some(4096));
+        assert_eq!(f.live_tail_interval_ms, Some(100));
+        assert_eq!(f.live_subscriber_queue, Some(64));
+        assert_eq!(f.live_max_subscriptions, Some(5));
+        assert_eq!(f.live_connection_init_timeout_ms, Some(2000));
+        assert_eq!(f.live_keepalive_interval_ms, Some(3000));
+    }
+
+    #[test]
+    fn relay_mode_is_case_insensitive() {
+        for (value, mode) in [
+            ("auto", RelayMode::Auto),
+            ("NOTIFY", RelayMode::Notify),
+            ("Tail", RelayMode::Tail),
+            ("oFF", RelayMode::Off),
+        ] {
+            let arg = format!("--live.relay={value}");
+            assert_eq!(flags(&["dunder", &arg]).live_relay, Some(mode), "{arg}");
+        }
+        assert!(parse_without_env(&["dunder", "--live.relay=listen"]).is_err());
     }
 
     #[test]
@@ -503,6 +604,9 @@ pub(crate) mod tests {
         assert_eq!(cli.command, Some(Command::Schema));
         assert_eq!(cli.flags.graphql_max_depth, Some(4));
         assert_eq!(cli.flags.graphql_max_batch, Some(2));
+        let cli = parse_without_env(&["dunder", "migrate", "--live.relay", "off"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Migrate));
+        assert_eq!(cli.flags.live_relay, Some(RelayMode::Off));
     }
 
     #[test]
@@ -516,6 +620,11 @@ pub(crate) mod tests {
         assert!(parse_without_env(&["dunder", "--graphql.max_depth=-1"]).is_err());
         assert!(parse_without_env(&["dunder", "--graphql.max_batch=1.5"]).is_err());
         assert!(parse_without_env(&["dunder", "--graphql.max_query_bytes=16k"]).is_err());
+        // Likewise the live settings: whole numbers here, ranges later.
+        assert!(parse_without_env(&["dunder", "--live.tail_interval_ms=-1"]).is_err());
+        assert!(parse_without_env(&["dunder", "--live.keepalive_interval_ms=1.5"]).is_err());
+        assert!(parse_without_env(&["dunder", "--live.connection_init_timeout_ms=10s"]).is_err());
+        assert!(parse_without_env(&["dunder", "--live.relay=redis"]).is_err());
     }
 
     #[test]
@@ -544,17 +653,53 @@ pub(crate) mod tests {
         ] {
             assert!(help.contains(&expected), "help lacks {expected}:\n{help}");
         }
-        // Two GraphQL limits share a default, so check each flag's own
-        // help rather than the help as a whole.
+        // Several GraphQL and live settings share a default, so check each
+        // flag's own help rather than the help as a whole.
         for (flag, default) in [
-            ("graphql.max_depth", c::DEFAULT_GRAPHQL_MAX_DEPTH),
-            ("graphql.max_complexity", c::DEFAULT_GRAPHQL_MAX_COMPLEXITY),
-            ("graphql.max_aliases", c::DEFAULT_GRAPHQL_MAX_ALIASES),
-            ("graphql.max_directives", c::DEFAULT_GRAPHQL_MAX_DIRECTIVES),
-            ("graphql.max_batch", c::DEFAULT_GRAPHQL_MAX_BATCH),
+            (
+                "graphql.max_depth",
+                c::DEFAULT_GRAPHQL_MAX_DEPTH.to_string(),
+            ),
+            (
+                "graphql.max_complexity",
+                c::DEFAULT_GRAPHQL_MAX_COMPLEXITY.to_string(),
+            ),
+            (
+                "graphql.max_aliases",
+                c::DEFAULT_GRAPHQL_MAX_ALIASES.to_string(),
+            ),
+            (
+                "graphql.max_directives",
+                c::DEFAULT_GRAPHQL_MAX_DIRECTIVES.to_string(),
+            ),
+            (
+                "graphql.max_batch",
+                c::DEFAULT_GRAPHQL_MAX_BATCH.to_string(),
+            ),
             (
                 "graphql.max_query_bytes",
-                c::DEFAULT_GRAPHQL_MAX_QUERY_BYTES,
+                c::DEFAULT_GRAPHQL_MAX_QUERY_BYTES.to_string(),
+            ),
+            ("live.relay", c::DEFAULT_LIVE_RELAY.to_string()),
+            (
+                "live.tail_interval_ms",
+                c::DEFAULT_LIVE_TAIL_INTERVAL_MS.to_string(),
+            ),
+            (
+                "live.subscriber_queue",
+                c::DEFAULT_LIVE_SUBSCRIBER_QUEUE.to_string(),
+            ),
+            (
+                "live.max_subscriptions",
+                c::DEFAULT_LIVE_MAX_SUBSCRIPTIONS.to_string(),
+            ),
+            (
+                "live.connection_init_timeout_ms",
+                c::DEFAULT_LIVE_CONNECTION_INIT_TIMEOUT_MS.to_string(),
+            ),
+            (
+                "live.keepalive_interval_ms",
+                c::DEFAULT_LIVE_KEEPALIVE_INTERVAL_MS.to_string(),
             ),
         ] {
             let text = flag_help(&help, flag);
@@ -567,6 +712,8 @@ pub(crate) mod tests {
         // Every flag advertises its environment variable.
         assert!(help.contains("[env: DUNDER_COCKROACH_SHOULD_MIGRATE="));
         assert!(help.contains("[env: DUNDER_GRAPHQL_MAX_QUERY_BYTES="));
+        assert!(help.contains("[env: DUNDER_LIVE_RELAY="));
+        assert!(help.contains("[env: DUNDER_LIVE_KEEPALIVE_INTERVAL_MS="));
     }
 
     /// The lines of `help` that describe `--flag`: its heading line and
@@ -607,6 +754,9 @@ pub(crate) mod tests {
             "DUNDER_LISTEN_ADDRESS",
             "DUNDER_GRAPHQL_MAX_DEPTH",
             "DUNDER_GRAPHQL_MAX_BATCH",
+            "DUNDER_LIVE_RELAY",
+            "DUNDER_LIVE_TAIL_INTERVAL_MS",
+            "DUNDER_LIVE_SUBSCRIBER_QUEUE",
         ]);
         // Edition 2021: set_var is still a safe function here.
         std::env::set_var("DUNDER_COCKROACH_HOST", "env-db");
@@ -616,6 +766,9 @@ pub(crate) mod tests {
         std::env::set_var("DUNDER_LISTEN_ADDRESS", "127.0.0.1");
         std::env::set_var("DUNDER_GRAPHQL_MAX_DEPTH", "20");
         std::env::set_var("DUNDER_GRAPHQL_MAX_BATCH", "3");
+        std::env::set_var("DUNDER_LIVE_RELAY", "TAIL");
+        std::env::set_var("DUNDER_LIVE_TAIL_INTERVAL_MS", "100");
+        std::env::set_var("DUNDER_LIVE_SUBSCRIBER_QUEUE", "10");
 
         let cli = Cli::try_parse_from([
             "dunder",
@@ -623,6 +776,7 @@ pub(crate) mod tests {
             "--port=8080",
             "--use_tls",
             "--graphql.max_batch=4",
+            "--live.subscriber-queue=20",
         ])
         .unwrap();
         let f = &cli.flags;
@@ -633,9 +787,13 @@ pub(crate) mod tests {
         assert_eq!(f.use_tls, Some(true), "bare flag beats environment");
         assert_eq!(f.graphql_max_depth, Some(20));
         assert_eq!(f.graphql_max_batch, Some(4), "flag beats environment");
+        assert_eq!(f.live_relay, Some(RelayMode::Tail), "any case");
+        assert_eq!(f.live_tail_interval_ms, Some(100));
+        assert_eq!(f.live_subscriber_queue, Some(20), "flag beats environment");
 
         // Environment beats the config file.
-        let file = "port: 1\ncockroach: {host: file-db}\ngraphql: {max_depth: 5, max_aliases: 7}\n";
+        let file = "port: 1\ncockroach: {host: file-db}\ngraphql: {max_depth: 5, max_aliases: 7}\n\
+                    live: {relay: notify, tail_interval_ms: 500, max_subscriptions: 3}\n";
         let settings = crate::config::Settings::from_layers(
             Some((std::path::Path::new("dunder.yaml"), file)),
             f,
@@ -649,5 +807,17 @@ pub(crate) mod tests {
         assert_eq!(settings.graphql.max_depth, 20, "environment beats file");
         assert_eq!(settings.graphql.max_aliases, 7, "file beats default");
         assert_eq!(settings.graphql.max_batch, 4);
+        assert_eq!(
+            settings.live.relay,
+            RelayMode::Tail,
+            "environment beats file"
+        );
+        assert_eq!(
+            settings.live.tail_interval,
+            std::time::Duration::from_millis(100),
+            "environment beats file"
+        );
+        assert_eq!(settings.live.subscriber_queue, 20);
+        assert_eq!(settings.live.max_subscriptions, 3, "file beats default");
     }
 }

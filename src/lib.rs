@@ -1,5 +1,5 @@
 //! Dunder: short messages with hashtags, posted and read over REST (the
-//! historical compatibility routes) and, later, GraphQL, over one store
+//! historical compatibility routes), GraphQL and live feeds, over one store
 //! (SQLite embedded, PostgreSQL or CockroachDB).
 
 pub mod auth;
@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod graphql;
+pub mod live;
 pub mod rest;
 pub mod server;
 pub mod store;

@@ -17,6 +17,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
 use crate::graphql::{self, GraphqlState};
+use crate::live::Live;
 use crate::rest::{self, ApiError, RestState};
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::render_metrics;
@@ -31,6 +32,8 @@ pub enum StartError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot start the live relay (--live.relay): {0}")]
+    Relay(crate::store::StoreError),
     #[error("--tls.crt {crt} / --tls.key {key}: {source}")]
     Tls {
         crt: String,
@@ -52,45 +55,39 @@ pub struct Application {
     router: Router,
     tls: Option<RustlsConfig>,
     store: Store,
+    live: Live,
 }
 
 impl Application {
     /// Binds the listener and loads TLS material (so that a bad port or
     /// certificate fails before the database is touched), then opens the
-    /// store, migrating it unless switched off.
+    /// store, migrating it unless switched off, and starts the live relay.
     pub async fn build(settings: &Settings) -> Result<Application, StartError> {
-        let (listener, tls) = listen(settings).await?;
-        let url = &settings.database.url;
         let options = StoreOptions {
             migrate: settings.database.should_migrate,
             log_statements: settings.database.debug,
             ..StoreOptions::default()
         };
+        Self::build_with_options(settings, options).await
+    }
+
+    /// Like [`Application::build`] with the store options given (tests set
+    /// a clock they control); the commit hook is the application's own.
+    pub async fn build_with_options(
+        settings: &Settings,
+        mut options: StoreOptions,
+    ) -> Result<Application, StartError> {
+        let (listener, tls) = listen(settings).await?;
+        let url = &settings.database.url;
+        let live = Live::new(settings.live);
+        options.on_commit = Some(live.commit_hook());
         let store = Store::open(url, options)
             .await
             .map_err(|source| StartError::Database {
                 url: redact_password(url),
                 source,
             })?;
-        Self::assemble(settings, listener, tls, store)
-    }
-
-    /// Like [`Application::build`], on a store already opened (tests open
-    /// theirs with a clock they control).
-    pub async fn build_with_store(
-        settings: &Settings,
-        store: Store,
-    ) -> Result<Application, StartError> {
-        let (listener, tls) = listen(settings).await?;
-        Self::assemble(settings, listener, tls, store)
-    }
-
-    fn assemble(
-        settings: &Settings,
-        listener: StdTcpListener,
-        tls: Option<RustlsConfig>,
-        store: Store,
-    ) -> Result<Application, StartError> {
+        live.start_relay(&store).await.map_err(StartError::Relay)?;
         let address = listener.local_addr().map_err(|source| StartError::Listen {
             address: settings.listen_socket(),
             source,
@@ -101,15 +98,18 @@ impl Application {
             },
             RestState {
                 store: store.clone(),
+                live: live.clone(),
                 max_text_chars: settings.max_text_length,
             },
             GraphqlState {
                 schema: graphql::build_schema(
                     store.clone(),
+                    live.clone(),
                     settings.max_text_length,
                     settings.graphql,
                 ),
                 limits: settings.graphql,
+                live: live.clone(),
             },
         );
         Ok(Application {
@@ -118,6 +118,7 @@ impl Application {
             router,
             tls,
             store,
+            live,
         })
     }
 
@@ -134,12 +135,22 @@ impl Application {
         &self.store
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, lets
-    /// requests in flight finish, and returns.
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+
+    /// Serves until `shutdown` completes, then ends the live feeds (their
+    /// streams close cleanly), stops accepting, lets requests in flight
+    /// finish, and returns.
     pub async fn run_until<F>(self, shutdown: F) -> std::io::Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
     {
+        let live = self.live.clone();
+        let shutdown = async move {
+            shutdown.await;
+            live.shutdown();
+        };
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(address = %self.address, "dunder listening on {scheme}://{}", self.address);
         match self.tls {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use super::ConfigError;
+use super::{ConfigError, RelayMode};
 use crate::cli::LogLevel;
 
 /// The config file, before defaults: every key optional, none unknown.
@@ -27,6 +27,8 @@ pub(super) struct FileConfig {
     pub(super) cockroach: FileCockroach,
     #[serde(default)]
     pub(super) graphql: FileGraphql,
+    #[serde(default)]
+    pub(super) live: FileLive,
 }
 
 /// The `tls:` section of the config file.
@@ -61,6 +63,18 @@ pub(super) struct FileGraphql {
     pub(super) max_directives: Option<usize>,
     pub(super) max_batch: Option<usize>,
     pub(super) max_query_bytes: Option<usize>,
+}
+
+/// The `live:` section of the config file; durations in milliseconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of live feed settings")]
+pub(super) struct FileLive {
+    pub(super) relay: Option<RelayMode>,
+    pub(super) tail_interval_ms: Option<u64>,
+    pub(super) subscriber_queue: Option<usize>,
+    pub(super) max_subscriptions: Option<usize>,
+    pub(super) connection_init_timeout_ms: Option<u64>,
+    pub(super) keepalive_interval_ms: Option<u64>,
 }
 
 /// Reads the config file named by `--config_file`.

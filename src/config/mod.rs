@@ -20,19 +20,21 @@
 //! tls: {crt: tls/tls.crt, key: tls/tls.key}
 //! cockroach: {host: localhost, port: 26257, database: dunder, user: root, should_migrate: true, debug: false}
 //! graphql: {max_depth: 12, max_complexity: 5000, max_aliases: 30, max_directives: 10, max_batch: 10, max_query_bytes: 16384}
+//! live: {relay: auto, tail_interval_ms: 250, subscriber_queue: 1024, max_subscriptions: 20, connection_init_timeout_ms: 10000, keepalive_interval_ms: 15000}
 //! ```
 //!
 //! Unknown keys are rejected: a typo such as `prot:` would otherwise be
 //! ignored silently and the server would start with the default port.
 //!
 //! This module owns the settings types and the merge; reading the file,
-//! choosing the database URL, the GraphQL limits and the error type each
-//! live in a submodule.
+//! choosing the database URL, the GraphQL limits, the live feed settings and
+//! the error type each live in a submodule.
 
 mod database;
 mod error;
 mod file;
 mod graphql;
+mod live;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -44,6 +46,11 @@ pub use graphql::{
     GraphqlLimits, DEFAULT_GRAPHQL_MAX_ALIASES, DEFAULT_GRAPHQL_MAX_BATCH,
     DEFAULT_GRAPHQL_MAX_COMPLEXITY, DEFAULT_GRAPHQL_MAX_DEPTH, DEFAULT_GRAPHQL_MAX_DIRECTIVES,
     DEFAULT_GRAPHQL_MAX_QUERY_BYTES,
+};
+pub use live::{
+    LiveSettings, RelayMode, DEFAULT_LIVE_CONNECTION_INIT_TIMEOUT_MS,
+    DEFAULT_LIVE_KEEPALIVE_INTERVAL_MS, DEFAULT_LIVE_MAX_SUBSCRIPTIONS, DEFAULT_LIVE_RELAY,
+    DEFAULT_LIVE_SUBSCRIBER_QUEUE, DEFAULT_LIVE_TAIL_INTERVAL_MS,
 };
 
 /// Database used when neither `--database_url` nor `--cockroach.host` is
@@ -87,6 +94,9 @@ pub struct Settings {
     pub max_text_length: usize,
     /// Limits on GraphQL requests; each at least 1.
     pub graphql: GraphqlLimits,
+    /// Live feeds: subscriptions, server-sent events and the relay between
+    /// processes.
+    pub live: LiveSettings,
 }
 
 /// Which database to use and how.
@@ -162,6 +172,7 @@ impl Settings {
         let url = database::choose_url(&f, config.database_url, &config.cockroach, invalid)?;
         let cockroach = config.cockroach;
         let graphql = graphql::limits(&f, &config.graphql, invalid)?;
+        let live = live::settings(&f, &config.live, invalid)?;
 
         Ok(Settings {
             use_tls: f.use_tls.or(config.use_tls).unwrap_or(false),
@@ -194,6 +205,7 @@ impl Settings {
             },
             max_text_length,
             graphql,
+            live,
         })
     }
 
@@ -245,6 +257,7 @@ mod tests {
                 },
                 max_text_length: 500,
                 graphql: GraphqlLimits::default(),
+                live: LiveSettings::default(),
             }
         );
         assert_eq!(s.listen_socket(), "0.0.0.0:9000".parse().unwrap());
@@ -260,6 +273,7 @@ max_text_length: 280
 tls: {crt: file.crt, key: file.key}
 cockroach: {host: localhost, port: 26000, database: d, user: u, should_migrate: false, debug: true}
 graphql: {max_depth: 6, max_complexity: 800, max_aliases: 4, max_directives: 3, max_batch: 2, max_query_bytes: 2048}
+live: {relay: notify, tail_interval_ms: 1000, subscriber_queue: 16, max_subscriptions: 4, connection_init_timeout_ms: 5000, keepalive_interval_ms: 30000}
 ";
 
     #[test]
@@ -277,6 +291,8 @@ graphql: {max_depth: 6, max_complexity: 800, max_aliases: 4, max_directives: 3, 
         assert_eq!(s.tls_key, PathBuf::from("file.key"));
         assert_eq!(s.graphql.max_depth, 6);
         assert_eq!(s.graphql.max_query_bytes, 2048);
+        assert_eq!(s.live.relay, RelayMode::Notify);
+        assert_eq!(s.live.keepalive_interval.as_secs(), 30);
     }
 
     #[test]
@@ -296,6 +312,8 @@ graphql: {max_depth: 6, max_complexity: 800, max_aliases: 4, max_directives: 3, 
                 "--cockroach.debug=false",
                 "--graphql.max_depth=20",
                 "--graphql.max_query_bytes=65536",
+                "--live.relay=off",
+                "--live.subscriber_queue=2048",
             ],
         )
         .unwrap();
@@ -312,6 +330,12 @@ graphql: {max_depth: 6, max_complexity: 800, max_aliases: 4, max_directives: 3, 
         assert_eq!(s.graphql.max_depth, 20);
         assert_eq!(s.graphql.max_query_bytes, 65_536);
         assert_eq!(s.graphql.max_batch, 2, "file value where no flag is given");
+        assert_eq!(s.live.relay, RelayMode::Off);
+        assert_eq!(s.live.subscriber_queue, 2048);
+        assert_eq!(
+            s.live.max_subscriptions, 4,
+            "file value where no flag is given"
+        );
     }
 
     #[test]

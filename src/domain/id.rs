@@ -50,6 +50,12 @@ impl MessageId {
     }
 
     /// When the message was created: the ULID's millisecond timestamp.
+    /// The id just below this one: a cursor "after" it includes this id,
+    /// which is how a feed resumes at a message it never delivered.
+    pub fn predecessor(&self) -> MessageId {
+        MessageId(Ulid(self.0 .0.saturating_sub(1)))
+    }
+
     pub fn created_at(&self) -> DateTime<Utc> {
         // 48 bits of milliseconds always fit chrono's range; the fallback
         // only keeps this free of panics.

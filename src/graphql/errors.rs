@@ -21,6 +21,8 @@ pub const TOO_MANY_DIRECTIVES: &str = "TOO_MANY_DIRECTIVES";
 pub const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
 pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
 pub const BAD_REQUEST: &str = "BAD_REQUEST";
+pub const LAGGED: &str = "LAGGED";
+pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
 
 /// The REST parameter names the domain's messages use, and their GraphQL
 /// spellings: the rule and its words are shared, only the names differ.

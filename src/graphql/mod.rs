@@ -1,5 +1,5 @@
 //! The GraphQL face: a schema built independently of the web framework
-//! (query, mutation, relay types, error codes, limits), and thin axum
+//! (query, mutation, subscription, relay types, error codes, limits), and thin axum
 //! adapters for HTTP (`/graphql`) and WebSocket (`/graphql/ws`).
 //! Validation is the domain's, as for the REST routes.
 
@@ -11,23 +11,27 @@ mod limits;
 mod loaders;
 mod mutation;
 mod query;
+mod subscription;
 mod types;
 mod ws;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 use axum::routing::get;
 use axum::Router;
 
 use crate::auth::user_from_authorization;
 use crate::config::GraphqlLimits;
 use crate::domain::{DomainError, UserName};
+use crate::live::Live;
 use crate::store::Store;
 use loaders::{MessageLoader, UserLoader};
 use mutation::MutationRoot;
 use query::QueryRoot;
+pub use subscription::SubscriptionBudget;
+use subscription::SubscriptionRoot;
 
-pub type DunderSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type DunderSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// What resolvers share: the store and the domain's configurable rules.
 pub struct Services {
@@ -51,9 +55,14 @@ impl Viewer {
     }
 }
 
-/// The schema over `store`, with the configured limits.
-pub fn build_schema(store: Store, max_text_chars: usize, limits: GraphqlLimits) -> DunderSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+/// The schema over `store` and `live`, with the configured limits.
+pub fn build_schema(
+    store: Store,
+    live: Live,
+    max_text_chars: usize,
+    limits: GraphqlLimits,
+) -> DunderSchema {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .extension(limits::RequestGuardFactory(limits))
@@ -63,13 +72,14 @@ pub fn build_schema(store: Store, max_text_chars: usize, limits: GraphqlLimits) 
             store,
             max_text_chars,
         })
+        .data(live)
         .finish()
 }
 
 /// The schema in SDL, as `schema.graphql` holds it and `dunder schema`
 /// prints it.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .finish()
         .sdl()
 }
@@ -79,6 +89,7 @@ pub fn sdl() -> String {
 pub struct GraphqlState {
     pub schema: DunderSchema,
     pub limits: GraphqlLimits,
+    pub live: Live,
 }
 
 /// `GET`/`POST /graphql` (GraphiQL for browsers) and `/graphql/ws`.

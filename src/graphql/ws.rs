@@ -1,32 +1,123 @@
 //! GraphQL over WebSocket at `/graphql/ws`: `graphql-transport-ws` and the
-//! legacy `graphql-ws` subprotocol. The token comes in the
-//! `connection_init` payload (`{"Authorization": "Bearer ..."}`); queries
-//! and mutations run over the socket as over HTTP.
+//! legacy `graphql-ws` subprotocol, through async-graphql's protocol state
+//! machine, with what a long-lived socket needs around it: the token from
+//! the `connection_init` payload (`{"Authorization": "Bearer ..."}`), a
+//! deadline for that `connection_init`, server keepalive pings, a cap on
+//! subscriptions per connection, and a clean close (1001) on shutdown.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_graphql::http::{
+    WebSocket as ProtocolMachine, WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS,
+};
 use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap};
 use axum::response::Response;
+use futures::{future, SinkExt, StreamExt};
 use serde_json::Value;
 
+use super::subscription::SubscriptionBudget;
 use super::{GraphqlState, Viewer};
 
 pub async fn upgrade(
     State(state): State<GraphqlState>,
-    protocol: GraphQLProtocol,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let protocol = requested_protocol(&headers);
     upgrade
-        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, state.schema, protocol)
-                .on_connection_init(|payload| async move {
-                    let mut data = Data::default();
-                    data.insert(viewer_from_payload(&payload));
-                    Ok(data)
-                })
-                .serve()
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| serve(socket, state, protocol))
+}
+
+/// The first subprotocol the client offers that Dunder speaks; the legacy
+/// one when it offers none (as old clients do).
+fn requested_protocol(headers: &HeaderMap) -> WebSocketProtocols {
+    headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|offered| offered.split(',').find_map(|p| p.trim().parse().ok()))
+        .unwrap_or(WebSocketProtocols::SubscriptionsTransportWS)
+}
+
+async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtocols) {
+    let settings = *state.live.settings();
+    let (mut sink, source) = socket.split();
+    let input = source
+        .take_while(|frame| future::ready(frame.is_ok()))
+        .filter_map(|frame| {
+            future::ready(match frame {
+                Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),
+                Ok(Message::Binary(bytes)) => Some(bytes),
+                _ => None,
+            })
+        });
+    let initialized = Arc::new(AtomicBool::new(false));
+    let init_flag = initialized.clone();
+    let max_subscriptions = settings.max_subscriptions;
+    let mut outgoing = ProtocolMachine::new(state.schema.clone(), input, protocol)
+        .on_connection_init(move |payload| async move {
+            let mut data = Data::default();
+            data.insert(viewer_from_payload(&payload));
+            data.insert(SubscriptionBudget::new(max_subscriptions));
+            init_flag.store(true, Ordering::Relaxed);
+            Ok(data)
         })
+        .keepalive_timeout(None);
+
+    let period = settings.keepalive_interval;
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let init_deadline = tokio::time::sleep(settings.connection_init_timeout);
+    let shutting_down = state.live.shutting_down();
+    tokio::pin!(init_deadline, shutting_down);
+    loop {
+        tokio::select! {
+            message = outgoing.next() => match message {
+                Some(WsMessage::Text(text)) => {
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Some(WsMessage::Close(code, reason)) => {
+                    let _ = sink.send(close(code, &reason)).await;
+                    break;
+                }
+                None => break,
+            },
+            _ = keepalive.tick() => {
+                if sink.send(Message::Text(keepalive_message(protocol).into())).await.is_err() {
+                    break;
+                }
+            }
+            _ = &mut init_deadline, if !initialized.load(Ordering::Relaxed) => {
+                let _ = sink.send(close(4408, "Connection initialisation timeout")).await;
+                break;
+            }
+            _ = &mut shutting_down => {
+                let _ = sink.send(close(1001, "server shutting down")).await;
+                break;
+            }
+        }
+    }
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+/// A protocol-level keepalive: `ping` (answered with `pong` by
+/// graphql-transport-ws clients) or the legacy protocol's `ka`.
+fn keepalive_message(protocol: WebSocketProtocols) -> &'static str {
+    match protocol {
+        WebSocketProtocols::GraphQLWS => r#"{"type":"ping"}"#,
+        WebSocketProtocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
+    }
 }
 
 /// The `Authorization` entry of a `connection_init` payload, whatever its
@@ -43,6 +134,7 @@ fn viewer_from_payload(payload: &Value) -> Viewer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
     use serde_json::json;
 
     #[test]
@@ -51,5 +143,27 @@ mod tests {
         assert_eq!(viewer.user().unwrap().as_str(), "alice");
         assert!(viewer_from_payload(&json!({})).user().is_err());
         assert!(viewer_from_payload(&Value::Null).user().is_err());
+    }
+
+    #[test]
+    fn the_first_known_subprotocol_is_spoken() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            requested_protocol(&headers),
+            WebSocketProtocols::SubscriptionsTransportWS
+        );
+        headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("chat, graphql-transport-ws"),
+        );
+        assert_eq!(requested_protocol(&headers), WebSocketProtocols::GraphQLWS);
+        headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("graphql-ws"),
+        );
+        assert_eq!(
+            requested_protocol(&headers),
+            WebSocketProtocols::SubscriptionsTransportWS
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The REST compatibility routes, with the exact JSON of the service Dunder
 //! replaces: `POST /message`, `GET /message`, `GET /message/{id}`,
-//! `GET /trend`. A thin face: it parses, calls the domain and the store, and
+//! `GET /trend`; and `GET /message/stream` (Server-Sent Events). A thin
+//! face: it parses, calls the domain, the store and the live feeds, and
 //! shapes the answer.
 
 mod error;
@@ -8,6 +9,7 @@ mod extract;
 mod json;
 mod messages;
 mod params;
+mod stream;
 mod trend;
 
 use axum::extract::DefaultBodyLimit;
@@ -16,6 +18,7 @@ use axum::Router;
 
 pub use error::ApiError;
 
+use crate::live::Live;
 use crate::store::Store;
 
 /// The largest request body accepted; larger ones get 413.
@@ -25,6 +28,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct RestState {
     pub store: Store,
+    pub live: Live,
     /// The most characters a message text may have (configurable).
     pub max_text_chars: usize,
 }
@@ -33,6 +37,7 @@ pub struct RestState {
 pub fn router(state: RestState) -> Router {
     Router::new()
         .route("/message", get(messages::list).post(messages::post))
+        .route("/message/stream", get(stream::stream))
         .route("/message/{id}", get(messages::get_one))
         .route("/trend", get(trend::trend))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -12,7 +12,7 @@ mod users;
 mod write_batch;
 mod writer;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -22,8 +22,8 @@ use crate::domain::listing::{MessageFilter, PageRequest};
 use crate::domain::trend::{HashtagCount, TrendBucket, TrendQuery, TrendingQuery};
 use crate::domain::{Message, MessageId, NewMessage, User};
 pub use stats::StoreStats;
-use writer::WriterHandle;
 pub use writer::MAX_BATCH;
+use writer::{WriterHandle, WriterSetup};
 
 /// A store failure: never the client's fault. The text is for logs only.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -50,6 +50,14 @@ impl From<&DbErr> for StoreError {
 /// system clock in production; tests set their own to post "at" known times.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
+/// Called by the writer with every batch it committed, before the posters
+/// hear 201: how new messages reach live feeds in this process.
+pub type CommitHook = Arc<dyn Fn(&[Message]) + Send + Sync>;
+
+/// The PostgreSQL channel that carries the ids of committed messages to
+/// other Dunder processes (LISTEN/NOTIFY).
+pub const NOTIFY_CHANNEL: &str = "dunder_messages";
+
 /// How to open a store.
 #[derive(Clone)]
 pub struct StoreOptions {
@@ -61,6 +69,7 @@ pub struct StoreOptions {
     /// The most posts one group commit carries (1..=[`MAX_BATCH`]); 1 turns
     /// group commit off, which the write benchmark uses as its baseline.
     pub max_batch: usize,
+    pub on_commit: Option<CommitHook>,
 }
 
 impl Default for StoreOptions {
@@ -70,6 +79,7 @@ impl Default for StoreOptions {
             log_statements: false,
             clock: Arc::new(SystemTime::now),
             max_batch: MAX_BATCH,
+            on_commit: None,
         }
     }
 }
@@ -81,6 +91,8 @@ pub struct Store {
     writer: WriterHandle,
     stats: Arc<StoreStats>,
     clock: Clock,
+    notify: Arc<AtomicBool>,
+    url: Arc<str>,
 }
 
 impl Store {
@@ -95,14 +107,22 @@ impl Store {
         if options.migrate {
             migrate_database(&db).await?;
         }
-        let max_batch = options.max_batch.clamp(1, MAX_BATCH);
-        let writer =
-            WriterHandle::spawn(db.clone(), stats.clone(), options.clock.clone(), max_batch);
+        let notify = Arc::new(AtomicBool::new(false));
+        let writer = WriterHandle::spawn(WriterSetup {
+            db: db.clone(),
+            stats: stats.clone(),
+            clock: options.clock.clone(),
+            max_batch: options.max_batch.clamp(1, MAX_BATCH),
+            on_commit: options.on_commit,
+            notify: notify.clone(),
+        });
         Ok(Store {
             db,
             writer,
             stats,
             clock: options.clock,
+            notify,
+            url: url.into(),
         })
     }
 
@@ -191,6 +211,23 @@ impl Store {
             ))
             .await?;
         Ok(())
+    }
+
+    /// Makes every write batch also `NOTIFY` [`NOTIFY_CHANNEL`] with its
+    /// message ids, in its transaction (so only on commit). PostgreSQL only.
+    pub fn enable_notify(&self) {
+        self.notify.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the server behind a PostgreSQL URL is CockroachDB.
+    pub async fn is_cockroach(&self) -> Result<bool, StoreError> {
+        Ok(migration::is_cockroach(&self.db).await?)
+    }
+
+    /// The URL the store was opened with (for relays that need their own
+    /// connection, such as LISTEN).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub fn stats(&self) -> &StoreStats {

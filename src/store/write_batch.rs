@@ -24,9 +24,12 @@ pub(crate) struct IdentifiedPost<'a> {
 }
 
 /// Writes `posts` in one transaction; returns them as stored, in order.
+/// With `notify`, the transaction also sends the batch's ids on
+/// [`super::NOTIFY_CHANNEL`], which PostgreSQL delivers only on commit.
 pub(crate) async fn write_batch(
     db: &DatabaseConnection,
     posts: &[IdentifiedPost<'_>],
+    notify: bool,
 ) -> Result<Vec<Message>, DbErr> {
     let txn = db.begin().await?;
     let now = Utc::now();
@@ -35,6 +38,9 @@ pub(crate) async fn write_batch(
     insert_messages(&txn, posts, &user_ids).await?;
     insert_links(&txn, posts, &user_ids, &hashtags).await?;
     bump_counters(&txn, posts, &hashtags).await?;
+    if notify {
+        notify_ids(&txn, posts).await?;
+    }
     txn.commit().await?;
 
     Ok(posts
@@ -194,6 +200,20 @@ async fn insert_links<C: ConnectionTrait>(
         .push("INSERT INTO message_hashtags (hashtag_id, message_id, user_id, position) VALUES ")
         .bind_rows(rows);
     db.execute(insert.build()).await?;
+    Ok(())
+}
+
+/// `pg_notify` with the batch's ids, comma-separated (at most 256 ids of
+/// 26 characters: well under PostgreSQL's 8000-byte payload limit).
+async fn notify_ids<C: ConnectionTrait>(db: &C, posts: &[IdentifiedPost<'_>]) -> Result<(), DbErr> {
+    let ids: Vec<String> = posts.iter().map(|p| p.id.to_string()).collect();
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push("SELECT pg_notify(")
+        .bind(super::NOTIFY_CHANNEL)
+        .push(", ")
+        .bind(ids.join(","))
+        .push(")");
+    db.execute(sql.build()).await?;
     Ok(())
 }
 

@@ -6,18 +6,18 @@
 //! is shared by the whole batch, so throughput rises with load instead of
 //! collapsing on the hot "all messages this minute" counter row.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 use ulid::{Generator, Ulid};
 
 use super::retry::with_retries;
 use super::stats::StoreStats;
 use super::write_batch::{write_batch, IdentifiedPost};
-use super::{Clock, StoreError};
+use super::{Clock, CommitHook, StoreError};
 use crate::domain::{Message, MessageId, NewMessage};
 
 /// The most posts one transaction carries; keeps statements well under the
@@ -31,6 +31,18 @@ struct PendingPost {
     reply: oneshot::Sender<Result<Message, StoreError>>,
 }
 
+/// What the writer task needs.
+pub(crate) struct WriterSetup {
+    pub db: DatabaseConnection,
+    pub stats: Arc<StoreStats>,
+    pub clock: Clock,
+    pub max_batch: usize,
+    pub on_commit: Option<CommitHook>,
+    /// Whether batches also NOTIFY their ids (read per batch: the relay
+    /// mode is known only once the database has been asked what it is).
+    pub notify: Arc<AtomicBool>,
+}
+
 /// The sending side of the writer's queue; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct WriterHandle {
@@ -38,15 +50,10 @@ pub(crate) struct WriterHandle {
 }
 
 impl WriterHandle {
-    /// Starts the writer task on `db`. It ends when every handle is dropped.
-    pub(crate) fn spawn(
-        db: DatabaseConnection,
-        stats: Arc<StoreStats>,
-        clock: Clock,
-        max_batch: usize,
-    ) -> Self {
+    /// Starts the writer task. It ends when every handle is dropped.
+    pub(crate) fn spawn(setup: WriterSetup) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(db, stats, clock, max_batch, receiver));
+        tokio::spawn(run(setup, receiver));
         WriterHandle { queue }
     }
 
@@ -61,21 +68,15 @@ impl WriterHandle {
     }
 }
 
-async fn run(
-    db: DatabaseConnection,
-    stats: Arc<StoreStats>,
-    clock: Clock,
-    max_batch: usize,
-    mut queue: mpsc::Receiver<PendingPost>,
-) {
+async fn run(setup: WriterSetup, mut queue: mpsc::Receiver<PendingPost>) {
     let mut ids = Generator::new();
-    let mut batch = Vec::with_capacity(max_batch);
-    while queue.recv_many(&mut batch, max_batch).await > 0 {
+    let mut batch = Vec::with_capacity(setup.max_batch);
+    while queue.recv_many(&mut batch, setup.max_batch).await > 0 {
         let identified: Vec<(MessageId, PendingPost)> = batch
             .drain(..)
-            .map(|pending| (next_id(&mut ids, clock()), pending))
+            .map(|pending| (next_id(&mut ids, (setup.clock)()), pending))
             .collect();
-        write_and_answer(&db, &stats, identified).await;
+        write_and_answer(&setup, identified).await;
     }
 }
 
@@ -88,11 +89,8 @@ fn next_id(ids: &mut Generator, now: SystemTime) -> MessageId {
     MessageId::from_ulid(id)
 }
 
-async fn write_and_answer(
-    db: &DatabaseConnection,
-    stats: &StoreStats,
-    batch: Vec<(MessageId, PendingPost)>,
-) {
+async fn write_and_answer(setup: &WriterSetup, batch: Vec<(MessageId, PendingPost)>) {
+    let stats = &setup.stats;
     let posts: Vec<IdentifiedPost> = batch
         .iter()
         .map(|(id, pending)| IdentifiedPost {
@@ -100,7 +98,11 @@ async fn write_and_answer(
             post: &pending.post,
         })
         .collect();
-    let result = write_with_retries(db, stats, &posts).await;
+    let notify = setup.notify.load(Ordering::Relaxed);
+    let result = with_retries(&stats.transaction_retries, || {
+        write_batch(&setup.db, &posts, notify)
+    })
+    .await;
     drop(posts);
     match result {
         Ok(messages) => {
@@ -108,6 +110,9 @@ async fn write_and_answer(
             stats
                 .posts
                 .fetch_add(messages.len() as u64, Ordering::Relaxed);
+            if let Some(on_commit) = &setup.on_commit {
+                on_commit(&messages);
+            }
             for ((_, pending), message) in batch.into_iter().zip(messages) {
                 let _ = pending.reply.send(Ok(message));
             }
@@ -117,7 +122,7 @@ async fn write_and_answer(
             // only the one at fault (if any) fails.
             tracing::warn!(%error, size = batch.len(), "batch failed, writing its posts one by one");
             for single in batch {
-                Box::pin(write_and_answer(db, stats, vec![single])).await;
+                Box::pin(write_and_answer(setup, vec![single])).await;
             }
         }
         Err(error) => {
@@ -128,12 +133,4 @@ async fn write_and_answer(
             }
         }
     }
-}
-
-async fn write_with_retries(
-    db: &DatabaseConnection,
-    stats: &StoreStats,
-    posts: &[IdentifiedPost<'_>],
-) -> Result<Vec<Message>, DbErr> {
-    with_retries(&stats.transaction_retries, || write_batch(db, posts)).await
 }

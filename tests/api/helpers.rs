@@ -17,6 +17,7 @@ use dunder::cli::Flags;
 use dunder::config::Settings;
 use dunder::server::Application;
 use dunder::store::{Store, StoreOptions};
+
 use reqwest::StatusCode;
 use sea_orm::sqlx::{Connection, Executor, PgConnection};
 use sea_orm::{ConnectionTrait, Statement};
@@ -183,8 +184,10 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub store: Store,
+    pub live: dunder::live::Live,
     pub clock: TestClock,
-    _shutdown: oneshot::Sender<()>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     // Declared last: dropped after the server has been told to stop.
     _database: Arc<TestDatabase>,
 }
@@ -221,24 +224,39 @@ impl TestApp {
             clock: clock.as_store_clock(),
             ..StoreOptions::default()
         };
-        let store = Store::open(&settings.database.url, options)
-            .await
-            .expect("open store");
-        let application = Application::build_with_store(&settings, store.clone())
+        let application = Application::build_with_options(&settings, options)
             .await
             .expect("build application");
+        let store = application.store().clone();
+        let live = application.live().clone();
         let address = format!("http://{}", application.address());
         let (shutdown, stopped) = oneshot::channel::<()>();
-        tokio::spawn(application.run_until(async {
+        let server = tokio::spawn(application.run_until(async {
             let _ = stopped.await;
         }));
         TestApp {
             address,
             client: reqwest::Client::new(),
             store,
+            live,
             clock,
-            _shutdown: shutdown,
+            shutdown: Some(shutdown),
+            server: Some(server),
             _database: database,
+        }
+    }
+
+    /// Stops the server as SIGTERM would and waits until it has returned.
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(10), server)
+                .await
+                .expect("the server stops within 10 s")
+                .expect("the server task")
+                .expect("the server returns cleanly");
         }
     }
 
@@ -547,4 +565,239 @@ pub async fn post_raw(
         .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
     let json = text.split("\r\n\r\n").nth(1).unwrap_or("");
     (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+/// A GraphQL WebSocket client for subscriptions: one connection, any
+/// number of operations, frames read one at a time.
+pub struct LiveSocket {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    pub protocol: String,
+}
+
+/// What a [`LiveSocket`] reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// `next` (or legacy `data`) for an operation id, with its payload.
+    Next(String, Value),
+    /// `complete` for an operation id.
+    Complete(String),
+    /// A server keepalive (`ping` or legacy `ka`).
+    Keepalive,
+    /// The server closed the socket, with this code.
+    Closed(u16),
+    /// Any other protocol message.
+    Other(Value),
+}
+
+impl LiveSocket {
+    /// Connects to `/graphql/ws` with `protocol` and, unless `init` is
+    /// false, sends `connection_init` (with `user`'s token) and waits for
+    /// the acknowledgement.
+    pub async fn connect(
+        app: &TestApp,
+        protocol: &str,
+        user: Option<&str>,
+        init: bool,
+    ) -> LiveSocket {
+        Self::connect_on(app, protocol, user, init, None).await
+    }
+
+    /// Like `connect`, over a socket whose receive buffer is `recv_buffer`
+    /// bytes: a client that stops reading then pushes back within a few
+    /// kilobytes instead of megabytes.
+    pub async fn connect_on(
+        app: &TestApp,
+        protocol: &str,
+        user: Option<&str>,
+        init: bool,
+        recv_buffer: Option<u32>,
+    ) -> LiveSocket {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let address: std::net::SocketAddr = app
+            .address
+            .trim_start_matches("http://")
+            .parse()
+            .expect("address");
+        let tcp = tokio::net::TcpSocket::new_v4().expect("socket");
+        if let Some(size) = recv_buffer {
+            tcp.set_recv_buffer_size(size).expect("receive buffer");
+        }
+        let stream = tcp.connect(address).await.expect("tcp connect");
+        let mut request = format!("ws://{address}/graphql/ws")
+            .into_client_request()
+            .expect("ws request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            protocol.parse().expect("protocol header"),
+        );
+        let (socket, _) = tokio_tungstenite::client_async(
+            request,
+            tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        )
+        .await
+        .expect("ws handshake");
+        let mut live = LiveSocket {
+            socket,
+            protocol: protocol.to_owned(),
+        };
+        if init {
+            let payload = match user {
+                Some(user) => {
+                    serde_json::json!({ "Authorization": format!("Bearer {}", token(user)) })
+                }
+                None => serde_json::json!({}),
+            };
+            live.send(serde_json::json!({ "type": "connection_init", "payload": payload }))
+                .await;
+            match live.next_frame().await {
+                Frame::Other(message) if message["type"] == "connection_ack" => {}
+                other => panic!("expected connection_ack, got {other:?}"),
+            }
+        }
+        live
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::Message as WsFrame;
+        self.socket
+            .send(WsFrame::Text(message.to_string().into()))
+            .await
+            .expect("send a frame");
+    }
+
+    /// Starts operation `id` (a subscription, query or mutation).
+    pub async fn start(&mut self, id: &str, query: &str, variables: Value) {
+        let kind = if self.protocol == "graphql-ws" {
+            "start"
+        } else {
+            "subscribe"
+        };
+        self.send(serde_json::json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } }))
+            .await;
+    }
+
+    /// The next frame, within ten seconds.
+    pub async fn next_frame(&mut self) -> Frame {
+        self.next_frame_within(Duration::from_secs(10))
+            .await
+            .expect("a websocket frame within 10 s")
+    }
+
+    /// The next frame, or `None` if nothing comes within `wait`.
+    pub async fn next_frame_within(&mut self, wait: Duration) -> Option<Frame> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message as WsFrame;
+        loop {
+            let frame = match tokio::time::timeout(wait, self.socket.next()).await {
+                Err(_) => return None,
+                Ok(None) => return Some(Frame::Closed(1006)),
+                Ok(Some(Err(_))) => return Some(Frame::Closed(1006)),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            let text = match frame {
+                WsFrame::Text(text) => text,
+                WsFrame::Close(close) => {
+                    return Some(Frame::Closed(close.map_or(1005, |c| c.code.into())))
+                }
+                _ => continue,
+            };
+            let message: Value = serde_json::from_str(&text).expect("JSON frame");
+            let id = message["id"].as_str().unwrap_or_default().to_owned();
+            return Some(match message["type"].as_str() {
+                Some("next") | Some("data") => Frame::Next(id, message["payload"].clone()),
+                Some("complete") => Frame::Complete(id),
+                Some("ping") | Some("ka") => Frame::Keepalive,
+                _ => Frame::Other(message),
+            });
+        }
+    }
+
+    /// The next `next` payload, skipping keepalives.
+    pub async fn next_payload(&mut self) -> (String, Value) {
+        loop {
+            match self.next_frame().await {
+                Frame::Next(id, payload) => return (id, payload),
+                Frame::Keepalive => continue,
+                other => panic!("expected a result, got {other:?}"),
+            }
+        }
+    }
+}
+
+/// A Server-Sent Events client over `GET /message/stream`.
+pub struct SseClient {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+/// One SSE event (comments are returned too, as heartbeats).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+    pub comment: Option<String>,
+}
+
+impl SseClient {
+    /// Opens the stream with `query` and, when given, `Last-Event-ID`.
+    pub async fn open(app: &TestApp, query: &str, last_event_id: Option<&str>) -> SseClient {
+        let mut request = app.client.get(app.url(&format!("/message/stream?{query}")));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.expect("GET /message/stream");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        SseClient {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event or comment; `None` when the stream ends or nothing
+    /// comes within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<SseEvent> {
+        use futures::StreamExt;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent::default();
+                for line in block.lines() {
+                    if let Some(comment) = line.strip_prefix(':') {
+                        event.comment = Some(comment.trim().to_owned());
+                    } else if let Some((field, value)) = line.split_once(':') {
+                        let value = value.strip_prefix(' ').unwrap_or(value);
+                        match field {
+                            "id" => event.id = Some(value.to_owned()),
+                            "event" => event.event = Some(value.to_owned()),
+                            "data" => event.data.push_str(value),
+                            _ => {}
+                        }
+                    }
+                }
+                return Some(event);
+            }
+            match tokio::time::timeout(wait, self.body.next()).await {
+                Ok(Some(Ok(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The next message event (skipping heartbeats), as REST JSON.
+    pub async fn next_message(&mut self) -> SseEvent {
+        loop {
+            let event = self
+                .next_within(Duration::from_secs(10))
+                .await
+                .expect("an event within 10 s");
+            if event.comment.is_none() {
+                return event;
+            }
+        }
+    }
 }

@@ -1,0 +1,125 @@
+//! `Subscription`: new messages as they are posted (resumable with
+//! `after`), and the live count of the current trend bucket.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ErrorExtensions, Result, Subscription};
+use futures::{Stream, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::errors::{coded, domain_error, store_error, LAGGED, TOO_MANY_SUBSCRIPTIONS};
+use super::global_id::GlobalId;
+use super::query::MessageFilterInput;
+use super::types::{MessageObject, TrendBucketObject};
+use super::Services;
+use crate::domain::{Aggregation, Cursor, DomainError, Hashtag, MessageId};
+use crate::live::{message_feed, trend_feed, FeedEvent, Live};
+
+/// The subscriptions one WebSocket connection may hold at once.
+pub struct SubscriptionBudget(pub Arc<Semaphore>);
+
+impl SubscriptionBudget {
+    pub fn new(limit: usize) -> Self {
+        SubscriptionBudget(Arc::new(Semaphore::new(limit)))
+    }
+}
+
+/// A permit from the connection's budget, held for the stream's life; none
+/// is needed where there is no budget (a subscription run outside a socket).
+fn take_permit(ctx: &Context<'_>) -> Result<Option<OwnedSemaphorePermit>> {
+    match ctx.data_opt::<SubscriptionBudget>() {
+        None => Ok(None),
+        Some(budget) => budget.0.clone().try_acquire_owned().map(Some).map_err(|_| {
+            coded(
+                "this connection has as many subscriptions as it may hold; stop one first",
+                TOO_MANY_SUBSCRIPTIONS,
+            )
+        }),
+    }
+}
+
+pub struct SubscriptionRoot;
+
+#[Subscription(name = "Subscription")]
+impl SubscriptionRoot {
+    /// Messages that pass `filter`, as they are posted. With `after` (a
+    /// cursor from a connection, REST's `next_cursor` or a lagged error, or
+    /// the id of the last message received),
+    /// first everything posted after it, oldest first, then live: no gap,
+    /// no duplicate. A subscriber that falls behind gets one `LAGGED` error
+    /// whose `extensions.cursor` resumes it, and the subscription ends.
+    async fn message_posted(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<MessageFilterInput>,
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<MessageObject>>> {
+        let filter = filter.unwrap_or_default().parse().map_err(domain_error)?;
+        let after = after
+            .as_deref()
+            .map(parse_after)
+            .transpose()
+            .map_err(domain_error)?;
+        let permit = take_permit(ctx)?;
+        let store = ctx.data::<Services>()?.store.clone();
+        let hub = ctx.data::<Live>()?.hub().clone();
+        let feed = message_feed(store, hub, filter, after);
+        Ok(feed.map(move |event| {
+            let _held = &permit;
+            match event {
+                Ok(FeedEvent::Message(message)) => Ok(MessageObject((*message).clone())),
+                Ok(FeedEvent::Lagged { resume_after }) => Err(lagged(resume_after)),
+                Err(error) => Err(store_error(error)),
+            }
+        }))
+    }
+
+    /// The current bucket of a trend (`aggregation` as for `trend`), each
+    /// time its count changes and when a new bucket begins; at most four
+    /// updates a second.
+    async fn trend_updated(
+        &self,
+        ctx: &Context<'_>,
+        hashtag: Option<String>,
+        #[graphql(default = "1m")] aggregation: String,
+    ) -> Result<impl Stream<Item = Result<TrendBucketObject>>> {
+        let hashtag = hashtag
+            .as_deref()
+            .map(|raw| Hashtag::parse("hashtag", raw))
+            .transpose()
+            .map_err(domain_error)?;
+        let aggregation = Aggregation::parse("aggregation", &aggregation).map_err(domain_error)?;
+        let permit = take_permit(ctx)?;
+        let store = ctx.data::<Services>()?.store.clone();
+        let hub = ctx.data::<Live>()?.hub().clone();
+        Ok(
+            trend_feed(store, hub, hashtag, aggregation).map(move |bucket| {
+                let _held = &permit;
+                bucket.map(TrendBucketObject::from).map_err(store_error)
+            }),
+        )
+    }
+}
+
+/// `after` takes a cursor or the id of the last message received (global
+/// or plain), whichever the client kept.
+fn parse_after(raw: &str) -> Result<Cursor, DomainError> {
+    if let Ok(cursor) = Cursor::parse("after", raw) {
+        return Ok(cursor);
+    }
+    if let Ok(GlobalId::Message(id)) = GlobalId::parse("after", raw) {
+        return Ok(Cursor::new(id));
+    }
+    MessageId::parse("after", raw)
+        .map(Cursor::new)
+        .map_err(|_| DomainError::invalid("after", "is not a cursor or a message id"))
+}
+
+fn lagged(resume_after: Cursor) -> async_graphql::Error {
+    let cursor = resume_after.encode();
+    coded(
+        format!("the subscriber fell behind and was disconnected; subscribe again with after: \"{cursor}\""),
+        LAGGED,
+    )
+    .extend_with(|_, extensions| extensions.set("cursor", cursor.as_str()))
+}

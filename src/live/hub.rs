@@ -1,0 +1,336 @@
+//! The fan-out hub: one per process, held in the application state. Each
+//! subscriber has a filter and a bounded queue. A message goes only to the
+//! subscribers its hashtags or author index to (never a scan of everyone),
+//! and a subscriber whose queue is full is cut off, told where to resume,
+//! and never slows the others.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+
+use crate::domain::listing::MessageFilter;
+use crate::domain::{Message, MessageId};
+
+/// How many recently published ids the hub remembers, so that a message
+/// that arrives twice (from this process's writer and from a relay) is
+/// delivered once.
+const RECENT_IDS: usize = 65_536;
+
+/// What a subscription yields.
+#[derive(Debug, Clone)]
+pub enum HubEvent {
+    Message(Arc<Message>),
+    /// The queue overflowed: this message, and what came after it, were not
+    /// delivered. The subscription is over.
+    Lagged {
+        first_missed: MessageId,
+    },
+}
+
+/// Where a subscriber sits in the indexes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum IndexKey {
+    Hashtag(String),
+    User(String),
+    All,
+}
+
+struct Subscriber {
+    filter: MessageFilter,
+    key: IndexKey,
+    queue: mpsc::Sender<Arc<Message>>,
+    /// Set when the subscriber is cut off for lagging.
+    lagged: Arc<Mutex<Option<MessageId>>>,
+}
+
+#[derive(Default)]
+struct HubState {
+    next_id: u64,
+    subscribers: HashMap<u64, Subscriber>,
+    index: HashMap<IndexKey, HashSet<u64>>,
+    recent: HashSet<MessageId>,
+    recent_order: VecDeque<MessageId>,
+    closed: bool,
+}
+
+/// The hub. Cheap to share (`Arc<Hub>`).
+pub struct Hub {
+    state: Mutex<HubState>,
+    queue_capacity: usize,
+}
+
+impl Hub {
+    /// A hub whose subscribers may each have `queue_capacity` messages
+    /// waiting before they count as lagging.
+    pub fn new(queue_capacity: usize) -> Arc<Hub> {
+        Arc::new(Hub {
+            state: Mutex::new(HubState::default()),
+            queue_capacity: queue_capacity.max(1),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, HubState> {
+        // A panic while holding the lock leaves plain data behind; carry on.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers a subscriber for messages that pass `filter`. Its index is
+    /// the hashtag when it names one, else the user, else "all".
+    pub fn subscribe(self: &Arc<Self>, filter: MessageFilter) -> Subscription {
+        let (queue, receiver) = mpsc::channel(self.queue_capacity);
+        let lagged = Arc::new(Mutex::new(None));
+        let key = match (&filter.hashtag, &filter.user) {
+            (Some(hashtag), _) => IndexKey::Hashtag(hashtag.normalized().to_owned()),
+            (None, Some(user)) => IndexKey::User(user.as_str().to_owned()),
+            (None, None) => IndexKey::All,
+        };
+        let mut state = self.state();
+        let id = state.next_id;
+        state.next_id += 1;
+        if !state.closed {
+            state.index.entry(key.clone()).or_default().insert(id);
+            state.subscribers.insert(
+                id,
+                Subscriber {
+                    filter,
+                    key,
+                    queue,
+                    lagged: lagged.clone(),
+                },
+            );
+        }
+        // After close the sender is dropped here: the subscription ends at once.
+        Subscription {
+            id,
+            hub: Arc::downgrade(self),
+            receiver,
+            lagged,
+        }
+    }
+
+    /// Delivers `message` to every subscriber whose filter it passes,
+    /// unless it was published before. Never waits.
+    pub fn publish(&self, message: Arc<Message>) {
+        let mut state = self.state();
+        if !state.recent.insert(message.id) {
+            return;
+        }
+        state.recent_order.push_back(message.id);
+        if state.recent_order.len() > RECENT_IDS {
+            if let Some(old) = state.recent_order.pop_front() {
+                state.recent.remove(&old);
+            }
+        }
+
+        let mut keys = vec![IndexKey::All, IndexKey::User(message.user.name.clone())];
+        keys.extend(
+            message
+                .hashtags
+                .iter()
+                .map(|h| IndexKey::Hashtag(h.to_lowercase())),
+        );
+        let mut candidates: Vec<u64> = Vec::new();
+        for key in &keys {
+            if let Some(ids) = state.index.get(key) {
+                candidates.extend(ids.iter().copied());
+            }
+        }
+        // A message with a hashtag twice (in two spellings) still goes once.
+        candidates.sort_unstable();
+        candidates.dedup();
+
+        let mut lagging = Vec::new();
+        for id in candidates {
+            let Some(subscriber) = state.subscribers.get(&id) else {
+                continue;
+            };
+            if !subscriber.filter.matches(&message) {
+                continue;
+            }
+            match subscriber.queue.try_send(message.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => lagging.push(id),
+                // The subscription was dropped; its Drop removes it.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        for id in lagging {
+            if let Some(subscriber) = remove(&mut state, id) {
+                *subscriber.lagged.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.id);
+                tracing::info!(subscriber = id, "live subscriber lagged and was cut off");
+            }
+        }
+    }
+
+    /// Those of `ids` the hub has not published yet: a relay reads only
+    /// those from the store (this process's own posts are already out).
+    pub fn unpublished(&self, ids: &[MessageId]) -> Vec<MessageId> {
+        let state = self.state();
+        ids.iter()
+            .copied()
+            .filter(|id| !state.recent.contains(id))
+            .collect()
+    }
+
+    /// Ends every subscription (their streams finish once drained) and
+    /// refuses new ones: part of a clean shutdown.
+    pub fn close(&self) {
+        let mut state = self.state();
+        state.closed = true;
+        state.subscribers.clear();
+        state.index.clear();
+    }
+
+    /// How many subscribers are registered.
+    pub fn subscriber_count(&self) -> usize {
+        self.state().subscribers.len()
+    }
+}
+
+fn remove(state: &mut HubState, id: u64) -> Option<Subscriber> {
+    let subscriber = state.subscribers.remove(&id)?;
+    if let Some(ids) = state.index.get_mut(&subscriber.key) {
+        ids.remove(&id);
+        if ids.is_empty() {
+            state.index.remove(&subscriber.key);
+        }
+    }
+    Some(subscriber)
+}
+
+/// One subscriber's end: messages in the order published, then, if it was
+/// cut off, one [`HubEvent::Lagged`]. Dropping it unsubscribes.
+pub struct Subscription {
+    id: u64,
+    hub: std::sync::Weak<Hub>,
+    receiver: mpsc::Receiver<Arc<Message>>,
+    lagged: Arc<Mutex<Option<MessageId>>>,
+}
+
+impl Subscription {
+    /// The next event; `None` once the subscription is over (after a
+    /// `Lagged`, or when the hub closed).
+    pub async fn next(&mut self) -> Option<HubEvent> {
+        match self.receiver.recv().await {
+            Some(message) => Some(HubEvent::Message(message)),
+            None => self
+                .lagged
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .map(|first_missed| HubEvent::Lagged { first_missed }),
+        }
+    }
+
+    /// A waiting message without waiting, if there is one.
+    pub fn try_next(&mut self) -> Option<Arc<Message>> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(hub) = self.hub.upgrade() {
+            remove(&mut hub.state(), self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Hashtag, User, UserName};
+
+    fn message(n: u128, user: &str, tags: &[&str]) -> Arc<Message> {
+        let id = MessageId::from_ulid(ulid::Ulid(n));
+        Arc::new(Message {
+            id,
+            user: User {
+                id: 1,
+                name: user.to_owned(),
+            },
+            text: format!("m{n}"),
+            hashtags: tags.iter().map(|t| t.to_string()).collect(),
+            created_at: id.created_at(),
+        })
+    }
+
+    fn by_tag(tag: &str) -> MessageFilter {
+        MessageFilter {
+            hashtag: Some(Hashtag::parse("hashtag", tag).unwrap()),
+            ..MessageFilter::default()
+        }
+    }
+
+    async fn texts(subscription: &mut Subscription) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(message) = subscription.try_next() {
+            out.push(message.text.clone());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn messages_go_only_where_filters_match() {
+        let hub = Hub::new(16);
+        let mut rust = hub.subscribe(by_tag("Rust"));
+        let mut bob = hub.subscribe(MessageFilter {
+            user: Some(UserName::parse("user", "bob").unwrap()),
+            ..MessageFilter::default()
+        });
+        let mut bob_rust = hub.subscribe(MessageFilter {
+            user: Some(UserName::parse("user", "bob").unwrap()),
+            ..by_tag("rust")
+        });
+        let mut all = hub.subscribe(MessageFilter::default());
+        hub.publish(message(1, "alice", &["RUST"]));
+        hub.publish(message(2, "bob", &["go"]));
+        hub.publish(message(3, "bob", &["rust", "Rust"]));
+        hub.publish(message(3, "bob", &["rust"])); // a duplicate, dropped
+        let ids = [message(3, "x", &[]).id, message(4, "x", &[]).id];
+        assert_eq!(hub.unpublished(&ids), [ids[1]]);
+        assert_eq!(texts(&mut rust).await, ["m1", "m3"]);
+        assert_eq!(texts(&mut bob).await, ["m2", "m3"]);
+        assert_eq!(texts(&mut bob_rust).await, ["m3"]);
+        assert_eq!(texts(&mut all).await, ["m1", "m2", "m3"]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_cuts_off_only_that_subscriber() {
+        let hub = Hub::new(2);
+        let mut slow = hub.subscribe(MessageFilter::default());
+        let mut fast = hub.subscribe(MessageFilter::default());
+        for n in 1..=5 {
+            hub.publish(message(n, "a", &[]));
+            // The fast one keeps up.
+            assert!(fast.try_next().is_some());
+        }
+        assert_eq!(hub.subscriber_count(), 1);
+        assert!(matches!(slow.next().await, Some(HubEvent::Message(m)) if m.text == "m1"));
+        assert!(matches!(slow.next().await, Some(HubEvent::Message(m)) if m.text == "m2"));
+        match slow.next().await {
+            Some(HubEvent::Lagged { first_missed }) => {
+                assert_eq!(first_missed, message(3, "a", &[]).id)
+            }
+            other => panic!("expected lagged, got {other:?}"),
+        }
+        assert!(slow.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn dropping_unsubscribes_and_closing_ends_everything() {
+        let hub = Hub::new(4);
+        let first = hub.subscribe(MessageFilter::default());
+        let mut second = hub.subscribe(by_tag("x"));
+        assert_eq!(hub.subscriber_count(), 2);
+        drop(first);
+        assert_eq!(hub.subscriber_count(), 1);
+        hub.close();
+        assert!(second.next().await.is_none());
+        let mut late = hub.subscribe(MessageFilter::default());
+        assert!(late.next().await.is_none());
+    }
+}

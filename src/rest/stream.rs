@@ -1,0 +1,96 @@
+//! `GET /message/stream`: new messages as Server-Sent Events, for `curl -N`
+//! and `EventSource`. Each event is the REST message JSON with the message
+//! id as the event id, so a client that reconnects with `Last-Event-ID`
+//! (or `?cursor=`) gets everything it missed, then the live feed, with no
+//! gap and no duplicate. A comment line keeps idle connections open; a
+//! subscriber that falls behind gets one `lagged` event carrying the cursor
+//! to resume from, and the stream ends.
+
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::extract::QueryParams;
+use super::json::MessageJson;
+use super::params::{given, FilterParams};
+use super::RestState;
+use crate::domain::{Cursor, MessageId};
+use crate::live::{message_feed, FeedEvent};
+
+#[derive(Debug, Deserialize)]
+pub struct StreamParams {
+    #[serde(flatten)]
+    filter: FilterParams,
+    cursor: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn stream(
+    State(state): State<RestState>,
+    headers: HeaderMap,
+    QueryParams(params): QueryParams<StreamParams>,
+) -> Result<Response, ApiError> {
+    let filter = params.filter.parse()?;
+    // A reconnecting EventSource sends the last id it saw; it wins over
+    // the cursor the stream was first opened with.
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    let after = match last_event_id {
+        Some(id) => Some(Cursor::new(MessageId::parse("Last-Event-ID", id)?)),
+        None => given(&params.cursor)
+            .map(|raw| Cursor::parse("cursor", raw))
+            .transpose()?,
+    };
+    let live = state.live.clone();
+    let feed = message_feed(state.store.clone(), live.hub().clone(), filter, after);
+    let events = events(feed).take_until(async move { live.shutting_down().await });
+    let keep_alive = KeepAlive::new()
+        .interval(state.live.settings().keepalive_interval)
+        .text("heartbeat");
+    Ok(Sse::new(events).keep_alive(keep_alive).into_response())
+}
+
+/// Feed events as SSE events; the stream ends after a `lagged` event or a
+/// store failure (the client reconnects with its last id).
+fn events(
+    feed: impl Stream<Item = Result<FeedEvent, crate::store::StoreError>> + Send,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+    feed.scan(false, |ended, event| {
+        if *ended {
+            return futures::future::ready(None);
+        }
+        let sse = match event {
+            Ok(FeedEvent::Message(message)) => {
+                let id = message.id.to_string();
+                let body = serde_json::to_string(&MessageJson::from((*message).clone())).unwrap_or_default();
+                Event::default().id(id).data(body)
+            }
+            Ok(FeedEvent::Lagged { resume_after }) => {
+                *ended = true;
+                let cursor = resume_after.encode();
+                Event::default().event("lagged").data(
+                    json!({
+                        "error": "the subscriber fell behind and was disconnected; reconnect with this cursor",
+                        "cursor": cursor,
+                    })
+                    .to_string(),
+                )
+            }
+            Err(error) => {
+                *ended = true;
+                tracing::error!(%error, "live feed failed");
+                Event::default().event("error").data(json!({"error": "internal server error"}).to_string())
+            }
+        };
+        futures::future::ready(Some(Ok(sse)))
+    })
+}

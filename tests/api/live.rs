@@ -1,0 +1,443 @@
+//! Live feeds against real servers: GraphQL subscriptions over both
+//! WebSocket subprotocols and Server-Sent Events; filtered delivery and
+//! non-delivery; resume without gap or duplicate while a writer keeps
+//! posting; a slow subscriber cut off with a resumable cursor while a fast
+//! one gets everything; trendUpdated against the trend query; the socket's
+//! own limits and a clean shutdown.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    default_start, error_codes, Backend, Frame, LiveSocket, SseClient, TestApp, TestClock,
+    TestDatabase,
+};
+use crate::on_every_backend;
+
+const POSTED: &str = "subscription($filter: MessageFilter, $after: String) {
+  messagePosted(filter: $filter, after: $after) { id text hashtags user { name } createdAt }
+}";
+
+fn text_of(payload: &Value) -> String {
+    payload["data"]["messagePosted"]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message in {payload}"))
+        .to_owned()
+}
+
+async fn filtered_delivery_on_both_protocols_and_sse(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut modern = LiveSocket::connect(&app, "graphql-transport-ws", None, true).await;
+    let mut legacy = LiveSocket::connect(&app, "graphql-ws", None, true).await;
+    modern
+        .start("tags", POSTED, json!({"filter": {"hashtag": "live"}}))
+        .await;
+    legacy
+        .start("bob", POSTED, json!({"filter": {"userName": "bob"}}))
+        .await;
+    let mut sse = SseClient::open(&app, "hashtag=LIVE&user_name=bob", None).await;
+    // Subscriptions register as their first poll runs: wait until all three have.
+    wait_for_subscribers(&app, 3).await;
+
+    app.post_ok("alice", "one #live", &[]).await;
+    app.post_ok("bob", "two", &["other"]).await;
+    app.post_ok("bob", "three", &["Live"]).await;
+    app.post_ok("carol", "four", &["elsewhere"]).await;
+    app.post_ok("bob", "sentinel #live", &[]).await;
+
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let (id, payload) = modern.next_payload().await;
+        assert_eq!(id, "tags");
+        got.push(text_of(&payload));
+    }
+    assert_eq!(got, ["one #live", "three", "sentinel #live"]);
+
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let (id, payload) = legacy.next_payload().await;
+        assert_eq!(id, "bob");
+        got.push(text_of(&payload));
+    }
+    assert_eq!(got, ["two", "three", "sentinel #live"]);
+
+    // SSE: bob and #live together; the event id is the message id.
+    let first = sse.next_message().await;
+    let message: Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(message["text"], "three");
+    assert_eq!(first.id.as_deref(), message["id"].as_str());
+    assert_eq!(message["user"]["name"], "bob");
+    let second = sse.next_message().await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&second.data).unwrap()["text"],
+        "sentinel #live"
+    );
+    // Nothing else was sent.
+    assert!(modern
+        .next_frame_within(Duration::from_millis(300))
+        .await
+        .is_none());
+}
+
+async fn wait_for_subscribers(app: &TestApp, count: usize) {
+    for _ in 0..200 {
+        if app.live.hub().subscriber_count() >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{count} subscribers never registered");
+}
+
+/// A writer posts continuously while a reader disconnects and resumes, over
+/// SSE (Last-Event-ID) and GraphQL (`after`): every message exactly once,
+/// in order.
+async fn resume_while_a_writer_posts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first_id = app.post_ok("writer", "start #resume", &[]).await;
+    const TOTAL: usize = 150;
+    let writer = {
+        let client = app.client.clone();
+        let url = app.url("/message");
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for n in 0..TOTAL {
+                let response = client
+                    .post(&url)
+                    .bearer_auth(crate::helpers::token("writer"))
+                    .json(&json!({"text": format!("n{n}"), "hashtags": ["resume"]}))
+                    .send()
+                    .await
+                    .unwrap();
+                let body: Value = response.json().await.unwrap();
+                ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            ids
+        })
+    };
+
+    // SSE: from the first message on, disconnecting every 40 events.
+    let mut sse_ids: Vec<String> = Vec::new();
+    let mut last = first_id.clone();
+    while sse_ids.len() < TOTAL {
+        let mut stream = SseClient::open(&app, "hashtag=resume", Some(&last)).await;
+        for _ in 0..40 {
+            if sse_ids.len() == TOTAL {
+                break;
+            }
+            let event = stream.next_message().await;
+            let id = event
+                .id
+                .clone()
+                .unwrap_or_else(|| panic!("an event id: {event:?}"));
+            last = id.clone();
+            sse_ids.push(id);
+        }
+        // Dropping the stream disconnects; the writer goes on meanwhile.
+    }
+
+    // GraphQL: the same walk with `after`, cursors from the connection.
+    let start_cursor = {
+        let data = app
+            .graphql_data(
+                "{ messages(last: 1, filter: {hashtag: \"resume\"}) { edges { cursor } } }",
+                json!({}),
+            )
+            .await;
+        data["messages"]["edges"][0]["cursor"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let mut ws_ids: Vec<String> = Vec::new();
+    let mut cursor = start_cursor;
+    let query = "subscription($after: String) { messagePosted(filter: {hashtag: \"resume\"}, after: $after) { id text } }";
+    while ws_ids.len() < TOTAL {
+        let mut socket = LiveSocket::connect(&app, "graphql-transport-ws", None, true).await;
+        socket.start("r", query, json!({"after": cursor})).await;
+        for _ in 0..55 {
+            if ws_ids.len() == TOTAL {
+                break;
+            }
+            let (_, payload) = socket.next_payload().await;
+            ws_ids.push(
+                payload["data"]["messagePosted"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        // The next connection resumes after the last message received.
+        cursor = ws_ids.last().unwrap().clone();
+    }
+
+    let posted = writer.await.unwrap();
+    let posted_rest: Vec<String> = posted.clone();
+    assert_eq!(
+        sse_ids, posted_rest,
+        "SSE: every message exactly once, in order"
+    );
+    // GraphQL ids are global ids: compare through the REST ids they name.
+    let mut ws_rest = Vec::new();
+    for id in &ws_ids {
+        let data = app
+            .graphql_data(
+                "query($id: ID!) { node(id: $id) { ... on Message { text } } }",
+                json!({"id": id}),
+            )
+            .await;
+        ws_rest.push(data["node"]["text"].as_str().unwrap().to_owned());
+    }
+    let expected: Vec<String> = (0..TOTAL).map(|n| format!("n{n}")).collect();
+    assert_eq!(
+        ws_rest, expected,
+        "GraphQL: every message exactly once, in order"
+    );
+}
+
+/// A subscriber that stops reading is cut off with a cursor, while another
+/// on the same server receives every message; the cursor resumes the slow
+/// one exactly where it stopped.
+async fn a_slow_subscriber_lags_alone(backend: Backend) {
+    let database = std::sync::Arc::new(TestDatabase::create(backend).await);
+    let app = TestApp::spawn_on(database, TestClock::at(default_start()), |flags| {
+        flags.live_subscriber_queue = Some(256);
+    })
+    .await;
+    let mut slow =
+        LiveSocket::connect_on(&app, "graphql-transport-ws", None, true, Some(4096)).await;
+    let mut fast = LiveSocket::connect(&app, "graphql-transport-ws", None, true).await;
+    slow.start("slow", POSTED, json!({})).await;
+    fast.start("fast", POSTED, json!({})).await;
+    wait_for_subscribers(&app, 2).await;
+
+    // Enough to fill the slow client's socket and the server's send buffer
+    // (which grows to megabytes) before its queue of 256 overflows.
+    const TOTAL: usize = 8000;
+    let reader = tokio::spawn(async move {
+        let mut texts = Vec::with_capacity(TOTAL);
+        while texts.len() < TOTAL {
+            let (_, payload) = fast.next_payload().await;
+            texts.push(text_of(&payload));
+        }
+        texts
+    });
+    // Posted through the store directly (the HTTP layer is not under test
+    // here), in rounds, so that a subscriber that reads keeps up.
+    let mut stored = Vec::with_capacity(TOTAL);
+    for round in 0..TOTAL / 100 {
+        let posts = (0..100).map(|i| {
+            let store = app.store.clone();
+            let n = round * 100 + i;
+            async move {
+                let author = dunder::domain::UserName::parse("user", "burst").unwrap();
+                let text = format!("b{n:05} {}", "x".repeat(480));
+                let post = dunder::domain::NewMessage::parse(author, &text, &[], 500).unwrap();
+                store.post(post).await.unwrap()
+            }
+        });
+        stored.extend(futures::future::join_all(posts).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stored.sort_by_key(|m| m.id);
+    let fast_texts = reader.await.unwrap();
+    let mut sorted = fast_texts.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        sorted.len(),
+        TOTAL,
+        "the fast subscriber got every message once"
+    );
+
+    // The slow one reads now: what was queued, then LAGGED with a cursor.
+    let mut slow_texts = Vec::new();
+    let cursor = loop {
+        match slow.next_frame().await {
+            Frame::Next(_, payload) if payload.get("errors").is_some() => {
+                assert_eq!(error_codes(&payload), ["LAGGED"], "{payload}");
+                break payload["errors"][0]["extensions"]["cursor"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+            }
+            Frame::Next(_, payload) => slow_texts.push(text_of(&payload)),
+            Frame::Keepalive => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(slow.next_frame().await, Frame::Complete("slow".into()));
+    assert!(slow_texts.len() < TOTAL, "the slow subscriber was cut off");
+
+    // Resuming from the cursor delivers the rest: together, every message once.
+    let mut resumed = LiveSocket::connect(&app, "graphql-transport-ws", None, true).await;
+    resumed
+        .start("again", POSTED, json!({"after": cursor}))
+        .await;
+    while slow_texts.len() < TOTAL {
+        let (_, payload) = resumed.next_payload().await;
+        slow_texts.push(text_of(&payload));
+    }
+    let expected: Vec<String> = stored.iter().map(|m| m.text.clone()).collect();
+    assert_eq!(
+        slow_texts, expected,
+        "delivered before the lag plus resumed: all, in order, once"
+    );
+}
+
+async fn trend_updates_match_the_trend_query(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut socket = LiveSocket::connect(&app, "graphql-transport-ws", None, true).await;
+    socket
+        .start("t", "subscription { trendUpdated(hashtag: \"Pulse\", aggregation: \"1m\") { fromDate toDate count } }", json!({}))
+        .await;
+    let bucket = |payload: &Value| payload["data"]["trendUpdated"].clone();
+    let (_, first) = socket.next_payload().await;
+    assert_eq!(
+        bucket(&first),
+        json!({"fromDate": "2019-09-23T10:00:00+00:00", "toDate": "2019-09-23T10:01:00+00:00", "count": 0})
+    );
+
+    for n in 0..5 {
+        app.post_ok("pulse", &format!("beat {n}"), &["pulse"]).await;
+    }
+    app.post_ok("pulse", "not counted", &["other"]).await;
+    // Coalesced: updates until the count reaches 5, never beyond.
+    let mut count = 0;
+    let mut updates = 0;
+    while count < 5 {
+        let (_, payload) = socket.next_payload().await;
+        count = bucket(&payload)["count"].as_i64().unwrap();
+        updates += 1;
+        assert!(count <= 5);
+    }
+    assert!(
+        updates <= 5,
+        "coalesced into at most one update per message"
+    );
+    let data = app
+        .graphql_data(
+            "{ trend(hashtag: \"pulse\", fromDate: \"2019-09-23T10:00:00Z\", toDate: \"2019-09-23T10:01:00Z\") { count } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["trend"][0]["count"], 5,
+        "the live count is the trend query's"
+    );
+
+    // A message in the next minute starts a new bucket.
+    app.clock.set("2019-09-23T10:01:30Z".parse().unwrap());
+    app.post_ok("pulse", "next minute", &["pulse"]).await;
+    loop {
+        let (_, payload) = socket.next_payload().await;
+        let current = bucket(&payload);
+        if current["fromDate"] == "2019-09-23T10:01:00+00:00" && current["count"] == 1 {
+            break;
+        }
+    }
+}
+
+on_every_backend!(
+    filtered_delivery_on_both_protocols_and_sse,
+    resume_while_a_writer_posts,
+    a_slow_subscriber_lags_alone,
+    trend_updates_match_the_trend_query
+);
+
+/// The socket's own rules: keepalive pings, a deadline for connection_init,
+/// a cap on subscriptions per connection; and a clean close on shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_limits_and_clean_shutdown() {
+    let database = std::sync::Arc::new(TestDatabase::create(Backend::Sqlite).await);
+    let mut app = TestApp::spawn_on(database, TestClock::at(default_start()), |flags| {
+        flags.live_keepalive_interval_ms = Some(100);
+        flags.live_connection_init_timeout_ms = Some(300);
+        flags.live_max_subscriptions = Some(2);
+    })
+    .await;
+
+    // Keepalives on both protocols.
+    for protocol in ["graphql-transport-ws", "graphql-ws"] {
+        let mut socket = LiveSocket::connect(&app, protocol, None, true).await;
+        assert_eq!(socket.next_frame().await, Frame::Keepalive, "{protocol}");
+    }
+    // No connection_init in time: closed with 4408.
+    let mut silent = LiveSocket::connect(&app, "graphql-transport-ws", None, false).await;
+    loop {
+        match silent.next_frame().await {
+            Frame::Keepalive => continue,
+            frame => {
+                assert_eq!(frame, Frame::Closed(4408));
+                break;
+            }
+        }
+    }
+    // Two subscriptions per connection, the third refused (which one is
+    // the third depends on the order the server first polls them).
+    let mut socket = LiveSocket::connect(&app, "graphql-transport-ws", None, true).await;
+    socket.start("1", POSTED, json!({})).await;
+    socket.start("2", POSTED, json!({})).await;
+    socket.start("3", POSTED, json!({})).await;
+    let (refused, payload) = socket.next_payload().await;
+    assert_eq!(
+        error_codes(&payload),
+        ["TOO_MANY_SUBSCRIPTIONS"],
+        "{payload}"
+    );
+    assert_eq!(socket.next_frame().await, Frame::Complete(refused.clone()));
+    let mut active: HashSet<String> = ["1", "2", "3"].iter().map(|s| s.to_string()).collect();
+    active.remove(&refused);
+    // Stopping one frees its place.
+    let stopped = active.iter().next().unwrap().clone();
+    active.remove(&stopped);
+    socket
+        .send(json!({"id": stopped, "type": "complete"}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    socket.start("4", POSTED, json!({})).await;
+    active.insert("4".to_owned());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.post_ok("someone", "hello", &[]).await;
+    let mut seen = HashSet::new();
+    while seen.len() < 2 {
+        match socket.next_frame().await {
+            Frame::Next(id, payload) => {
+                assert_eq!(text_of(&payload), "hello");
+                seen.insert(id);
+            }
+            // The stopped subscription's completion, keepalives.
+            Frame::Complete(_) | Frame::Keepalive => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, active);
+
+    // Shutdown: the socket is closed with 1001, the SSE stream ends, and
+    // the server returns.
+    let mut sse = SseClient::open(&app, "", None).await;
+    wait_for_subscribers(&app, 3).await;
+    app.stop().await;
+    loop {
+        match socket.next_frame().await {
+            Frame::Closed(code) => {
+                assert_eq!(code, 1001);
+                break;
+            }
+            Frame::Complete(_) | Frame::Keepalive => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    loop {
+        match sse.next_within(Duration::from_secs(5)).await {
+            None => break,
+            Some(event) => assert!(
+                event.comment.is_some(),
+                "only heartbeats before the end: {event:?}"
+            ),
+        }
+    }
+}
