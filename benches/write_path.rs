@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use dunder::cli::Flags;
+use dunder::config::RelayMode;
 use dunder::config::Settings;
 use dunder::server::Application;
 use dunder::store::{StoreOptions, MAX_BATCH};
@@ -29,11 +30,14 @@ struct Server {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-async fn start(url: &str, max_batch: usize) -> Server {
+/// A server with batches of at most `max_batch` posts and the live relay
+/// as given (`Auto` is LISTEN/NOTIFY on PostgreSQL: a NOTIFY per batch).
+async fn start(url: &str, max_batch: usize, relay: RelayMode) -> Server {
     let flags = Flags {
         database_url: Some(url.to_owned()),
         port: Some(0),
         listen_address: Some("127.0.0.1".parse().unwrap()),
+        live_relay: Some(relay),
         ..Flags::default()
     };
     let settings = Settings::from_layers(None, &flags).unwrap();
@@ -180,19 +184,32 @@ fn main() {
         println!("{CLIENTS} clients x {POSTS_PER_CLIENT} posts, pages of 100 read {PAGE_READS} times\n");
         for (n, backend) in ["sqlite", "postgres"].into_iter().enumerate() {
             let (baseline_url, baseline_db) = fresh_database(backend, &dir, 2 * n).await;
-            let baseline = start(&baseline_url, 1).await;
+            let baseline = start(&baseline_url, 1, RelayMode::Auto).await;
             posts_per_second(&baseline).await; // warm-up: users, hashtags, caches
             let one_per_transaction = posts_per_second(&baseline).await;
             drop(baseline);
 
             let (url, db) = fresh_database(backend, &dir, 2 * n + 1).await;
-            let server = start(&url, MAX_BATCH).await;
+            let server = start(&url, MAX_BATCH, RelayMode::Auto).await;
             posts_per_second(&server).await;
             let grouped = posts_per_second(&server).await;
             println!(
                 "{backend:8} posts/s: one post per transaction {one_per_transaction:8.0}, group commit {grouped:8.0}, ratio {:.2}",
                 grouped / one_per_transaction
             );
+            if backend == "postgres" {
+                // What announcing each batch to other processes costs.
+                let (quiet_url, quiet_db) = fresh_database(backend, &dir, 10).await;
+                let quiet = start(&quiet_url, MAX_BATCH, RelayMode::Off).await;
+                posts_per_second(&quiet).await;
+                let without_notify = posts_per_second(&quiet).await;
+                drop(quiet);
+                drop_database(quiet_db).await;
+                println!(
+                    "{backend:8} posts/s: group commit without the relay's NOTIFY {without_notify:8.0}, with it {grouped:8.0}, ratio {:.2}",
+                    grouped / without_notify
+                );
+            }
 
             // 6,400 messages are stored now: compare the first page with the
             // last full one.

@@ -56,6 +56,20 @@ pub fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize)
 }
 
 impl PageArgs {
+    pub fn new(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Self {
+        PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+    }
+
     /// Validates the arguments into a page request of `size + 1` (the extra
     /// message tells whether there is more beyond the page).
     fn request(&self) -> Result<(PageRequest, u64), DomainError> {

@@ -65,12 +65,7 @@ impl QueryRoot {
         filter: Option<MessageFilterInput>,
     ) -> Result<MessageConnection> {
         let filter = filter.unwrap_or_default().parse().map_err(domain_error)?;
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
+        let args = PageArgs::new(first, after, last, before);
         connection::load(&ctx.data::<Services>()?.store, &filter, &args).await
     }
 

@@ -84,12 +84,7 @@ impl UserObject {
             user,
             ..MessageFilter::default()
         };
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
+        let args = PageArgs::new(first, after, last, before);
         connection::load(&ctx.data::<Services>()?.store, &filter, &args).await
     }
 }

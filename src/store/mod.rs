@@ -3,6 +3,7 @@
 //! and answers listings and trend queries, all with domain types.
 
 mod connect;
+mod names;
 mod read;
 mod retry;
 mod sql;

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement, Value};
 
+use super::names;
 use super::sql::Sql;
 use crate::domain::listing::{Direction, MessageFilter, PageRequest};
 use crate::domain::{Message, MessageId, User};
@@ -136,26 +137,19 @@ async fn resolve<C: ConnectionTrait>(
     db: &C,
     filter: &MessageFilter,
 ) -> Result<Option<ResolvedFilter>, DbErr> {
-    let backend = db.get_database_backend();
     let mut resolved = ResolvedFilter {
         user_id: None,
         hashtag_id: None,
     };
     if let Some(user) = &filter.user {
-        let mut sql = Sql::new(backend);
-        sql.push("SELECT id FROM users WHERE name = ")
-            .bind(user.as_str());
-        match db.query_one(sql.build()).await? {
-            Some(row) => resolved.user_id = Some(row.try_get::<i64>("", "id")?),
+        match names::user_id(db, user).await? {
+            Some(id) => resolved.user_id = Some(id),
             None => return Ok(None),
         }
     }
     if let Some(hashtag) = &filter.hashtag {
-        let mut sql = Sql::new(backend);
-        sql.push("SELECT id FROM hashtags WHERE name = ")
-            .bind(hashtag.normalized());
-        match db.query_one(sql.build()).await? {
-            Some(row) => resolved.hashtag_id = Some(row.try_get::<i64>("", "id")?),
+        match names::hashtag_id(db, hashtag).await? {
+            Some(id) => resolved.hashtag_id = Some(id),
             None => return Ok(None),
         }
     }

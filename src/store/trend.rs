@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr};
 
+use super::names;
 use super::sql::Sql;
 use super::write_batch::ALL_MESSAGES;
 use crate::domain::trend::{HashtagCount, TrendBucket, TrendQuery, TrendingQuery};
@@ -17,15 +18,10 @@ pub(crate) async fn trend<C: ConnectionTrait>(
     let backend = db.get_database_backend();
     let hashtag_id = match &query.hashtag {
         None => ALL_MESSAGES,
-        Some(hashtag) => {
-            let mut sql = Sql::new(backend);
-            sql.push("SELECT id FROM hashtags WHERE name = ")
-                .bind(hashtag.normalized());
-            match db.query_one(sql.build()).await? {
-                Some(row) => row.try_get::<i64>("", "id")?,
-                None => return Ok(Vec::new()),
-            }
-        }
+        Some(hashtag) => match names::hashtag_id(db, hashtag).await? {
+            Some(id) => id,
+            None => return Ok(Vec::new()),
+        },
     };
     let period = query.aggregation.minutes();
     let (first_minute, end_minute) = query.minute_range();
