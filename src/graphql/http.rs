@@ -233,23 +233,23 @@ async fn get_query(
         refusal.allow = Some("POST");
         return Err(refusal);
     }
+    refuse_subscription(media, &request)?;
     let response = state.schema.execute(request.data(viewer(headers))).await;
     Ok(single_response(media, response))
 }
 
-/// Whether the operation the request would run is a mutation (a document
-/// that does not parse is left for GraphQL to refuse in its own words).
-fn is_mutation(request: &Request) -> bool {
-    let Ok(document) = parse_query(&request.query) else {
-        return false;
-    };
+/// The type of the operation the request would run; `None` when the
+/// document does not parse or names no single operation (GraphQL then
+/// refuses it in its own words).
+fn operation_type(request: &Request) -> Option<OperationType> {
+    let document = parse_query(&request.query).ok()?;
     let operation = match &request.operation_name {
         Some(name) => document
             .operations
             .iter()
             .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))
             .map(|(_, op)| op),
-        // Without a name only a lone operation runs; GraphQL refuses the rest.
+        // Without a name only a lone operation runs.
         None => {
             let mut operations = document.operations.iter();
             match (operations.next(), operations.next()) {
@@ -258,7 +258,23 @@ fn is_mutation(request: &Request) -> bool {
             }
         }
     };
-    operation.is_some_and(|op| op.node.ty == OperationType::Mutation)
+    operation.map(|op| op.node.ty)
+}
+
+fn is_mutation(request: &Request) -> bool {
+    operation_type(request) == Some(OperationType::Mutation)
+}
+
+/// Subscriptions need a connection that stays open: refused over plain
+/// HTTP with where to go instead.
+fn refuse_subscription(media: Media, request: &Request) -> Result<(), Refusal> {
+    if operation_type(request) == Some(OperationType::Subscription) {
+        return Err(Refusal::bad_request(
+            media,
+            "subscriptions run over WebSocket at /graphql/ws (or Server-Sent Events at /message/stream)",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn post(
@@ -314,6 +330,7 @@ async fn post_query(
         single => {
             let request =
                 parse_params(single).map_err(|message| Refusal::bad_request(media, message))?;
+            refuse_subscription(media, &request)?;
             Ok(single_response(
                 media,
                 state.schema.execute(request.data(viewer(headers))).await,
@@ -347,6 +364,7 @@ async fn post_batch(
     for (index, item) in items.into_iter().enumerate() {
         let request = parse_params(item)
             .map_err(|message| Refusal::bad_request(media, format!("[{index}] {message}")))?;
+        refuse_subscription(media, &request)?;
         requests.push(request.data(viewer(headers)));
     }
     let response = state
@@ -416,8 +434,15 @@ fn response_json(media: Media, response: GraphqlResponse) -> (StatusCode, String
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
+    /// A response without `data`, its errors in the order built.
+    #[derive(serde::Serialize)]
+    struct ErrorsOnly<'a> {
+        errors: &'a [async_graphql::ServerError],
+    }
     let serialized = if media == Media::GraphqlResponse && request_error {
-        serde_json::to_string(&json!({ "errors": response.errors }))
+        serde_json::to_string(&ErrorsOnly {
+            errors: &response.errors,
+        })
     } else {
         serde_json::to_string(&response)
     };
@@ -537,5 +562,11 @@ mod tests {
         ));
         assert!(is_mutation(&Request::new("mutation { b }")));
         assert!(!is_mutation(&Request::new("{ a }")));
+        assert_eq!(
+            operation_type(&Request::new("subscription { s }")),
+            Some(OperationType::Subscription)
+        );
+        assert!(refuse_subscription(Media::Json, &Request::new("subscription { s }")).is_err());
+        assert!(refuse_subscription(Media::Json, &Request::new("{ s }")).is_ok());
     }
 }

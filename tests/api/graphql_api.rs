@@ -286,6 +286,17 @@ async fn graphql_over_http(backend: Backend) {
     let response = client.delete(&url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 
+    // Subscriptions need a socket: refused over HTTP with where to go.
+    let (status, body) = app
+        .graphql(None, "subscription { messagePosted { id } }", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_codes(&body), ["BAD_REQUEST"]);
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("/graphql/ws"));
+
     // A browser gets the playground, pointed at the websocket endpoint.
     let response = client
         .get(&url)
