@@ -62,8 +62,14 @@ impl SubscriptionRoot {
             .map_err(domain_error)?;
         let permit = take_permit(ctx)?;
         let store = ctx.data::<Services>()?.store.clone();
-        let hub = ctx.data::<Live>()?.hub().clone();
-        let feed = message_feed(store, hub, filter, after);
+        let live = ctx.data::<Live>()?;
+        let feed = message_feed(
+            store,
+            live.hub().clone(),
+            filter,
+            after,
+            live.order_window(),
+        );
         Ok(feed.map(move |event| {
             let _held = &permit;
             match event {

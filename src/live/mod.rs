@@ -7,7 +7,9 @@ mod hub;
 mod relay;
 mod trend_feed;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -26,7 +28,14 @@ pub struct Live {
     hub: Arc<Hub>,
     settings: LiveSettings,
     shutdown: Arc<watch::Sender<bool>>,
+    /// Milliseconds a feed holds live messages to send them in id order;
+    /// set when the relay starts (see [`Live::order_window`]).
+    order_window_ms: Arc<AtomicU64>,
 }
+
+/// What a commit and its relay may take beyond the relay's own delay: the
+/// margin of the order window.
+const ORDER_MARGIN: Duration = Duration::from_millis(250);
 
 impl Live {
     pub fn new(settings: LiveSettings) -> Live {
@@ -35,6 +44,7 @@ impl Live {
             hub: Hub::new(settings.subscriber_queue),
             settings,
             shutdown: Arc::new(shutdown),
+            order_window_ms: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -56,16 +66,34 @@ impl Live {
         })
     }
 
-    /// Starts the configured relay on `store`.
+    /// Starts the configured relay on `store` and sets the order window
+    /// to match it.
     pub async fn start_relay(&self, store: &Store) -> Result<ActiveRelay, StoreError> {
-        relay::start(
+        let relay = relay::start(
             self.settings.relay,
             store.clone(),
             self.hub.clone(),
             self.settings.tail_interval,
             self.shutdown.subscribe(),
         )
-        .await
+        .await?;
+        let window = match relay {
+            // One process, one writer: messages arrive in id order.
+            ActiveRelay::Off => Duration::ZERO,
+            ActiveRelay::Notify => ORDER_MARGIN,
+            ActiveRelay::Tail => self.settings.tail_interval + ORDER_MARGIN,
+        };
+        self.order_window_ms
+            .store(window.as_millis() as u64, Ordering::Relaxed);
+        Ok(relay)
+    }
+
+    /// How long a feed holds live messages so that those from other
+    /// processes, which arrive later than this process's own, still go out
+    /// in id order: zero without a relay, a quarter second with
+    /// LISTEN/NOTIFY, the tail interval plus that with the tail relay.
+    pub fn order_window(&self) -> Duration {
+        Duration::from_millis(self.order_window_ms.load(Ordering::Relaxed))
     }
 
     /// Ends every feed and stops the relay: the first step of a clean

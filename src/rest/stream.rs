@@ -51,7 +51,13 @@ pub async fn stream(
             .transpose()?,
     };
     let live = state.live.clone();
-    let feed = message_feed(state.store.clone(), live.hub().clone(), filter, after);
+    let feed = message_feed(
+        state.store.clone(),
+        live.hub().clone(),
+        filter,
+        after,
+        live.order_window(),
+    );
     let events = events(feed).take_until(async move { live.shutting_down().await });
     let keep_alive = KeepAlive::new()
         .interval(state.live.settings().keepalive_interval)

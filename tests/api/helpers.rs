@@ -62,9 +62,18 @@ macro_rules! on_every_backend {
 #[derive(Clone)]
 pub struct TestClock(Arc<AtomicI64>);
 
+/// The stored value that means "follow the system clock".
+const SYSTEM_TIME: i64 = i64::MIN;
+
 impl TestClock {
     pub fn at(t: DateTime<Utc>) -> Self {
         TestClock(Arc::new(AtomicI64::new(t.timestamp_millis())))
+    }
+
+    /// A clock that is the system clock, for tests that mix this server's
+    /// posts with another process's.
+    pub fn system() -> Self {
+        TestClock(Arc::new(AtomicI64::new(SYSTEM_TIME)))
     }
 
     pub fn set(&self, t: DateTime<Utc>) {
@@ -73,7 +82,10 @@ impl TestClock {
 
     fn as_store_clock(&self) -> dunder::store::Clock {
         let millis = self.0.clone();
-        Arc::new(move || UNIX_EPOCH + Duration::from_millis(millis.load(Ordering::SeqCst) as u64))
+        Arc::new(move || match millis.load(Ordering::SeqCst) {
+            SYSTEM_TIME => std::time::SystemTime::now(),
+            at => UNIX_EPOCH + Duration::from_millis(at as u64),
+        })
     }
 }
 

@@ -157,6 +157,57 @@ async fn the_tail_relay_carries_posts_between_servers_on_sqlite() {
     println!("tail relay (50 ms) on SQLite: slowest delivery {slowest:?}");
 }
 
+/// Posts accepted at the same moment by two processes reach a subscriber
+/// in id order (the order window absorbs the relay's delay), so that a
+/// resume from any event's id continues with exactly the events after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_from_two_processes_arrive_in_id_order_and_resume_exactly() {
+    let database = Arc::new(TestDatabase::create(Backend::Postgres).await);
+    let local = TestApp::spawn_on(database.clone(), TestClock::system(), |_| {}).await;
+    let remote = ServerProcess::start(&database.url, RelayMode::Auto).await;
+    let mut sse = SseClient::open(&local, "hashtag=pair", None).await;
+    for _ in 0..200 {
+        if local.live.hub().subscriber_count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    const PAIRS: usize = 40;
+    for n in 0..PAIRS {
+        let (here, there) = (format!("l{n}"), format!("r{n}"));
+        tokio::join!(
+            local.post_ok("local", &here, &["pair"]),
+            remote.post(&there, "pair")
+        );
+    }
+    let mut ids = Vec::new();
+    for _ in 0..2 * PAIRS {
+        ids.push(sse.next_message().await.id.expect("an event id"));
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        ids, sorted,
+        "every message once, in id order, though two processes posted them"
+    );
+
+    // Resuming from any event gives exactly the ones after it.
+    for cut in [PAIRS / 2, PAIRS, 3 * PAIRS / 2] {
+        let mut resumed = SseClient::open(&local, "hashtag=pair", Some(&ids[cut])).await;
+        let mut rest = Vec::new();
+        for _ in cut + 1..ids.len() {
+            rest.push(resumed.next_message().await.id.expect("an event id"));
+        }
+        assert_eq!(rest, ids[cut + 1..], "resume after event {cut}");
+        assert!(resumed
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none_or(|e| e.comment.is_some()));
+    }
+}
+
 /// Without a relay, a second server's posts stay there: the relay is what
 /// the other tests see working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
