@@ -22,6 +22,9 @@ use crate::rest::{self, ApiError, RestState};
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::render_metrics;
 
+/// How long requests in flight may take to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// Why the application could not start; each names what is at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -147,25 +150,39 @@ impl Application {
         F: Future<Output = ()> + Send + 'static,
     {
         let live = self.live.clone();
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
         let shutdown = async move {
             shutdown.await;
             live.shutdown();
+            let _ = stopping.send(true);
         };
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(address = %self.address, "dunder listening on {scheme}://{}", self.address);
         match self.tls {
             None => {
                 let listener = tokio::net::TcpListener::from_std(self.listener)?;
-                axum::serve(listener, self.router)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                let serve = axum::serve(listener, self.router).with_graceful_shutdown(shutdown);
+                // Requests in flight get the same grace as over TLS; a client
+                // that never finishes must not hold the process forever.
+                let deadline = async move {
+                    let mut stopped = stopped;
+                    let _ = stopped.wait_for(|stopping| *stopping).await;
+                    tokio::time::sleep(SHUTDOWN_GRACE).await;
+                };
+                tokio::select! {
+                    result = serve => result,
+                    _ = deadline => {
+                        tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; stopping anyway");
+                        Ok(())
+                    }
+                }
             }
             Some(config) => {
                 let handle = axum_server::Handle::new();
                 let stopper = handle.clone();
                 tokio::spawn(async move {
                     shutdown.await;
-                    stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+                    stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
                 });
                 axum_server::from_tcp_rustls(self.listener, config)
                     .handle(handle)
@@ -270,23 +287,35 @@ async fn no_route(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(format!("no route for {method} {}", uri.path()))
 }
 
-/// The URL with any password replaced, for messages and logs.
-fn redact_password(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &credentials[..colon],
-                    &url[at..]
-                ),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
+/// The URL with any password (in the credentials or a `password`
+/// parameter) replaced, for messages and logs. A URL that does not parse
+/// is shown by its scheme only, since where its secret sits is unknown.
+fn redact_password(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        let scheme = raw.split(':').next().unwrap_or("database");
+        return format!("{scheme}:(unparsable URL)");
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
     }
+    if url
+        .query_pairs()
+        .any(|(key, _)| key.eq_ignore_ascii_case("password"))
+    {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key.eq_ignore_ascii_case("password") {
+                    "***".into()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 #[cfg(test)]
@@ -304,5 +333,13 @@ mod tests {
             "postgres://bob@db/dunder"
         );
         assert_eq!(redact_password("sqlite:dunder.db"), "sqlite:dunder.db");
+        assert_eq!(
+            redact_password("postgres://bob:se@cret@db/x"),
+            "postgres://bob:***@db/x"
+        );
+        assert_eq!(
+            redact_password("postgres://bob@db/x?sslmode=disable&password=hunter2"),
+            "postgres://bob@db/x?sslmode=disable&password=***"
+        );
     }
 }

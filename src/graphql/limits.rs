@@ -16,8 +16,8 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Positioned, Response, ServerError, ServerResult, ValidationResult, Variables};
 
 use super::errors::{
-    GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, INTERNAL_SERVER_ERROR, QUERY_TOO_COMPLEX,
-    QUERY_TOO_DEEP, QUERY_TOO_LARGE, TOO_MANY_ALIASES, TOO_MANY_DIRECTIVES,
+    BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, INTERNAL_SERVER_ERROR,
+    QUERY_TOO_COMPLEX, QUERY_TOO_DEEP, QUERY_TOO_LARGE, TOO_MANY_ALIASES, TOO_MANY_DIRECTIVES,
 };
 use crate::config::GraphqlLimits;
 
@@ -108,9 +108,17 @@ impl Extension for RequestGuard {
         next: NextExecute<'_>,
     ) -> Response {
         let mut response = next.run(ctx, operation_name).await;
-        // Resolvers code their own errors; anything else is unexpected.
+        // Resolvers code their own errors. async-graphql refuses a scalar it
+        // cannot parse (a malformed DateTime, say) only as the field runs,
+        // without a code: that is the client's input. Anything else is
+        // unexpected.
         for error in &mut response.errors {
-            if !has_code(error) {
+            if has_code(error) {
+                continue;
+            }
+            if error.message.starts_with("Failed to parse") {
+                *error = with_code(error.clone(), BAD_USER_INPUT);
+            } else {
                 tracing::error!(message = %error.message, "uncoded GraphQL error");
                 *error = with_code(error.clone(), INTERNAL_SERVER_ERROR);
             }

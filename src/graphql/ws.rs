@@ -28,7 +28,10 @@ pub async fn upgrade(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let protocol = requested_protocol(&headers);
+    // The request-body limit holds for socket messages too.
     upgrade
+        .max_message_size(crate::rest::MAX_BODY_BYTES)
+        .max_frame_size(crate::rest::MAX_BODY_BYTES)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| serve(socket, state, protocol))
 }

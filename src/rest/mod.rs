@@ -24,6 +24,15 @@ use crate::store::Store;
 /// The largest request body accepted; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// A known route asked with a method it does not take, in the API's own
+/// error format.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not take {method}", uri.path()),
+    )
+}
+
 /// What the REST handlers share.
 #[derive(Clone)]
 pub struct RestState {
@@ -40,6 +49,7 @@ pub fn router(state: RestState) -> Router {
         .route("/message/stream", get(stream::stream))
         .route("/message/{id}", get(messages::get_one))
         .route("/trend", get(trend::trend))
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

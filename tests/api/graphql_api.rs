@@ -197,6 +197,15 @@ async fn trends_against_known_data(backend: Backend) {
         body["errors"][0]["message"],
         "toDate: must be later than fromDate"
     );
+    // A malformed DateTime is the client's input too.
+    let (_, body) = app
+        .graphql(
+            None,
+            "{ trend(fromDate: \"garbage\", toDate: \"2019-09-23T10:00:00Z\") { count } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
 }
 
 async fn graphql_over_http(backend: Backend) {

@@ -23,6 +23,12 @@ async fn health_and_readiness(backend: Backend) {
     let (status, body) = app.get("/nowhere").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"], "no route for GET /nowhere");
+
+    // A known route with a method it does not take: 405 in the same envelope.
+    let response = app.client.delete(app.url("/message")).send().await.unwrap();
+    let (status, body) = crate::helpers::read(response).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"], "/message does not take DELETE");
 }
 
 /// `/readyz` answers 503 once the database is gone.
