@@ -7,9 +7,9 @@
 //! - `notify` (PostgreSQL): each write batch runs `pg_notify` with its ids in
 //!   its transaction; a LISTEN connection hears them on commit.
 //! - `tail` (CockroachDB, which has no LISTEN/NOTIFY; usable on PostgreSQL
-//!   and SQLite too): every interval, read the messages newer than a
-//!   watermark a few seconds back, because rows can commit out of id order,
-//!   and publish those not published yet.
+//!   and SQLite too): every interval, read the ids newer than a watermark a
+//!   few seconds back, because rows can commit out of id order, then the
+//!   messages not published yet.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,13 +21,12 @@ use tokio::sync::watch;
 
 use super::hub::Hub;
 use crate::config::RelayMode;
-use crate::domain::listing::{MessageFilter, PageRequest};
-use crate::domain::{Cursor, MessageId};
+use crate::domain::MessageId;
 use crate::store::{Store, StoreError, NOTIFY_CHANNEL};
 
 /// How far back the tail relay re-reads, for rows that commit late.
 const TAIL_LOOKBACK: chrono::Duration = chrono::Duration::seconds(5);
-/// Rows the tail relay reads per statement.
+/// Ids the tail relay reads per statement.
 const TAIL_PAGE: u64 = 1000;
 
 /// The relay a process runs, once `auto` is resolved.
@@ -144,30 +143,25 @@ async fn run_tail(
             _ = shutdown.changed() => return,
             _ = ticker.tick() => {}
         }
+        // Ids only, over the lookback window (an index-only read); whole
+        // messages only for the few not seen yet.
         let watermark = newest - TAIL_LOOKBACK;
-        let mut cursor = Cursor::new(MessageId::lowest_at_or_after(watermark).predecessor());
+        let mut after = MessageId::lowest_at_or_after(watermark).predecessor();
         loop {
-            let page = match store
-                .list(
-                    &MessageFilter::default(),
-                    &PageRequest::newer(Some(cursor), TAIL_PAGE),
-                )
-                .await
-            {
-                Ok(page) => page,
+            let ids = match store.ids_after(after, TAIL_PAGE).await {
+                Ok(ids) => ids,
                 Err(error) => {
-                    tracing::warn!(%error, "tail relay could not read messages");
+                    tracing::warn!(%error, "tail relay could not read message ids");
                     break;
                 }
             };
-            let full = page.len() as u64 == TAIL_PAGE;
-            for message in page {
-                cursor = Cursor::new(message.id);
-                newest = newest.max(message.created_at);
-                if seen.insert(message.id) {
-                    hub.publish(Arc::new(message));
-                }
+            let full = ids.len() as u64 == TAIL_PAGE;
+            if let Some(last) = ids.last() {
+                after = *last;
+                newest = newest.max(last.created_at());
             }
+            let new: Vec<MessageId> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
+            publish(&store, &hub, &new).await;
             if !full {
                 break;
             }

@@ -156,6 +156,16 @@ impl Store {
         Ok(read::get_messages(&self.db, ids).await?)
     }
 
+    /// Up to `limit` message ids above `after`, ascending (an index-only
+    /// read: for relays that only need to learn what is new).
+    pub async fn ids_after(
+        &self,
+        after: MessageId,
+        limit: u64,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        Ok(read::ids_after(&self.db, after, limit).await?)
+    }
+
     #[tracing::instrument(skip(self))]
     pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
         Ok(users::user_by_name(&self.db, name).await?)

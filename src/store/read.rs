@@ -108,6 +108,25 @@ pub(crate) async fn listing_statement<C: ConnectionTrait>(
     Ok(Some(sql.build()))
 }
 
+/// Up to `limit` message ids above `after`, ascending: the primary key
+/// alone, for relays that only need to learn what is new.
+pub(crate) async fn ids_after<C: ConnectionTrait>(
+    db: &C,
+    after: MessageId,
+    limit: u64,
+) -> Result<Vec<MessageId>, DbErr> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push("SELECT id FROM messages WHERE id > ")
+        .bind(id_value(after))
+        .push(" ORDER BY id LIMIT ")
+        .bind(limit as i64);
+    db.query_all(sql.build())
+        .await?
+        .iter()
+        .map(|row| decode_id(row.try_get::<Vec<u8>>("", "id")?))
+        .collect()
+}
+
 /// The messages with these ids (those that exist), in no particular order.
 pub(crate) async fn get_messages<C: ConnectionTrait>(
     db: &C,

@@ -40,6 +40,15 @@ pub(crate) fn is_retryable(error: &DbErr) -> bool {
     )
 }
 
+/// Whether the error is a unique or primary-key violation (PostgreSQL
+/// 23505, SQLite's extended codes 1555 and 2067).
+pub(crate) fn is_unique_violation(error: &DbErr) -> bool {
+    matches!(
+        database_code(error).as_deref(),
+        Some("23505") | Some("1555") | Some("2067")
+    )
+}
+
 /// Runs `attempt` until it succeeds, fails for good, or has been tried
 /// [`MAX_ATTEMPTS`] times; counts each retry in `retries`.
 pub(crate) async fn with_retries<T, F, Fut>(retries: &AtomicU64, mut attempt: F) -> Result<T, DbErr>

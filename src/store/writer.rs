@@ -14,7 +14,8 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 use ulid::{Generator, Ulid};
 
-use super::retry::with_retries;
+use super::read;
+use super::retry::{is_unique_violation, with_retries};
 use super::stats::StoreStats;
 use super::write_batch::{write_batch, IdentifiedPost};
 use super::{Clock, CommitHook, StoreError};
@@ -105,18 +106,7 @@ async fn write_and_answer(setup: &WriterSetup, batch: Vec<(MessageId, PendingPos
     .await;
     drop(posts);
     match result {
-        Ok(messages) => {
-            stats.batches.fetch_add(1, Ordering::Relaxed);
-            stats
-                .posts
-                .fetch_add(messages.len() as u64, Ordering::Relaxed);
-            if let Some(on_commit) = &setup.on_commit {
-                on_commit(&messages);
-            }
-            for ((_, pending), message) in batch.into_iter().zip(messages) {
-                let _ = pending.reply.send(Ok(message));
-            }
-        }
+        Ok(messages) => answer_committed(setup, batch, messages),
         Err(error) if batch.len() > 1 => {
             // One post must not sink the others: write each on its own so
             // only the one at fault (if any) fails.
@@ -125,12 +115,101 @@ async fn write_and_answer(setup: &WriterSetup, batch: Vec<(MessageId, PendingPos
                 Box::pin(write_and_answer(setup, vec![single])).await;
             }
         }
-        Err(error) => {
-            tracing::error!(%error, "post could not be written");
-            stats.failed_posts.fetch_add(1, Ordering::Relaxed);
-            for (_, pending) in batch {
-                let _ = pending.reply.send(Err(StoreError::from(&error)));
-            }
-        }
+        // A commit whose answer was lost (the connection dropped) may have
+        // landed: written again, the post meets its own id. Then it is
+        // stored, and the poster hears so.
+        Err(error) if is_unique_violation(&error) => match already_written(&setup.db, &batch).await
+        {
+            Some(message) => answer_committed(setup, batch, vec![message]),
+            None => fail(stats, batch, &error),
+        },
+        Err(error) => fail(stats, batch, &error),
+    }
+}
+
+/// Counts a committed batch, hands it to the commit hook (live feeds), then
+/// answers each poster with its message.
+fn answer_committed(
+    setup: &WriterSetup,
+    batch: Vec<(MessageId, PendingPost)>,
+    messages: Vec<Message>,
+) {
+    setup.stats.batches.fetch_add(1, Ordering::Relaxed);
+    setup
+        .stats
+        .posts
+        .fetch_add(messages.len() as u64, Ordering::Relaxed);
+    if let Some(on_commit) = &setup.on_commit {
+        on_commit(&messages);
+    }
+    for ((_, pending), message) in batch.into_iter().zip(messages) {
+        let _ = pending.reply.send(Ok(message));
+    }
+}
+
+/// The stored message of a one-post batch, if its id is in the store.
+async fn already_written(
+    db: &DatabaseConnection,
+    batch: &[(MessageId, PendingPost)],
+) -> Option<Message> {
+    let [(id, _)] = batch else { return None };
+    read::get_messages(db, &[*id]).await.ok()?.pop()
+}
+
+/// Answers every post of `batch` with a server error.
+fn fail(stats: &StoreStats, batch: Vec<(MessageId, PendingPost)>, error: &sea_orm::DbErr) {
+    tracing::error!(%error, "post could not be written");
+    stats
+        .failed_posts
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    for (_, pending) in batch {
+        let _ = pending.reply.send(Err(StoreError::from(error)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::UserName;
+    use crate::store::{connect, migrate_database};
+
+    /// A commit that landed though its answer was lost: writing the post
+    /// again meets its own id, and the poster hears it is stored.
+    #[tokio::test]
+    async fn a_post_already_committed_is_answered_as_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}/w.db?mode=rwc", dir.path().display());
+        let db = connect::connect(&url, false).await.unwrap();
+        migrate_database(&db).await.unwrap();
+        let post = NewMessage::parse(
+            UserName::parse("user", "ann").unwrap(),
+            "once #only",
+            &[],
+            500,
+        )
+        .unwrap();
+        let id = MessageId::from_ulid(Ulid::new());
+        let first = write_batch(&db, &[IdentifiedPost { id, post: &post }], false)
+            .await
+            .unwrap();
+
+        let published = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = published.clone();
+        let setup = WriterSetup {
+            db: db.clone(),
+            stats: Arc::new(StoreStats::default()),
+            clock: Arc::new(SystemTime::now),
+            max_batch: 1,
+            on_commit: Some(Arc::new(move |messages: &[Message]| {
+                seen.lock().unwrap().extend(messages.iter().map(|m| m.id));
+            })),
+            notify: Arc::new(AtomicBool::new(false)),
+        };
+        let (reply, answer) = oneshot::channel();
+        write_and_answer(&setup, vec![(id, PendingPost { post, reply })]).await;
+        let answered = answer.await.unwrap().expect("answered as stored");
+        assert_eq!(answered, first[0]);
+        assert_eq!(*published.lock().unwrap(), [id]);
+        assert_eq!(setup.stats.failed_posts.load(Ordering::Relaxed), 0);
     }
 }
