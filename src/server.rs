@@ -49,6 +49,7 @@ pub enum StartError {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub live: Live,
 }
 
 /// A built application, bound to its port, not yet serving.
@@ -98,6 +99,7 @@ impl Application {
         let router = router(
             AppState {
                 store: store.clone(),
+                live: live.clone(),
             },
             RestState {
                 store: store.clone(),
@@ -279,7 +281,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        render_metrics(state.store.stats()),
+        render_metrics(state.store.stats(), state.live.hub().subscriber_count()),
     )
 }
 

@@ -21,8 +21,9 @@ pub fn init(level: LogLevel) {
         .try_init();
 }
 
-/// The store's counters in the Prometheus text exposition format.
-pub fn render_metrics(stats: &StoreStats) -> String {
+/// The store's counters and the number of live subscribers, in the
+/// Prometheus text exposition format.
+pub fn render_metrics(stats: &StoreStats, live_subscribers: usize) -> String {
     let mut out = String::new();
     let counters = [
         (
@@ -56,6 +57,12 @@ pub fn render_metrics(stats: &StoreStats) -> String {
         let _ = writeln!(out, "# TYPE {name} counter");
         let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
     }
+    let _ = writeln!(
+        out,
+        "# HELP dunder_live_subscribers Live feeds open on this process."
+    );
+    let _ = writeln!(out, "# TYPE dunder_live_subscribers gauge");
+    let _ = writeln!(out, "dunder_live_subscribers {live_subscribers}");
     out
 }
 
@@ -67,9 +74,10 @@ mod tests {
     fn counters_are_rendered_with_help_and_type() {
         let stats = StoreStats::default();
         stats.posts.store(3, Ordering::Relaxed);
-        let text = render_metrics(&stats);
+        let text = render_metrics(&stats, 2);
         assert!(text.contains(
             "# TYPE dunder_messages_posted_total counter\ndunder_messages_posted_total 3\n"
         ));
+        assert!(text.contains("# TYPE dunder_live_subscribers gauge\ndunder_live_subscribers 2\n"));
     }
 }

@@ -40,6 +40,7 @@ async fn filtered_delivery_on_both_protocols_and_sse(backend: Backend) {
     let mut sse = SseClient::open(&app, "hashtag=LIVE&user_name=bob", None).await;
     // Subscriptions register as their first poll runs: wait until all three have.
     wait_for_subscribers(&app, 3).await;
+    assert_eq!(app.metric("dunder_live_subscribers").await, 3);
 
     app.post_ok("alice", "one #live", &[]).await;
     app.post_ok("bob", "two", &["other"]).await;
