@@ -150,7 +150,7 @@ pub async fn load(
         .into_iter()
         .map(|message| MessageEdge {
             cursor: Cursor::new(message.id).encode(),
-            node: MessageObject(message),
+            node: MessageObject::from(message),
         })
         .collect();
     Ok(MessageConnection {

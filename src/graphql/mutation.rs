@@ -34,6 +34,6 @@ impl MutationRoot {
         let post = NewMessage::parse(author, &input.text, &hashtags, services.max_text_chars)
             .map_err(domain_error)?;
         let message = services.store.post(post).await.map_err(store_error)?;
-        Ok(MessageObject(message))
+        Ok(MessageObject::from(message))
     }
 }

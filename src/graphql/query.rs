@@ -160,5 +160,5 @@ async fn message_by_id(ctx: &Context<'_>, id: MessageId) -> Result<Option<Messag
         .load_one(id)
         .await
         .map_err(store_error)?
-        .map(MessageObject))
+        .map(MessageObject::from))
 }

@@ -73,7 +73,7 @@ impl SubscriptionRoot {
         Ok(feed.map(move |event| {
             let _held = &permit;
             match event {
-                Ok(FeedEvent::Message(message)) => Ok(MessageObject((*message).clone())),
+                Ok(FeedEvent::Message(message)) => Ok(MessageObject(message)),
                 Ok(FeedEvent::Lagged { resume_after }) => Err(lagged(resume_after)),
                 Err(error) => Err(store_error(error)),
             }

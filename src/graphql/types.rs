@@ -1,6 +1,8 @@
 //! The GraphQL object types: `Message` and `User` (both relay `Node`s),
 //! `TrendBucket` and `HashtagCount`, wrapping domain values.
 
+use std::sync::Arc;
+
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Interface, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
@@ -25,8 +27,14 @@ pub enum Node {
     User(UserObject),
 }
 
-/// A message.
-pub struct MessageObject(pub Message);
+/// A message; shared, since a live message goes to every subscriber.
+pub struct MessageObject(pub Arc<Message>);
+
+impl From<Message> for MessageObject {
+    fn from(message: Message) -> Self {
+        MessageObject(Arc::new(message))
+    }
+}
 
 #[Object(name = "Message")]
 impl MessageObject {
