@@ -132,10 +132,6 @@ impl Application {
         self.address
     }
 
-    pub fn port(&self) -> u16 {
-        self.address.port()
-    }
-
     pub fn store(&self) -> &Store {
         &self.store
     }

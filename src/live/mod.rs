@@ -16,7 +16,7 @@ use tokio::sync::watch;
 pub use feed::{message_feed, FeedEvent};
 pub use hub::{Hub, HubEvent, Subscription};
 pub use relay::ActiveRelay;
-pub use trend_feed::{trend_feed, COALESCE};
+pub use trend_feed::trend_feed;
 
 use crate::config::LiveSettings;
 use crate::store::{CommitHook, Store, StoreError};

@@ -15,7 +15,7 @@ use crate::domain::{Aggregation, Hashtag};
 use crate::store::{Store, StoreError};
 
 /// The shortest time between two updates of one subscriber.
-pub const COALESCE: Duration = Duration::from_millis(250);
+const COALESCE: Duration = Duration::from_millis(250);
 
 /// Updates of the current bucket of `hashtag` (or all messages).
 pub fn trend_feed(
