@@ -58,7 +58,7 @@ async fn start_server() -> Server {
         .args([
             "--live.subscriber_queue",
             "4096",
-            "--live.max_subscriptions",
+            "--live.max_operations",
             "1",
         ])
         .current_dir(dir.path())

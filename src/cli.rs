@@ -17,7 +17,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use crate::config::RelayMode;
+use crate::config::{GraphqlFlags, HttpFlags, RateLimitFlags, RelayMode, WriterFlags};
 
 /// The `dunder` message API server.
 #[derive(clap::Parser, Debug)]
@@ -198,65 +198,21 @@ pub struct Flags {
     )]
     pub max_text_length: Option<usize>,
 
-    /// GraphQL: deepest selection nesting allowed [default: 12]
-    #[arg(
-        long = "graphql.max_depth",
-        alias = "graphql.max-depth",
-        env = "DUNDER_GRAPHQL_MAX_DEPTH",
-        global = true,
-        value_name = "DEPTH"
-    )]
-    pub graphql_max_depth: Option<usize>,
+    /// GraphQL limits.
+    #[command(flatten)]
+    pub graphql: GraphqlFlags,
 
-    /// GraphQL: largest query complexity; a connection field counts its page size times its children [default: 5000]
-    #[arg(
-        long = "graphql.max_complexity",
-        alias = "graphql.max-complexity",
-        env = "DUNDER_GRAPHQL_MAX_COMPLEXITY",
-        global = true,
-        value_name = "N"
-    )]
-    pub graphql_max_complexity: Option<usize>,
+    /// Transport limits.
+    #[command(flatten)]
+    pub http: HttpFlags,
 
-    /// GraphQL: most aliased fields plus root fields in one operation [default: 30]
-    #[arg(
-        long = "graphql.max_aliases",
-        alias = "graphql.max-aliases",
-        env = "DUNDER_GRAPHQL_MAX_ALIASES",
-        global = true,
-        value_name = "N"
-    )]
-    pub graphql_max_aliases: Option<usize>,
+    /// Rate limits.
+    #[command(flatten)]
+    pub rate_limit: RateLimitFlags,
 
-    /// GraphQL: most directives on one field [default: 10]
-    #[arg(
-        long = "graphql.max_directives",
-        alias = "graphql.max-directives",
-        env = "DUNDER_GRAPHQL_MAX_DIRECTIVES",
-        global = true,
-        value_name = "N"
-    )]
-    pub graphql_max_directives: Option<usize>,
-
-    /// GraphQL: most operations in one batched HTTP request [default: 10]
-    #[arg(
-        long = "graphql.max_batch",
-        alias = "graphql.max-batch",
-        env = "DUNDER_GRAPHQL_MAX_BATCH",
-        global = true,
-        value_name = "N"
-    )]
-    pub graphql_max_batch: Option<usize>,
-
-    /// GraphQL: longest query text, in bytes [default: 16384]
-    #[arg(
-        long = "graphql.max_query_bytes",
-        alias = "graphql.max-query-bytes",
-        env = "DUNDER_GRAPHQL_MAX_QUERY_BYTES",
-        global = true,
-        value_name = "BYTES"
-    )]
-    pub graphql_max_query_bytes: Option<usize>,
+    /// The write path.
+    #[command(flatten)]
+    pub writer: WriterFlags,
 
     /// Live feeds: how posts reach subscribers on other Dunder processes sharing the database [default: auto]
     #[arg(
@@ -288,17 +244,27 @@ pub struct Flags {
     )]
     pub live_subscriber_queue: Option<usize>,
 
-    /// Live feeds: most active subscriptions per WebSocket connection [default: 20]
+    /// Live feeds: most operations in flight (subscriptions, queries, mutations) per WebSocket connection [default: 20]
     #[arg(
-        long = "live.max_subscriptions",
-        alias = "live.max-subscriptions",
-        env = "DUNDER_LIVE_MAX_SUBSCRIPTIONS",
+        long = "live.max_operations",
+        aliases = ["live.max-operations", "live.max_subscriptions", "live.max-subscriptions"],
+        env = "DUNDER_LIVE_MAX_OPERATIONS",
         global = true,
         value_name = "N"
     )]
-    pub live_max_subscriptions: Option<usize>,
+    pub live_max_operations: Option<usize>,
 
-    /// Live feeds: how long a WebSocket may wait before connection_init, in milliseconds (100 to 600000) [default: 10000]
+    /// Live feeds: most messages one resume replays from the store; a cursor further back is told to page with the listings (1 to 1000000) [default: 10000]
+    #[arg(
+        long = "live.max_replay",
+        alias = "live.max-replay",
+        env = "DUNDER_LIVE_MAX_REPLAY",
+        global = true,
+        value_name = "N"
+    )]
+    pub live_max_replay: Option<usize>,
+
+    /// Live feeds: how long a WebSocket may wait before connection_init, in milliseconds (100 to 600000) [default: 3000]
     #[arg(
         long = "live.connection_init_timeout_ms",
         alias = "live.connection-init-timeout-ms",
@@ -393,8 +359,8 @@ pub(crate) mod tests {
         assert_eq!(cli.flags.port, None);
         assert_eq!(cli.flags.use_tls, None);
         assert_eq!(cli.flags.cockroach_should_migrate, None);
-        assert_eq!(cli.flags.graphql_max_depth, None);
-        assert_eq!(cli.flags.graphql_max_query_bytes, None);
+        assert_eq!(cli.flags.graphql.max_depth, None);
+        assert_eq!(cli.flags.graphql.max_query_bytes, None);
         assert_eq!(cli.flags.live_relay, None);
         assert_eq!(cli.flags.live_keepalive_interval_ms, None);
     }
@@ -461,16 +427,16 @@ pub(crate) mod tests {
         assert_eq!(f.database_url.as_deref(), Some("postgres://u@h/db"));
         assert_eq!(f.listen_address, Some("::1".parse().unwrap()));
         assert_eq!(f.max_text_length, Some(280));
-        assert_eq!(f.graphql_max_depth, Some(8));
-        assert_eq!(f.graphql_max_complexity, Some(900));
-        assert_eq!(f.graphql_max_aliases, Some(5));
-        assert_eq!(f.graphql_max_directives, Some(2));
-        assert_eq!(f.graphql_max_batch, Some(3));
-        assert_eq!(f.graphql_max_query_bytes, Some(4096));
+        assert_eq!(f.graphql.max_depth, Some(8));
+        assert_eq!(f.graphql.max_complexity, Some(900));
+        assert_eq!(f.graphql.max_aliases, Some(5));
+        assert_eq!(f.graphql.max_directives, Some(2));
+        assert_eq!(f.graphql.max_batch, Some(3));
+        assert_eq!(f.graphql.max_query_bytes, Some(4096));
         assert_eq!(f.live_relay, Some(RelayMode::Notify));
         assert_eq!(f.live_tail_interval_ms, Some(100));
         assert_eq!(f.live_subscriber_queue, Some(64));
-        assert_eq!(f.live_max_subscriptions, Some(5));
+        assert_eq!(f.live_max_operations, Some(5));
         assert_eq!(f.live_connection_init_timeout_ms, Some(2000));
         assert_eq!(f.live_keepalive_interval_ms, Some(3000));
     }
@@ -505,15 +471,15 @@ pub(crate) mod tests {
         assert_eq!(f.listen_address, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(f.max_text_length, Some(10));
         assert_eq!(f.cockroach_should_migrate, Some(false));
-        assert_eq!(f.graphql_max_depth, Some(8));
-        assert_eq!(f.graphql_max_complexity, Some(900));
-        assert_eq!(f.graphql_max_aliases, Some(5));
-        assert_eq!(f.graphql_max_directives, Some(2));
-        assert_eq!(f.graphql_max_batch, Some(3));
-        assert_eq!(f.graphql_max_query_bytes, Some(4096));
+        assert_eq!(f.graphql.max_depth, Some(8));
+        assert_eq!(f.graphql.max_complexity, Some(900));
+        assert_eq!(f.graphql.max_aliases, Some(5));
+        assert_eq!(f.graphql.max_directives, Some(2));
+        assert_eq!(f.graphql.max_batch, Some(3));
+        assert_eq!(f.graphql.max_query_bytes, Some(4096));
         assert_eq!(f.live_tail_interval_ms, Some(100));
         assert_eq!(f.live_subscriber_queue, Some(64));
-        assert_eq!(f.live_max_subscriptions, Some(5));
+        assert_eq!(f.live_max_operations, Some(5));
         assert_eq!(f.live_connection_init_timeout_ms, Some(2000));
         assert_eq!(f.live_keepalive_interval_ms, Some(3000));
     }
@@ -602,8 +568,8 @@ pub(crate) mod tests {
         ])
         .unwrap();
         assert_eq!(cli.command, Some(Command::Schema));
-        assert_eq!(cli.flags.graphql_max_depth, Some(4));
-        assert_eq!(cli.flags.graphql_max_batch, Some(2));
+        assert_eq!(cli.flags.graphql.max_depth, Some(4));
+        assert_eq!(cli.flags.graphql.max_batch, Some(2));
         let cli = parse_without_env(&["dunder", "migrate", "--live.relay", "off"]).unwrap();
         assert_eq!(cli.command, Some(Command::Migrate));
         assert_eq!(cli.flags.live_relay, Some(RelayMode::Off));
@@ -653,33 +619,24 @@ pub(crate) mod tests {
         ] {
             assert!(help.contains(&expected), "help lacks {expected}:\n{help}");
         }
-        // Several GraphQL and live settings share a default, so check each
-        // flag's own help rather than the help as a whole.
+        // Several settings share a default, so check each flag's own help
+        // rather than the help as a whole. The declared sections print
+        // theirs from the declaration itself; the rest are typed by hand.
+        let declared = [
+            c::GraphqlLimits::DECLARED,
+            c::HttpLimits::DECLARED,
+            c::RateLimits::DECLARED,
+            c::WriterSettings::DECLARED,
+        ];
+        for (flag, default, range) in declared.into_iter().flatten() {
+            let text = flag_help(&help, flag);
+            let expected = format!("({range}) [default: {default}]");
+            assert!(
+                text.contains(&expected),
+                "--{flag} lacks {expected}:\n{text}"
+            );
+        }
         for (flag, default) in [
-            (
-                "graphql.max_depth",
-                c::DEFAULT_GRAPHQL_MAX_DEPTH.to_string(),
-            ),
-            (
-                "graphql.max_complexity",
-                c::DEFAULT_GRAPHQL_MAX_COMPLEXITY.to_string(),
-            ),
-            (
-                "graphql.max_aliases",
-                c::DEFAULT_GRAPHQL_MAX_ALIASES.to_string(),
-            ),
-            (
-                "graphql.max_directives",
-                c::DEFAULT_GRAPHQL_MAX_DIRECTIVES.to_string(),
-            ),
-            (
-                "graphql.max_batch",
-                c::DEFAULT_GRAPHQL_MAX_BATCH.to_string(),
-            ),
-            (
-                "graphql.max_query_bytes",
-                c::DEFAULT_GRAPHQL_MAX_QUERY_BYTES.to_string(),
-            ),
             ("live.relay", c::DEFAULT_LIVE_RELAY.to_string()),
             (
                 "live.tail_interval_ms",
@@ -690,8 +647,8 @@ pub(crate) mod tests {
                 c::DEFAULT_LIVE_SUBSCRIBER_QUEUE.to_string(),
             ),
             (
-                "live.max_subscriptions",
-                c::DEFAULT_LIVE_MAX_SUBSCRIPTIONS.to_string(),
+                "live.max_operations",
+                c::DEFAULT_LIVE_MAX_OPERATIONS.to_string(),
             ),
             (
                 "live.connection_init_timeout_ms",
@@ -785,8 +742,8 @@ pub(crate) mod tests {
         assert_eq!(f.listen_address, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(f.port, Some(8080), "flag beats environment");
         assert_eq!(f.use_tls, Some(true), "bare flag beats environment");
-        assert_eq!(f.graphql_max_depth, Some(20));
-        assert_eq!(f.graphql_max_batch, Some(4), "flag beats environment");
+        assert_eq!(f.graphql.max_depth, Some(20));
+        assert_eq!(f.graphql.max_batch, Some(4), "flag beats environment");
         assert_eq!(f.live_relay, Some(RelayMode::Tail), "any case");
         assert_eq!(f.live_tail_interval_ms, Some(100));
         assert_eq!(f.live_subscriber_queue, Some(20), "flag beats environment");
@@ -818,6 +775,6 @@ pub(crate) mod tests {
             "environment beats file"
         );
         assert_eq!(settings.live.subscriber_queue, 20);
-        assert_eq!(settings.live.max_subscriptions, 3, "file beats default");
+        assert_eq!(settings.live.max_operations, 3, "file beats default");
     }
 }

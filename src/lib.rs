@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod graphql;
+pub mod guard;
 pub mod live;
 pub mod rest;
 pub mod server;

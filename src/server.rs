@@ -17,6 +17,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
 use crate::graphql::{self, GraphqlState};
+use crate::guard::Guards;
 use crate::live::Live;
 use crate::rest::{self, ApiError, RestState};
 use crate::store::{Store, StoreOptions};
@@ -96,6 +97,8 @@ impl Application {
             address: settings.listen_socket(),
             source,
         })?;
+        let guards = Guards::new(settings.rate_limit, settings.http);
+        guards.rate.start_housekeeping();
         let router = router(
             AppState {
                 store: store.clone(),
@@ -105,6 +108,7 @@ impl Application {
                 store: store.clone(),
                 live: live.clone(),
                 max_text_chars: settings.max_text_length,
+                guards: guards.clone(),
             },
             GraphqlState {
                 schema: graphql::build_schema(
@@ -115,6 +119,7 @@ impl Application {
                 ),
                 limits: settings.graphql,
                 live: live.clone(),
+                guards,
             },
         );
         Ok(Application {

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
+use super::graphql::FileGraphql;
+use super::http::FileHttp;
+use super::rate_limit::FileRateLimit;
+use super::writer::FileWriter;
 use super::{ConfigError, RelayMode};
 use crate::cli::LogLevel;
 
@@ -27,6 +31,12 @@ pub(super) struct FileConfig {
     pub(super) cockroach: FileCockroach,
     #[serde(default)]
     pub(super) graphql: FileGraphql,
+    #[serde(default)]
+    pub(super) http: FileHttp,
+    #[serde(default)]
+    pub(super) rate_limit: FileRateLimit,
+    #[serde(default)]
+    pub(super) writer: FileWriter,
     #[serde(default)]
     pub(super) live: FileLive,
 }
@@ -53,18 +63,6 @@ pub(super) struct FileCockroach {
     pub(super) debug: Option<bool>,
 }
 
-/// The `graphql:` section of the config file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping of graphql limits")]
-pub(super) struct FileGraphql {
-    pub(super) max_depth: Option<usize>,
-    pub(super) max_complexity: Option<usize>,
-    pub(super) max_aliases: Option<usize>,
-    pub(super) max_directives: Option<usize>,
-    pub(super) max_batch: Option<usize>,
-    pub(super) max_query_bytes: Option<usize>,
-}
-
 /// The `live:` section of the config file; durations in milliseconds.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping of live feed settings")]
@@ -72,7 +70,10 @@ pub(super) struct FileLive {
     pub(super) relay: Option<RelayMode>,
     pub(super) tail_interval_ms: Option<u64>,
     pub(super) subscriber_queue: Option<usize>,
-    pub(super) max_subscriptions: Option<usize>,
+    /// `max_subscriptions` is its name before it counted every operation.
+    #[serde(alias = "max_subscriptions")]
+    pub(super) max_operations: Option<usize>,
+    pub(super) max_replay: Option<usize>,
     pub(super) connection_init_timeout_ms: Option<u64>,
     pub(super) keepalive_interval_ms: Option<u64>,
 }

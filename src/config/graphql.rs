@@ -4,112 +4,41 @@
 //!
 //! Each limit is a `graphql.*` flag (`--graphql.max_depth`...), a
 //! `DUNDER_GRAPHQL_*` variable and a key under `graphql:` in the config file,
-//! layered like every other setting. Every limit must be at least 1: a limit
-//! of 0 would refuse every request, which is never what an operator means.
+//! layered like every other setting, declared once below. Every limit must
+//! be at least 1: a limit of 0 would refuse every request, which is never
+//! what an operator means.
 
-use super::file::FileGraphql;
-use super::{layer, ConfigError, Origin};
-use crate::cli::Flags;
+use super::section::settings_section;
 
-/// Default `--graphql.max_depth`.
-pub const DEFAULT_GRAPHQL_MAX_DEPTH: usize = 12;
-/// Default `--graphql.max_complexity`.
-pub const DEFAULT_GRAPHQL_MAX_COMPLEXITY: usize = 5000;
-/// Default `--graphql.max_aliases`.
-pub const DEFAULT_GRAPHQL_MAX_ALIASES: usize = 30;
-/// Default `--graphql.max_directives`.
-pub const DEFAULT_GRAPHQL_MAX_DIRECTIVES: usize = 10;
-/// Default `--graphql.max_batch`.
-pub const DEFAULT_GRAPHQL_MAX_BATCH: usize = 10;
-/// Default `--graphql.max_query_bytes`.
-pub const DEFAULT_GRAPHQL_MAX_QUERY_BYTES: usize = 16384;
-
-/// Limits on GraphQL requests; every field is at least 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GraphqlLimits {
-    /// Deepest selection nesting allowed.
-    pub max_depth: usize,
-    /// Largest query complexity, where a connection field counts its page
-    /// size times the complexity of its children.
-    pub max_complexity: usize,
-    /// Most aliased fields plus root fields in one operation.
-    pub max_aliases: usize,
-    /// Most directives on one field.
-    pub max_directives: usize,
-    /// Most operations in one batched HTTP request.
-    pub max_batch: usize,
-    /// Longest query text, in bytes.
-    pub max_query_bytes: usize,
-}
-
-impl Default for GraphqlLimits {
-    fn default() -> Self {
-        GraphqlLimits {
-            max_depth: DEFAULT_GRAPHQL_MAX_DEPTH,
-            max_complexity: DEFAULT_GRAPHQL_MAX_COMPLEXITY,
-            max_aliases: DEFAULT_GRAPHQL_MAX_ALIASES,
-            max_directives: DEFAULT_GRAPHQL_MAX_DIRECTIVES,
-            max_batch: DEFAULT_GRAPHQL_MAX_BATCH,
-            max_query_bytes: DEFAULT_GRAPHQL_MAX_QUERY_BYTES,
-        }
-    }
-}
-
-/// The GraphQL limits from the flag and file layers, defaults filling the
-/// rest. `invalid` builds the error for a bad value; it is the caller's, so
-/// that every setting names its flag or file key the same way.
-pub(super) fn limits(
-    f: &Flags,
-    file: &FileGraphql,
-    invalid: impl Fn(Origin, &'static str, String) -> ConfigError,
-) -> Result<GraphqlLimits, ConfigError> {
-    let at_least_one = |name: &'static str,
-                        flag: Option<usize>,
-                        file: Option<usize>,
-                        default: usize| match layer(flag, file) {
-        None => Ok(default),
-        Some((0, origin)) => Err(invalid(origin, name, "must be at least 1".to_owned())),
-        Some((n, _)) => Ok(n),
-    };
-    let defaults = GraphqlLimits::default();
-    Ok(GraphqlLimits {
-        max_depth: at_least_one(
-            "graphql.max_depth",
-            f.graphql_max_depth,
-            file.max_depth,
-            defaults.max_depth,
-        )?,
-        max_complexity: at_least_one(
-            "graphql.max_complexity",
-            f.graphql_max_complexity,
-            file.max_complexity,
-            defaults.max_complexity,
-        )?,
-        max_aliases: at_least_one(
-            "graphql.max_aliases",
-            f.graphql_max_aliases,
-            file.max_aliases,
-            defaults.max_aliases,
-        )?,
-        max_directives: at_least_one(
-            "graphql.max_directives",
-            f.graphql_max_directives,
-            file.max_directives,
-            defaults.max_directives,
-        )?,
-        max_batch: at_least_one(
-            "graphql.max_batch",
-            f.graphql_max_batch,
-            file.max_batch,
-            defaults.max_batch,
-        )?,
-        max_query_bytes: at_least_one(
-            "graphql.max_query_bytes",
-            f.graphql_max_query_bytes,
-            file.max_query_bytes,
-            defaults.max_query_bytes,
-        )?,
-    })
+settings_section! {
+    /// Limits on GraphQL requests, each at least 1. Every one is checked
+    /// before async-graphql validates or runs anything, in time linear in
+    /// the document's size.
+    section "graphql", GraphqlLimits, GraphqlFlags, FileGraphql;
+    max_depth: usize = 12, 1..=1000, "graphql.max-depth", "DUNDER_GRAPHQL_MAX_DEPTH", "DEPTH",
+        "GraphQL: deepest selection nesting allowed, fragments expanded (introspection has its own)";
+    max_introspection_depth: usize = 20, 1..=1000, "graphql.max-introspection-depth", "DUNDER_GRAPHQL_MAX_INTROSPECTION_DEPTH", "DEPTH",
+        "GraphQL: deepest nesting below __schema and __type, where the standard introspection query's ofType chain lives";
+    max_complexity: usize = 5000, 1..=100000000, "graphql.max-complexity", "DUNDER_GRAPHQL_MAX_COMPLEXITY", "N",
+        "GraphQL: largest cost of one operation; a list field counts the items it can return times its children";
+    max_request_complexity: usize = 20000, 1..=100000000, "graphql.max-request-complexity", "DUNDER_GRAPHQL_MAX_REQUEST_COMPLEXITY", "N",
+        "GraphQL: largest cost of one HTTP request, added up over its batch";
+    max_aliases: usize = 30, 1..=10000, "graphql.max-aliases", "DUNDER_GRAPHQL_MAX_ALIASES", "N",
+        "GraphQL: most aliased fields plus root fields in one operation";
+    max_fields: usize = 2000, 1..=1000000, "graphql.max-fields", "DUNDER_GRAPHQL_MAX_FIELDS", "N",
+        "GraphQL: most fields in one document once its fragments are expanded";
+    max_tokens: usize = 4000, 1..=1000000, "graphql.max-tokens", "DUNDER_GRAPHQL_MAX_TOKENS", "N",
+        "GraphQL: most lexical tokens in one document";
+    max_value_depth: usize = 8, 1..=1000, "graphql.max-value-depth", "DUNDER_GRAPHQL_MAX_VALUE_DEPTH", "DEPTH",
+        "GraphQL: deepest nesting of lists and input objects in arguments and variables";
+    max_directives: usize = 10, 1..=1000, "graphql.max-directives", "DUNDER_GRAPHQL_MAX_DIRECTIVES", "N",
+        "GraphQL: most directives on one field";
+    max_document_directives: usize = 50, 1..=100000, "graphql.max-document-directives", "DUNDER_GRAPHQL_MAX_DOCUMENT_DIRECTIVES", "N",
+        "GraphQL: most directives in one document";
+    max_batch: usize = 10, 1..=1000, "graphql.max-batch", "DUNDER_GRAPHQL_MAX_BATCH", "N",
+        "GraphQL: most operations in one batched HTTP request";
+    max_query_bytes: usize = 16384, 1..=1048576, "graphql.max-query-bytes", "DUNDER_GRAPHQL_MAX_QUERY_BYTES", "BYTES",
+        "GraphQL: longest query text, in bytes";
 }
 
 #[cfg(test)]
@@ -136,6 +65,12 @@ mod tests {
             max_directives: 10,
             max_batch: 10,
             max_query_bytes: 16384,
+            max_introspection_depth: 20,
+            max_request_complexity: 20000,
+            max_fields: 2000,
+            max_tokens: 4000,
+            max_value_depth: 8,
+            max_document_directives: 50,
         };
         assert_eq!(GraphqlLimits::default(), expected);
         assert_eq!(settings(&[]).graphql, expected);
@@ -155,6 +90,7 @@ mod tests {
                 max_directives: 3,
                 max_batch: 2,
                 max_query_bytes: 2048,
+                ..GraphqlLimits::default()
             }
         );
         // Keys the file leaves out keep their defaults.
@@ -197,6 +133,7 @@ mod tests {
                 max_directives: 1,
                 max_batch: 1,
                 max_query_bytes: 65_536,
+                ..GraphqlLimits::default()
             }
         );
         // Per field: the flag wins where given, the file elsewhere.
@@ -219,14 +156,17 @@ mod tests {
         for name in NAMES {
             let arg = format!("--graphql.{name}=0");
             let err = Settings::from_layers(None, &flags(&[&arg])).unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                format!("--graphql.{name}: must be at least 1")
-            );
+            let message = err.to_string();
+            let expected = format!("--graphql.{name}: must be between 1 and ");
+            assert!(message.starts_with(&expected), "{message}");
+            assert!(message.ends_with(", got 0"), "{message}");
         }
         // The dashed alias reports the primary name.
         let err = Settings::from_layers(None, &flags(&["--graphql.max-depth=0"])).unwrap_err();
-        assert_eq!(err.to_string(), "--graphql.max_depth: must be at least 1");
+        assert_eq!(
+            err.to_string(),
+            "--graphql.max_depth: must be between 1 and 1000, got 0"
+        );
     }
 
     #[test]
@@ -236,10 +176,9 @@ mod tests {
             let err =
                 Settings::from_layers(Some((std::path::Path::new("x.yaml"), &yaml)), &flags(&[]))
                     .unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                format!("config file x.yaml: graphql.{name}: must be at least 1")
-            );
+            let message = err.to_string();
+            let expected = format!("config file x.yaml: graphql.{name}: must be between 1 and ");
+            assert!(message.starts_with(&expected), "{message}");
         }
         // A valid flag hides the bad file value: only the winner is checked.
         let g = with_file("graphql: {max_depth: 0}\n", &["--graphql.max_depth=3"])

@@ -21,10 +21,13 @@ pub const DEFAULT_LIVE_RELAY: RelayMode = RelayMode::Auto;
 pub const DEFAULT_LIVE_TAIL_INTERVAL_MS: u64 = 250;
 /// Default `--live.subscriber_queue`, in messages.
 pub const DEFAULT_LIVE_SUBSCRIBER_QUEUE: usize = 1024;
-/// Default `--live.max_subscriptions`, per WebSocket connection.
-pub const DEFAULT_LIVE_MAX_SUBSCRIPTIONS: usize = 20;
-/// Default `--live.connection_init_timeout_ms`.
-pub const DEFAULT_LIVE_CONNECTION_INIT_TIMEOUT_MS: u64 = 10_000;
+/// Default `--live.max_operations`, in flight per WebSocket connection.
+pub const DEFAULT_LIVE_MAX_OPERATIONS: usize = 20;
+/// Default `--live.connection_init_timeout_ms`, as the graphql-ws
+/// reference server.
+pub const DEFAULT_LIVE_CONNECTION_INIT_TIMEOUT_MS: u64 = 3_000;
+/// Default `--live.max_replay`: the most messages one resume replays.
+pub const DEFAULT_LIVE_MAX_REPLAY: usize = 10_000;
 /// Default `--live.keepalive_interval_ms`.
 pub const DEFAULT_LIVE_KEEPALIVE_INTERVAL_MS: u64 = 15_000;
 
@@ -82,8 +85,12 @@ pub struct LiveSettings {
     /// Messages buffered per subscriber before it is told it lagged;
     /// 1..=1_000_000.
     pub subscriber_queue: usize,
-    /// Active subscriptions per WebSocket connection; at least 1.
-    pub max_subscriptions: usize,
+    /// Operations in flight (subscriptions, queries, mutations) per
+    /// WebSocket connection; at least 1.
+    pub max_operations: usize,
+    /// The most messages a resume replays from the store; a cursor further
+    /// back is told to page with the listings. 1..=1_000_000.
+    pub max_replay: usize,
     /// How long a WebSocket may wait before sending `connection_init`;
     /// 100 ms to 10 min.
     pub connection_init_timeout: Duration,
@@ -98,7 +105,8 @@ impl Default for LiveSettings {
             relay: DEFAULT_LIVE_RELAY,
             tail_interval: Duration::from_millis(DEFAULT_LIVE_TAIL_INTERVAL_MS),
             subscriber_queue: DEFAULT_LIVE_SUBSCRIBER_QUEUE,
-            max_subscriptions: DEFAULT_LIVE_MAX_SUBSCRIPTIONS,
+            max_operations: DEFAULT_LIVE_MAX_OPERATIONS,
+            max_replay: DEFAULT_LIVE_MAX_REPLAY,
             connection_init_timeout: Duration::from_millis(DEFAULT_LIVE_CONNECTION_INIT_TIMEOUT_MS),
             keepalive_interval: Duration::from_millis(DEFAULT_LIVE_KEEPALIVE_INTERVAL_MS),
         }
@@ -160,12 +168,19 @@ pub(super) fn settings(
             DEFAULT_LIVE_SUBSCRIBER_QUEUE,
             (SUBSCRIBER_QUEUE.0, Some(SUBSCRIBER_QUEUE.1)),
         )?,
-        max_subscriptions: bounded(
+        max_operations: bounded(
             &invalid,
-            "live.max_subscriptions",
-            layer(f.live_max_subscriptions, file.max_subscriptions),
-            DEFAULT_LIVE_MAX_SUBSCRIPTIONS,
+            "live.max_operations",
+            layer(f.live_max_operations, file.max_operations),
+            DEFAULT_LIVE_MAX_OPERATIONS,
             (1, None),
+        )?,
+        max_replay: bounded(
+            &invalid,
+            "live.max_replay",
+            layer(f.live_max_replay, file.max_replay),
+            DEFAULT_LIVE_MAX_REPLAY,
+            (1, Some(1_000_000)),
         )?,
         connection_init_timeout: millis(
             "live.connection_init_timeout_ms",
@@ -194,7 +209,7 @@ mod tests {
     use crate::config::{LiveSettings, RelayMode, Settings};
 
     const FILE: &str = "live: {relay: tail, tail_interval_ms: 500, subscriber_queue: 64, \
-                        max_subscriptions: 5, connection_init_timeout_ms: 3000, \
+                        max_operations: 5, connection_init_timeout_ms: 3000, \
                         keepalive_interval_ms: 20000}\n";
 
     /// The settings `FILE` describes.
@@ -203,7 +218,8 @@ mod tests {
             relay: RelayMode::Tail,
             tail_interval: Duration::from_millis(500),
             subscriber_queue: 64,
-            max_subscriptions: 5,
+            max_operations: 5,
+            max_replay: 10_000,
             connection_init_timeout: Duration::from_secs(3),
             keepalive_interval: Duration::from_secs(20),
         }
@@ -215,8 +231,9 @@ mod tests {
             relay: RelayMode::Auto,
             tail_interval: Duration::from_millis(250),
             subscriber_queue: 1024,
-            max_subscriptions: 20,
-            connection_init_timeout: Duration::from_secs(10),
+            max_operations: 20,
+            max_replay: 10_000,
+            connection_init_timeout: Duration::from_secs(3),
             keepalive_interval: Duration::from_secs(15),
         };
         assert_eq!(LiveSettings::default(), expected);
@@ -259,7 +276,7 @@ mod tests {
                 "--live.tail_interval_ms=10",
                 "--live.subscriber_queue",
                 "1000000",
-                "--live.max_subscriptions=1",
+                "--live.max_operations=1",
                 "--live.connection_init_timeout_ms=100",
                 "--live.keepalive_interval_ms=600000",
             ],
@@ -272,7 +289,8 @@ mod tests {
                 relay: RelayMode::Notify,
                 tail_interval: Duration::from_millis(10),
                 subscriber_queue: 1_000_000,
-                max_subscriptions: 1,
+                max_operations: 1,
+                max_replay: 10_000,
                 connection_init_timeout: Duration::from_millis(100),
                 keepalive_interval: Duration::from_secs(600),
             }
@@ -297,19 +315,18 @@ mod tests {
                 relay: RelayMode::Off,
                 tail_interval: Duration::from_secs(60),
                 subscriber_queue: 2,
-                max_subscriptions: 100,
+                max_operations: 100,
+                max_replay: 10_000,
                 connection_init_timeout: Duration::from_secs(600),
                 keepalive_interval: Duration::from_millis(100),
             }
         );
         // Per field: the flag wins where given, the file elsewhere.
-        let live = with_file(FILE, &["--live.max_subscriptions=9"])
-            .unwrap()
-            .live;
+        let live = with_file(FILE, &["--live.max_operations=9"]).unwrap().live;
         assert_eq!(
             live,
             LiveSettings {
-                max_subscriptions: 9,
+                max_operations: 9,
                 ..from_file()
             }
         );
@@ -335,7 +352,7 @@ mod tests {
             &["0", "1000001"],
             "must be between 1 and 1000000",
         ),
-        ("live.max_subscriptions", &["0"], "must be at least 1"),
+        ("live.max_operations", &["0"], "must be at least 1"),
         (
             "live.connection_init_timeout_ms",
             &["0", "99", "600001"],

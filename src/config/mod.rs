@@ -19,8 +19,11 @@
 //! max_text_length: 500
 //! tls: {crt: tls/tls.crt, key: tls/tls.key}
 //! cockroach: {host: localhost, port: 26257, database: dunder, user: root, should_migrate: true, debug: false}
-//! graphql: {max_depth: 12, max_complexity: 5000, max_aliases: 30, max_directives: 10, max_batch: 10, max_query_bytes: 16384}
-//! live: {relay: auto, tail_interval_ms: 250, subscriber_queue: 1024, max_subscriptions: 20, connection_init_timeout_ms: 10000, keepalive_interval_ms: 15000}
+//! graphql: {max_depth: 12, max_complexity: 5000, max_aliases: 30, max_directives: 10, max_batch: 10, max_query_bytes: 16384, ...}
+//! http: {header_read_timeout_ms: 10000, request_timeout_ms: 30000, max_connections: 10000, ...}
+//! rate_limit: {writes_per_user: 300, reads_per_address: 6000, ...}
+//! writer: {post_timeout_ms: 5000, connections: 2}
+//! live: {relay: auto, tail_interval_ms: 250, subscriber_queue: 1024, max_operations: 20, max_replay: 10000, connection_init_timeout_ms: 3000, keepalive_interval_ms: 15000}
 //! ```
 //!
 //! Unknown keys are rejected: a typo such as `prot:` would otherwise be
@@ -34,7 +37,11 @@ mod database;
 mod error;
 mod file;
 mod graphql;
+mod http;
 mod live;
+mod rate_limit;
+mod section;
+mod writer;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -42,16 +49,15 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Flags, LogLevel};
 pub use error::ConfigError;
 use file::FileConfig;
-pub use graphql::{
-    GraphqlLimits, DEFAULT_GRAPHQL_MAX_ALIASES, DEFAULT_GRAPHQL_MAX_BATCH,
-    DEFAULT_GRAPHQL_MAX_COMPLEXITY, DEFAULT_GRAPHQL_MAX_DEPTH, DEFAULT_GRAPHQL_MAX_DIRECTIVES,
-    DEFAULT_GRAPHQL_MAX_QUERY_BYTES,
-};
+pub use graphql::{GraphqlFlags, GraphqlLimits};
+pub use http::{HttpFlags, HttpLimits};
 pub use live::{
     LiveSettings, RelayMode, DEFAULT_LIVE_CONNECTION_INIT_TIMEOUT_MS,
-    DEFAULT_LIVE_KEEPALIVE_INTERVAL_MS, DEFAULT_LIVE_MAX_SUBSCRIPTIONS, DEFAULT_LIVE_RELAY,
-    DEFAULT_LIVE_SUBSCRIBER_QUEUE, DEFAULT_LIVE_TAIL_INTERVAL_MS,
+    DEFAULT_LIVE_KEEPALIVE_INTERVAL_MS, DEFAULT_LIVE_MAX_OPERATIONS, DEFAULT_LIVE_MAX_REPLAY,
+    DEFAULT_LIVE_RELAY, DEFAULT_LIVE_SUBSCRIBER_QUEUE, DEFAULT_LIVE_TAIL_INTERVAL_MS,
 };
+pub use rate_limit::{RateLimitFlags, RateLimits};
+pub use writer::{WriterFlags, WriterSettings};
 
 /// Database used when neither `--database_url` nor `--cockroach.host` is
 /// given: a file in the working directory, created on first use
@@ -94,6 +100,12 @@ pub struct Settings {
     pub max_text_length: usize,
     /// Limits on GraphQL requests; each at least 1.
     pub graphql: GraphqlLimits,
+    /// Transport limits: timeouts, connection and stream caps.
+    pub http: HttpLimits,
+    /// Per-user and per-address budgets of writes and reads.
+    pub rate_limit: RateLimits,
+    /// The write path's wait bound and its own connections.
+    pub writer: WriterSettings,
     /// Live feeds: subscriptions, server-sent events and the relay between
     /// processes.
     pub live: LiveSettings,
@@ -171,8 +183,11 @@ impl Settings {
 
         let url = database::choose_url(&f, config.database_url, &config.cockroach, invalid)?;
         let cockroach = config.cockroach;
-        let graphql = graphql::limits(&f, &config.graphql, invalid)?;
-        let live = live::settings(&f, &config.live, invalid)?;
+        let graphql = GraphqlLimits::merge(&f.graphql, &config.graphql, &invalid)?;
+        let http = HttpLimits::merge(&f.http, &config.http, &invalid)?;
+        let rate_limit = RateLimits::merge(&f.rate_limit, &config.rate_limit, &invalid)?;
+        let writer = WriterSettings::merge(&f.writer, &config.writer, &invalid)?;
+        let live = live::settings(&f, &config.live, &invalid)?;
 
         Ok(Settings {
             use_tls: f.use_tls.or(config.use_tls).unwrap_or(false),
@@ -205,6 +220,9 @@ impl Settings {
             },
             max_text_length,
             graphql,
+            http,
+            rate_limit,
+            writer,
             live,
         })
     }
@@ -257,6 +275,9 @@ mod tests {
                 },
                 max_text_length: 500,
                 graphql: GraphqlLimits::default(),
+                http: HttpLimits::default(),
+                rate_limit: RateLimits::default(),
+                writer: WriterSettings::default(),
                 live: LiveSettings::default(),
             }
         );
@@ -333,7 +354,7 @@ live: {relay: notify, tail_interval_ms: 1000, subscriber_queue: 16, max_subscrip
         assert_eq!(s.live.relay, RelayMode::Off);
         assert_eq!(s.live.subscriber_queue, 2048);
         assert_eq!(
-            s.live.max_subscriptions, 4,
+            s.live.max_operations, 4,
             "file value where no flag is given"
         );
     }

@@ -23,6 +23,7 @@ use axum::Router;
 use crate::auth::user_from_authorization;
 use crate::config::GraphqlLimits;
 use crate::domain::{DomainError, UserName};
+use crate::guard::Guards;
 use crate::live::Live;
 use crate::store::Store;
 use loaders::{MessageLoader, UserLoader};
@@ -90,6 +91,8 @@ pub struct GraphqlState {
     pub schema: DunderSchema,
     pub limits: GraphqlLimits,
     pub live: Live,
+    /// Rate limits and live stream slots.
+    pub guards: Guards,
 }
 
 /// `GET`/`POST /graphql` (GraphiQL for browsers) and `/graphql/ws`.

@@ -60,7 +60,7 @@ async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtoc
         });
     let initialized = Arc::new(AtomicBool::new(false));
     let init_flag = initialized.clone();
-    let max_subscriptions = settings.max_subscriptions;
+    let max_subscriptions = settings.max_operations;
     let mut outgoing = ProtocolMachine::new(state.schema.clone(), input, protocol)
         .on_connection_init(move |payload| async move {
             let mut data = Data::default();

@@ -18,6 +18,7 @@ use axum::Router;
 
 pub use error::ApiError;
 
+use crate::guard::Guards;
 use crate::live::Live;
 use crate::store::Store;
 
@@ -40,6 +41,8 @@ pub struct RestState {
     pub live: Live,
     /// The most characters a message text may have (configurable).
     pub max_text_chars: usize,
+    /// Rate limits and live stream slots.
+    pub guards: Guards,
 }
 
 /// The REST routes, ready to be merged into the application's router.

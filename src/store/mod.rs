@@ -33,6 +33,14 @@ pub enum StoreError {
     Database(String),
     #[error("the writer task has stopped")]
     WriterStopped,
+    /// The write could not be made in time (the database cannot be reached,
+    /// or the writer is too busy) and nothing was written: the client may
+    /// try again after `retry_after` (503 with `Retry-After`).
+    #[error("not written, try again later: {reason}")]
+    Unavailable {
+        reason: String,
+        retry_after: std::time::Duration,
+    },
 }
 
 impl From<DbErr> for StoreError {

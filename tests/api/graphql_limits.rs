@@ -109,12 +109,12 @@ async fn every_limit_is_refused_with_its_code(backend: Backend) {
 async fn limits_are_configurable() {
     let database = Arc::new(TestDatabase::create(Backend::Sqlite).await);
     let app = TestApp::spawn_on(database, TestClock::at(default_start()), |flags| {
-        flags.graphql_max_depth = Some(3);
-        flags.graphql_max_complexity = Some(10);
-        flags.graphql_max_aliases = Some(2);
-        flags.graphql_max_directives = Some(1);
-        flags.graphql_max_batch = Some(1);
-        flags.graphql_max_query_bytes = Some(200);
+        flags.graphql.max_depth = Some(3);
+        flags.graphql.max_complexity = Some(10);
+        flags.graphql.max_aliases = Some(2);
+        flags.graphql.max_directives = Some(1);
+        flags.graphql.max_batch = Some(1);
+        flags.graphql.max_query_bytes = Some(200);
     })
     .await;
     refused(

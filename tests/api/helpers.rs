@@ -14,6 +14,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use dunder::cli::Flags;
+use dunder::config::RateLimitFlags;
 use dunder::config::Settings;
 use dunder::server::Application;
 use dunder::store::{Store, StoreOptions};
@@ -229,6 +230,16 @@ impl TestApp {
             listen_address: Some("127.0.0.1".parse().expect("address")),
             ..Flags::default()
         };
+        // Every test client is 127.0.0.1: rate limits and the per-address
+        // stream cap are off unless a test asks for them (the tests of the
+        // limits themselves do).
+        flags.rate_limit = RateLimitFlags {
+            writes_per_user: Some(0),
+            writes_per_address: Some(0),
+            reads_per_user: Some(0),
+            reads_per_address: Some(0),
+        };
+        flags.http.max_streams_per_address = Some(1_000_000);
         configure(&mut flags);
         let settings = Settings::from_layers(None, &flags).expect("valid test settings");
         let options = StoreOptions {

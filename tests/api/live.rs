@@ -357,7 +357,7 @@ async fn socket_limits_and_clean_shutdown() {
     let mut app = TestApp::spawn_on(database, TestClock::at(default_start()), |flags| {
         flags.live_keepalive_interval_ms = Some(100);
         flags.live_connection_init_timeout_ms = Some(300);
-        flags.live_max_subscriptions = Some(2);
+        flags.live_max_operations = Some(2);
     })
     .await;
 

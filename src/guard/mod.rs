@@ -1,0 +1,47 @@
+//! What protects the server from clients that ask too much, shared by the
+//! REST and GraphQL faces: per-user and per-address rate limits, and the
+//! slots that cap live streams (Server-Sent Events and WebSockets) in total
+//! and per client address. The transport's own limits (timeouts, the
+//! connection cap) are the server's; query cost is GraphQL's.
+
+mod rate;
+mod streams;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
+use axum::http::Extensions;
+
+pub use rate::{Access, RateLimited, RateLimiter};
+pub use streams::{StreamRefusal, StreamSlot, StreamSlots};
+
+use crate::config::{HttpLimits, RateLimits};
+
+/// The guards of one application; cheap to clone.
+#[derive(Clone)]
+pub struct Guards {
+    pub rate: Arc<RateLimiter>,
+    pub streams: Arc<StreamSlots>,
+}
+
+impl Guards {
+    pub fn new(rate: RateLimits, http: HttpLimits) -> Guards {
+        Guards {
+            rate: Arc::new(RateLimiter::new(rate)),
+            streams: Arc::new(StreamSlots::new(
+                http.max_streams,
+                http.max_streams_per_address,
+            )),
+        }
+    }
+}
+
+/// The client's address, as the server put it on the request (the TCP peer;
+/// a proxy in front is one address for all its clients). `None` for
+/// requests that did not come over a socket (`Router::oneshot` in tests).
+pub fn client_address(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip())
+}
