@@ -51,6 +51,7 @@ pub enum StartError {
 pub struct AppState {
     pub store: Store,
     pub live: Live,
+    pub guards: Guards,
 }
 
 /// A built application, bound to its port, not yet serving.
@@ -103,6 +104,7 @@ impl Application {
             AppState {
                 store: store.clone(),
                 live: live.clone(),
+                guards: guards.clone(),
             },
             RestState {
                 store: store.clone(),
@@ -282,7 +284,11 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        render_metrics(state.store.stats(), state.live.hub().subscriber_count()),
+        {
+            let mut text = render_metrics(state.store.stats(), state.live.hub().subscriber_count());
+            state.guards.refusals.render(&mut text);
+            text
+        },
     )
 }
 

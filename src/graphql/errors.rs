@@ -23,6 +23,7 @@ pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
 pub const BAD_REQUEST: &str = "BAD_REQUEST";
 pub const LAGGED: &str = "LAGGED";
 pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
+pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 
 /// The REST parameter names the domain's messages use, and their GraphQL
 /// spellings: the rule and its words are shared, only the names differ.
@@ -63,6 +64,15 @@ pub fn domain_error(error: DomainError) -> Error {
 
 /// A store failure: logged in full, answered as a bare internal error.
 pub fn store_error(error: StoreError) -> Error {
+    if let StoreError::Unavailable { retry_after, .. } = &error {
+        tracing::warn!(%error, "post refused");
+        let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        return coded(
+            "the message could not be written in time and was not stored; try again",
+            SERVICE_UNAVAILABLE,
+        )
+        .extend_with(|_, extensions| extensions.set("retryAfter", seconds));
+    }
     tracing::error!(%error, "store failure");
     coded("internal server error", INTERNAL_SERVER_ERROR)
 }

@@ -5,6 +5,7 @@
 //! connection cap) are the server's; query cost is GraphQL's.
 
 mod rate;
+mod refusals;
 mod streams;
 
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +15,7 @@ use axum::extract::ConnectInfo;
 use axum::http::Extensions;
 
 pub use rate::{Access, RateLimited, RateLimiter};
+pub use refusals::Refusals;
 pub use streams::{StreamRefusal, StreamSlot, StreamSlots};
 
 use crate::config::{HttpLimits, RateLimits};
@@ -23,6 +25,8 @@ use crate::config::{HttpLimits, RateLimits};
 pub struct Guards {
     pub rate: Arc<RateLimiter>,
     pub streams: Arc<StreamSlots>,
+    /// Every refusal by a limit, counted by its code for `/metrics`.
+    pub refusals: Arc<Refusals>,
 }
 
 impl Guards {
@@ -33,6 +37,7 @@ impl Guards {
                 http.max_streams,
                 http.max_streams_per_address,
             )),
+            refusals: Arc::new(Refusals::default()),
         }
     }
 }

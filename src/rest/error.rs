@@ -2,17 +2,20 @@
 //! Domain errors map to 4xx with their own words; store errors are logged
 //! with their detail and answered without it.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::domain::DomainError;
+use crate::guard::RateLimited;
 use crate::store::StoreError;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Extra headers: `Retry-After` and the `RateLimit` pair on 429 and 503.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -20,7 +23,23 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// With `Retry-After` in whole seconds (at least 1).
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        self.headers
+            .push((axum::http::header::RETRY_AFTER, HeaderValue::from(seconds)));
+        self
+    }
+
+    /// A 429 for a spent rate-limit budget, with its headers.
+    pub fn rate_limited(refusal: &RateLimited) -> Self {
+        let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, refusal.message());
+        error.headers.extend(refusal.headers());
+        error
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -45,6 +64,14 @@ impl From<DomainError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
+        if let StoreError::Unavailable { retry_after, .. } = &error {
+            tracing::warn!(%error, "post refused");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the message could not be written in time and was not stored; try again",
+            )
+            .retry_after(*retry_after);
+        }
         tracing::error!(%error, "store failure");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
     }
@@ -57,6 +84,7 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({ "error": self.message })),
         )
             .into_response();
+        response.headers_mut().extend(self.headers);
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
