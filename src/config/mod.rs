@@ -187,7 +187,7 @@ impl Settings {
         let http = HttpLimits::merge(&f.http, &config.http, &invalid)?;
         let rate_limit = RateLimits::merge(&f.rate_limit, &config.rate_limit, &invalid)?;
         let writer = WriterSettings::merge(&f.writer, &config.writer, &invalid)?;
-        let live = live::settings(&f, &config.live, &invalid)?;
+        let live = live::settings(&f, &config.live, invalid)?;
 
         Ok(Settings {
             use_tls: f.use_tls.or(config.use_tls).unwrap_or(false),

@@ -1,6 +1,12 @@
 //! The application: binds the listener (port 0 works, for tests), assembles
-//! the router (REST routes, GraphQL, health, metrics), serves plain HTTP or HTTPS
-//! through rustls, and shuts down gracefully.
+//! the router (REST routes, GraphQL, health, metrics) with its guards
+//! (request timeout, rate limits), serves plain HTTP or HTTPS through rustls
+//! under the transport limits, and shuts down gracefully.
+
+mod connection;
+mod middleware;
+mod serve;
+mod tls;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
@@ -9,15 +15,15 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use axum_server::tls_rustls::RustlsConfig;
 use tower_http::trace::TraceLayer;
 
-use crate::config::Settings;
+use crate::config::{HttpLimits, Settings};
 use crate::graphql::{self, GraphqlState};
-use crate::guard::Guards;
+use crate::guard::{Guards, Refusals};
 use crate::live::Live;
 use crate::rest::{self, ApiError, RestState};
 use crate::store::{Store, StoreOptions};
@@ -59,9 +65,11 @@ pub struct Application {
     listener: StdTcpListener,
     address: SocketAddr,
     router: Router,
-    tls: Option<RustlsConfig>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     store: Store,
     live: Live,
+    http: HttpLimits,
+    refusals: Arc<Refusals>,
 }
 
 impl Application {
@@ -100,6 +108,7 @@ impl Application {
         })?;
         let guards = Guards::new(settings.rate_limit, settings.http);
         guards.rate.start_housekeeping();
+        let refusals = guards.refusals.clone();
         let router = router(
             AppState {
                 store: store.clone(),
@@ -123,6 +132,7 @@ impl Application {
                 live: live.clone(),
                 guards,
             },
+            Duration::from_millis(settings.http.request_timeout_ms),
         );
         Ok(Application {
             listener,
@@ -131,6 +141,8 @@ impl Application {
             tls,
             store,
             live,
+            http: settings.http,
+            refusals,
         })
     }
 
@@ -149,58 +161,34 @@ impl Application {
 
     /// Serves until `shutdown` completes, then ends the live feeds (their
     /// streams close cleanly), stops accepting, lets requests in flight
-    /// finish, and returns.
+    /// finish within the grace period, and returns.
     pub async fn run_until<F>(self, shutdown: F) -> std::io::Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
     {
         let live = self.live.clone();
-        let (stopping, stopped) = tokio::sync::watch::channel(false);
         let shutdown = async move {
             shutdown.await;
             live.shutdown();
-            let _ = stopping.send(true);
         };
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(address = %self.address, "dunder listening on {scheme}://{}", self.address);
-        match self.tls {
-            None => {
-                let listener = tokio::net::TcpListener::from_std(self.listener)?;
-                let serve = axum::serve(listener, self.router).with_graceful_shutdown(shutdown);
-                // Requests in flight get the same grace as over TLS; a client
-                // that never finishes must not hold the process forever.
-                let deadline = async move {
-                    let mut stopped = stopped;
-                    let _ = stopped.wait_for(|stopping| *stopping).await;
-                    tokio::time::sleep(SHUTDOWN_GRACE).await;
-                };
-                tokio::select! {
-                    result = serve => result,
-                    _ = deadline => {
-                        tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; stopping anyway");
-                        Ok(())
-                    }
-                }
-            }
-            Some(config) => {
-                let handle = axum_server::Handle::new();
-                let stopper = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.await;
-                    stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
-                });
-                axum_server::from_tcp_rustls(self.listener, config)
-                    .handle(handle)
-                    .serve(self.router.into_make_service())
-                    .await
-            }
-        }
+        let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        let transport = serve::Transport {
+            limits: self.http,
+            tls: self.tls,
+            refusals: self.refusals,
+            grace: SHUTDOWN_GRACE,
+        };
+        serve::serve(listener, self.router, transport, shutdown).await
     }
 }
 
 /// Binds the listening socket and, with `use_tls`, loads the certificate
 /// and key.
-async fn listen(settings: &Settings) -> Result<(StdTcpListener, Option<RustlsConfig>), StartError> {
+async fn listen(
+    settings: &Settings,
+) -> Result<(StdTcpListener, Option<tokio_rustls::TlsAcceptor>), StartError> {
     let requested = settings.listen_socket();
     let listen_error = |source| StartError::Listen {
         address: requested,
@@ -211,17 +199,13 @@ async fn listen(settings: &Settings) -> Result<(StdTcpListener, Option<RustlsCon
     if !settings.use_tls {
         return Ok((listener, None));
     }
-    // rustls needs one process-wide crypto provider; a second install
-    // (several applications in one test process) is a no-op.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = RustlsConfig::from_pem_file(&settings.tls_crt, &settings.tls_key)
-        .await
-        .map_err(|source| StartError::Tls {
+    let acceptor =
+        tls::acceptor(&settings.tls_crt, &settings.tls_key).map_err(|source| StartError::Tls {
             crt: settings.tls_crt.display().to_string(),
             key: settings.tls_key.display().to_string(),
             source,
         })?;
-    Ok((listener, Some(config)))
+    Ok((listener, Some(acceptor)))
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
@@ -247,7 +231,13 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn router(state: AppState, rest_state: RestState, graphql_state: GraphqlState) -> Router {
+fn router(
+    state: AppState,
+    rest_state: RestState,
+    graphql_state: GraphqlState,
+    request_timeout: Duration,
+) -> Router {
+    let guards = state.guards.clone();
     let operations = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -258,6 +248,14 @@ fn router(state: AppState, rest_state: RestState, graphql_state: GraphqlState) -
         .merge(graphql::router(graphql_state))
         .merge(operations)
         .fallback(no_route)
+        .layer(from_fn_with_state(
+            guards.clone(),
+            middleware::rest_rate_limit,
+        ))
+        .layer(from_fn_with_state(
+            (request_timeout, guards),
+            middleware::request_timeout,
+        ))
         .layer(TraceLayer::new_for_http())
 }
 
