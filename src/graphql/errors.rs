@@ -22,6 +22,7 @@ pub const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
 pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
 pub const BAD_REQUEST: &str = "BAD_REQUEST";
 pub const LAGGED: &str = "LAGGED";
+pub const REPLAY_LIMIT: &str = "REPLAY_LIMIT";
 pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
 pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 

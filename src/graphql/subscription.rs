@@ -7,7 +7,9 @@ use async_graphql::{Context, ErrorExtensions, Result, Subscription};
 use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::errors::{coded, domain_error, store_error, LAGGED, TOO_MANY_SUBSCRIPTIONS};
+use super::errors::{
+    coded, domain_error, store_error, LAGGED, REPLAY_LIMIT, TOO_MANY_SUBSCRIPTIONS,
+};
 use super::global_id::GlobalId;
 use super::query::MessageFilterInput;
 use super::types::{MessageObject, TrendBucketObject};
@@ -69,12 +71,16 @@ impl SubscriptionRoot {
             filter,
             after,
             live.order_window(),
+            live.feed_limits(),
         );
         Ok(feed.map(move |event| {
             let _held = &permit;
             match event {
                 Ok(FeedEvent::Message(message)) => Ok(MessageObject(message)),
                 Ok(FeedEvent::Lagged { resume_after }) => Err(lagged(resume_after)),
+                Ok(FeedEvent::ReplayLimit { resume_after, max }) => {
+                    Err(replay_limit(resume_after, max))
+                }
                 Err(error) => Err(store_error(error)),
             }
         }))
@@ -119,6 +125,15 @@ fn parse_after(raw: &str) -> Result<Cursor, DomainError> {
     MessageId::parse("after", raw)
         .map(Cursor::new)
         .map_err(|_| DomainError::invalid("after", "is not a cursor or a message id"))
+}
+
+fn replay_limit(resume_after: Cursor, max: usize) -> async_graphql::Error {
+    let cursor = resume_after.encode();
+    coded(
+        format!("more than {max} messages were posted after `after`: list the rest with messages(filter: {{fromDate}}), then subscribe again after the newest"),
+        REPLAY_LIMIT,
+    )
+    .extend_with(|_, extensions| extensions.set("cursor", cursor.as_str()))
 }
 
 fn lagged(resume_after: Cursor) -> async_graphql::Error {

@@ -11,8 +11,11 @@ mod streams;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use std::fmt::Write;
+
 use axum::extract::ConnectInfo;
 use axum::http::Extensions;
+use tokio::sync::Semaphore;
 
 pub use rate::{Access, RateLimited, RateLimiter};
 pub use refusals::Refusals;
@@ -27,6 +30,10 @@ pub struct Guards {
     pub streams: Arc<StreamSlots>,
     /// Every refusal by a limit, counted by its code for `/metrics`.
     pub refusals: Arc<Refusals>,
+    /// One permit per open connection (`http.max_connections`), held by
+    /// the connection's socket until it closes.
+    pub connections: Arc<Semaphore>,
+    max_connections: usize,
 }
 
 impl Guards {
@@ -38,6 +45,30 @@ impl Guards {
                 http.max_streams_per_address,
             )),
             refusals: Arc::new(Refusals::default()),
+            connections: Arc::new(Semaphore::new(http.max_connections)),
+            max_connections: http.max_connections,
+        }
+    }
+
+    /// The gauges of what is open now, in the Prometheus text format.
+    pub fn render_gauges(&self, out: &mut String) {
+        let open = self.max_connections - self.connections.available_permits();
+        let gauges = [
+            (
+                "dunder_http_connections",
+                "Client connections open now.",
+                open,
+            ),
+            (
+                "dunder_live_streams",
+                "Live streams (Server-Sent Events and WebSockets) open now.",
+                self.streams.open(),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            let _ = writeln!(out, "{name} {value}");
         }
     }
 }

@@ -42,6 +42,24 @@ pub enum FeedEvent {
     Lagged {
         resume_after: Cursor,
     },
+    /// The resume cursor is further back than a replay may reach: `max`
+    /// messages were sent, more follow. The client pages through the rest
+    /// with the listings (from this cursor's time), then resumes from the
+    /// newest it has. The feed ends.
+    ReplayLimit {
+        resume_after: Cursor,
+        max: usize,
+    },
+}
+
+/// How much a feed may hold for one subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedLimits {
+    /// The most messages a resume replays from the store.
+    pub max_replay: usize,
+    /// The most live messages kept while the replay runs; past it the
+    /// subscriber gets `Lagged`.
+    pub max_pending: usize,
 }
 
 /// The messages that pass `filter`: after `after` (from the store, oldest
@@ -53,6 +71,7 @@ pub fn message_feed(
     filter: MessageFilter,
     after: Option<Cursor>,
     order_window: Duration,
+    limits: FeedLimits,
 ) -> impl Stream<Item = Result<FeedEvent, StoreError>> + Send {
     async_stream::stream! {
         let mut subscription = hub.subscribe(filter.clone());
@@ -64,8 +83,11 @@ pub fn message_feed(
         let mut arrived_during_replay: Vec<Arc<Message>> = Vec::new();
 
         if let Some(mut cursor) = after {
+            let mut replayed = 0usize;
             loop {
-                let page = match store.list(&filter, &PageRequest::newer(Some(cursor), REPLAY_PAGE)).await {
+                // One more than may still be sent: whether more follow.
+                let room = (limits.max_replay - replayed) as u64 + 1;
+                let page = match store.list(&filter, &PageRequest::newer(Some(cursor), REPLAY_PAGE.min(room))).await {
                     Ok(page) => page,
                     Err(error) => {
                         yield Err(error);
@@ -76,6 +98,11 @@ pub fn message_feed(
                     break;
                 }
                 for message in page {
+                    if replayed == limits.max_replay {
+                        yield Ok(FeedEvent::ReplayLimit { resume_after: cursor, max: limits.max_replay });
+                        return;
+                    }
+                    replayed += 1;
                     cursor = Cursor::new(message.id);
                     last_sent = Some(message.id);
                     if message.created_at >= subscribed_at - TimeDelta::from_std(OVERLAP).unwrap_or_default() {
@@ -84,6 +111,12 @@ pub fn message_feed(
                     yield Ok(FeedEvent::Message(Arc::new(message)));
                 }
                 while let Some(message) = subscription.try_next() {
+                    if arrived_during_replay.len() == limits.max_pending {
+                        // More arrived than one subscriber may hold: the
+                        // replay's position is exact, resume from there.
+                        yield Ok(FeedEvent::Lagged { resume_after: cursor });
+                        return;
+                    }
                     arrived_during_replay.push(message);
                 }
             }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-pub use feed::{message_feed, FeedEvent};
+pub use feed::{message_feed, FeedEvent, FeedLimits};
 pub use hub::{Hub, HubEvent, Subscription};
 pub use relay::ActiveRelay;
 pub use trend_feed::trend_feed;
@@ -94,6 +94,14 @@ impl Live {
     /// LISTEN/NOTIFY, the tail interval plus that with the tail relay.
     pub fn order_window(&self) -> Duration {
         Duration::from_millis(self.order_window_ms.load(Ordering::Relaxed))
+    }
+
+    /// What one feed may hold: the replay bound and the subscriber queue.
+    pub fn feed_limits(&self) -> FeedLimits {
+        FeedLimits {
+            max_replay: self.settings.max_replay,
+            max_pending: self.settings.subscriber_queue,
+        }
     }
 
     /// Ends every feed and stops the relay: the first step of a clean

@@ -4,12 +4,14 @@
 //! (or `?cursor=`) gets everything it missed, then the live feed, with no
 //! gap and no duplicate. A comment line keeps idle connections open; a
 //! subscriber that falls behind gets one `lagged` event carrying the cursor
-//! to resume from, and the stream ends.
+//! to resume from, and the stream ends; so does a resume from further back
+//! than `live.max_replay` messages, with one `replay_limit` event. Each
+//! stream holds a slot under the live-stream caps (503 or 429 past them).
 
 use std::convert::Infallible;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{Extensions, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
@@ -22,6 +24,7 @@ use super::json::MessageJson;
 use super::params::{given, FilterParams};
 use super::RestState;
 use crate::domain::{Cursor, MessageId};
+use crate::guard::{client_address, StreamRefusal};
 use crate::live::{message_feed, FeedEvent};
 
 #[derive(Debug, Deserialize)]
@@ -35,6 +38,7 @@ pub struct StreamParams {
 pub async fn stream(
     State(state): State<RestState>,
     headers: HeaderMap,
+    extensions: Extensions,
     QueryParams(params): QueryParams<StreamParams>,
 ) -> Result<Response, ApiError> {
     let filter = params.filter.parse()?;
@@ -50,6 +54,16 @@ pub async fn stream(
             .map(|raw| Cursor::parse("cursor", raw))
             .transpose()?,
     };
+    // The stream's slot under the live-stream caps, held for its life.
+    let slot = state
+        .guards
+        .streams
+        .try_open(client_address(&extensions))
+        .map_err(|refusal| {
+            state.guards.refusals.count("TOO_MANY_STREAMS");
+            ApiError::new(refusal.status(), refusal.message())
+                .retry_after(StreamRefusal::RETRY_AFTER)
+        })?;
     let live = state.live.clone();
     let feed = message_feed(
         state.store.clone(),
@@ -57,8 +71,14 @@ pub async fn stream(
         filter,
         after,
         live.order_window(),
+        live.feed_limits(),
     );
-    let events = events(feed).take_until(async move { live.shutting_down().await });
+    let events = events(feed)
+        .take_until(async move { live.shutting_down().await })
+        .map(move |event| {
+            let _held = &slot;
+            event
+        });
     let keep_alive = KeepAlive::new()
         .interval(state.live.settings().keepalive_interval)
         .text("heartbeat");
@@ -79,6 +99,17 @@ fn events(
                 let id = message.id.to_string();
                 let body = serde_json::to_string(&MessageJson::from((*message).clone())).unwrap_or_default();
                 Event::default().id(id).data(body)
+            }
+            Ok(FeedEvent::ReplayLimit { resume_after, max }) => {
+                *ended = true;
+                let cursor = resume_after.encode();
+                Event::default().event("replay_limit").data(
+                    json!({
+                        "error": format!("more than {max} messages were posted after the cursor: list the rest with GET /message (from_date), then reconnect after the newest"),
+                        "cursor": cursor,
+                    })
+                    .to_string(),
+                )
             }
             Ok(FeedEvent::Lagged { resume_after }) => {
                 *ended = true;

@@ -23,7 +23,7 @@ use std::time::Duration;
 use axum::body::Body;
 use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::{Instant, Sleep};
 
 /// What a connection is doing, shared by its socket, its service and its
@@ -39,6 +39,9 @@ pub struct Activity {
     request_started: AtomicU64,
     /// The connection became a WebSocket: its own keepalives rule it now.
     upgraded: AtomicBool,
+    /// Wakes the watchdog when a request begins to arrive, so that the
+    /// header timeout runs from then rather than from its next check.
+    request_arriving: Notify,
 }
 
 impl Activity {
@@ -49,6 +52,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             request_started: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),
+            request_arriving: Notify::new(),
         })
     }
 
@@ -63,13 +67,13 @@ impl Activity {
 
     /// Bytes arrived from the client.
     fn bytes_read(&self) {
-        if self.in_flight.load(Ordering::Acquire) == 0 {
-            let _ = self.request_started.compare_exchange(
-                0,
-                self.now(),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            );
+        if self.in_flight.load(Ordering::Acquire) == 0
+            && self
+                .request_started
+                .compare_exchange(0, self.now(), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.request_arriving.notify_one();
         }
     }
 
@@ -138,7 +142,10 @@ pub async fn watchdog(
             }
             deadline
         };
-        tokio::time::sleep_until(wake).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(wake) => {}
+            () = activity.request_arriving.notified() => {}
+        }
     }
 }
 

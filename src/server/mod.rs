@@ -23,7 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{HttpLimits, Settings};
 use crate::graphql::{self, GraphqlState};
-use crate::guard::{Guards, Refusals};
+use crate::guard::Guards;
 use crate::live::Live;
 use crate::rest::{self, ApiError, RestState};
 use crate::store::{Store, StoreOptions};
@@ -69,7 +69,7 @@ pub struct Application {
     store: Store,
     live: Live,
     http: HttpLimits,
-    refusals: Arc<Refusals>,
+    guards: Guards,
 }
 
 impl Application {
@@ -108,7 +108,7 @@ impl Application {
         })?;
         let guards = Guards::new(settings.rate_limit, settings.http);
         guards.rate.start_housekeeping();
-        let refusals = guards.refusals.clone();
+        let guards_of_app = guards.clone();
         let router = router(
             AppState {
                 store: store.clone(),
@@ -142,7 +142,7 @@ impl Application {
             store,
             live,
             http: settings.http,
-            refusals,
+            guards: guards_of_app,
         })
     }
 
@@ -176,8 +176,9 @@ impl Application {
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         let transport = serve::Transport {
             limits: self.http,
+            connections: self.guards.connections.clone(),
             tls: self.tls,
-            refusals: self.refusals,
+            refusals: self.guards.refusals.clone(),
             grace: SHUTDOWN_GRACE,
         };
         serve::serve(listener, self.router, transport, shutdown).await
@@ -284,6 +285,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         )],
         {
             let mut text = render_metrics(state.store.stats(), state.live.hub().subscriber_count());
+            state.guards.render_gauges(&mut text);
             state.guards.refusals.render(&mut text);
             text
         },

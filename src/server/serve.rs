@@ -47,6 +47,8 @@ const REFUSAL_TIME: Duration = Duration::from_secs(2);
 /// What serving needs besides the listener and the router.
 pub struct Transport {
     pub limits: HttpLimits,
+    /// One permit per open connection (`http.max_connections`).
+    pub connections: Arc<Semaphore>,
     pub tls: Option<TlsAcceptor>,
     pub refusals: Arc<Refusals>,
     /// How long requests in flight may take to finish after shutdown.
@@ -61,7 +63,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let limits = transport.limits;
-    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let connections = transport.connections.clone();
     let refusing = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());

@@ -10,6 +10,7 @@ mod graphql_api;
 mod graphql_limits;
 mod graphql_relay;
 mod health;
+mod hostile;
 mod listing;
 mod live;
 mod messages;
