@@ -61,6 +61,17 @@ async fn start_server() -> Server {
             "--live.max_operations",
             "1",
         ])
+        // Every subscriber is 127.0.0.1: lift the per-address and total
+        // caps past 10,000 and switch the rate limits off.
+        .args([
+            "--http.max_connections=20000",
+            "--http.max_streams=20000",
+            "--http.max_streams_per_address=20000",
+            "--rate_limit.reads_per_address=0",
+            "--rate_limit.writes_per_address=0",
+            "--rate_limit.reads_per_user=0",
+            "--rate_limit.writes_per_user=0",
+        ])
         .current_dir(dir.path())
         .stdin(Stdio::null())
         .spawn()

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use dunder::cli::Flags;
 use dunder::config::RelayMode;
-use dunder::config::Settings;
+use dunder::config::{RateLimitFlags, Settings};
 use dunder::server::Application;
 use dunder::store::{StoreOptions, MAX_BATCH};
 use futures::future::join_all;
@@ -38,6 +38,13 @@ async fn start(url: &str, max_batch: usize, relay: RelayMode) -> Server {
         port: Some(0),
         listen_address: Some("127.0.0.1".parse().unwrap()),
         live_relay: Some(relay),
+        // Every benchmark client is 127.0.0.1: no rate limits here.
+        rate_limit: RateLimitFlags {
+            writes_per_user: Some(0),
+            writes_per_address: Some(0),
+            reads_per_user: Some(0),
+            reads_per_address: Some(0),
+        },
         ..Flags::default()
     };
     let settings = Settings::from_layers(None, &flags).unwrap();
