@@ -13,6 +13,7 @@ mod health;
 mod listing;
 mod live;
 mod messages;
+mod openapi;
 mod refusals;
 mod relay;
 mod schema_file;
