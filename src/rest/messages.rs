@@ -3,25 +3,73 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 use super::extract::{Author, JsonBody, QueryParams};
-use super::json::{Data, MessageJson, MessagePage, OneMessage, Posted};
+use super::json::{Data, Listing, MessageJson, MessagePage, OneMessage, Posted};
+use super::openapi::{
+    BadRequest, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
+};
 use super::params::{given, FilterParams};
 use super::RestState;
 use crate::domain::listing::PageRequest;
 use crate::domain::{parse_limit, Cursor, MessageId, NewMessage, DEFAULT_LIMIT};
 
-#[derive(Debug, Deserialize)]
+/// A new message. Whatever its content type, the body is read as JSON.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"text": "Hello #dunder", "hashtags": ["first"]}))]
 pub struct PostBody {
+    /// 1 to `max_text_length` (500 by default) characters after trimming;
+    /// no NUL. `#tags` in it join `hashtags`.
+    #[schema(min_length = 1)]
     text: String,
+    /// Letters of any script, digits and `_`, 1 to 64 characters each, an
+    /// optional leading `#`; at most 10 distinct tags per message, those of
+    /// the text included.
     #[serde(default)]
     hashtags: Vec<String>,
 }
 
+/// Posts a message as the user of the bearer token.
+#[utoipa::path(
+    post,
+    path = "/message",
+    tag = "messages",
+    operation_id = "postMessage",
+    request_body(content = PostBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 201,
+            description = "Stored; the new message's id",
+            body = Data<Posted>,
+            links(
+                (
+                    "GetMessage" = (
+                        operation_id = "getMessage",
+                        parameters(("id" = "$response.body#/data/id")),
+                        description = "The message just stored"
+                    )
+                ),
+                (
+                    "GetMessageByUlid" = (
+                        operation_id = "listMessages",
+                        parameters(("ulid" = "$response.body#/data/id")),
+                        description = "The message just stored, the historical way"
+                    )
+                )
+            )
+        ),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all, fields(user = %author))]
 pub async fn post(
     State(state): State<RestState>,
@@ -40,25 +88,59 @@ pub async fn post(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     #[serde(flatten)]
+    #[param(ignore)]
     filter: FilterParams,
+    /// How many messages a page holds.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<String>,
+    /// A `next_cursor` from an earlier page: the page after it.
+    #[param(value_type = Option<String>, example = "AQGiHwbREd5dsyLdtYV7wjk")]
     cursor: Option<String>,
-    /// The historical way to fetch one message.
+    /// The historical way to fetch one message: with it, the answer is
+    /// that message (or 404) and the other parameters are ignored.
+    #[param(
+        value_type = Option<String>,
+        pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$",
+        example = "01M8FGDM8HVSEV68PXPP2QQGHS"
+    )]
     ulid: Option<String>,
 }
 
 /// A page of messages, newest first; or one message when `ulid` is given.
+#[utoipa::path(
+    get,
+    path = "/message",
+    tag = "messages",
+    operation_id = "listMessages",
+    params(FilterParams, ListParams),
+    responses(
+        (
+            status = 200,
+            description = "A page of messages, newest first (`next_cursor` whenever the page is \
+                           not empty; a page past the end is `{\"messages\": []}`); with `ulid`, \
+                           that message",
+            body = Data<Listing>
+        ),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<RestState>,
     QueryParams(params): QueryParams<ListParams>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Data<Listing>>, ApiError> {
     if let Some(id) = given(&params.ulid) {
-        let message = one_message(&state, "ulid", id).await?;
-        return Ok(Json(message).into_response());
+        let Data { data } = one_message(&state, "ulid", id).await?;
+        return Ok(Json(Data {
+            data: Listing::One(data),
+        }));
     }
     let filter = params.filter.parse()?;
     let limit = given(&params.limit)
@@ -74,14 +156,36 @@ pub async fn list(
         .await?;
     let next_cursor = messages.last().map(|m| Cursor::new(m.id).encode());
     Ok(Json(Data {
-        data: MessagePage {
+        data: Listing::Page(MessagePage {
             messages: messages.into_iter().map(MessageJson::from).collect(),
             next_cursor,
-        },
-    })
-    .into_response())
+        }),
+    }))
 }
 
+/// One message by id.
+#[utoipa::path(
+    get,
+    path = "/message/{id}",
+    tag = "messages",
+    operation_id = "getMessage",
+    params(
+        (
+            "id" = String,
+            Path,
+            description = "The message id (a ULID, as `POST /message` answers)",
+            pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$",
+            example = "01M8FGDM8HVSEV68PXPP2QQGHS"
+        )
+    ),
+    responses(
+        (status = 200, description = "The message", body = Data<OneMessage>),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn get_one(
     State(state): State<RestState>,

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod json;
 mod messages;
+mod openapi;
 mod params;
 mod stream;
 mod trend;
@@ -52,6 +53,7 @@ pub fn router(state: RestState) -> Router {
         .route("/message/stream", get(stream::stream))
         .route("/message/{id}", get(messages::get_one))
         .route("/trend", get(trend::trend))
+        .route("/openapi.json", get(openapi::serve))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

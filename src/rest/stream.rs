@@ -34,6 +34,39 @@ pub struct StreamParams {
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/message/stream",
+    tag = "live",
+    operation_id = "streamMessages",
+    summary = "New messages as Server-Sent Events, filtered like `GET /message`",
+    params(
+        super::params::FilterParams,
+        (
+            "cursor" = Option<String>,
+            Query,
+            description = "A `next_cursor`: first replay every message posted after it, then \
+                           continue live",
+            example = "AQGiHwbREd5dsyLdtYV7wjk"
+        ),
+        super::params::LastEventId,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "Server-Sent Events, without end: each message as an event whose id \
+                           is the message id and whose data is the message JSON (as in \
+                           `GET /message`); a `:heartbeat` comment every 15 s; a subscriber \
+                           that falls behind gets one `lagged` event with \
+                           `{\"error\", \"cursor\"}` to resume from, and the stream ends",
+            body = String,
+            content_type = "text/event-stream"
+        ),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 429, response = super::openapi::TooManyRequests),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn stream(
     State(state): State<RestState>,

@@ -14,6 +14,7 @@ mod hostile;
 mod listing;
 mod live;
 mod messages;
+mod openapi;
 mod refusals;
 mod relay;
 mod schema_file;
