@@ -4,8 +4,10 @@
 //! - A batch the database cannot take just now (out of reach, too slow,
 //!   conflicts that would not clear: see [`super::failure`]) is tried again
 //!   whole, with backoff, while its posts can still wait (until the earliest
-//!   deadline in the batch); then every post in it is refused as
-//!   unavailable. No post is at fault, so it is not split.
+//!   deadline in the batch; a retry that has not reached COMMIT by then is
+//!   dropped); then every post in it is refused as unavailable. No post is
+//!   at fault, so it is not split. Every attempt is bounded by the post
+//!   timeout.
 //! - A batch the database rejected may hold one bad post: its posts are
 //!   written again one by one, so only the post at fault fails.
 //! - A commit whose outcome is unknown (the connection was lost during
@@ -76,14 +78,24 @@ pub(crate) async fn write_and_answer(
     };
     let started = Instant::now();
     let mut delay = FIRST_DELAY;
+    let mut last: Option<AttemptError> = None;
     loop {
-        let failed = match attempt(writer, &batch).await {
-            Ok(messages) => {
+        // A retry still short of COMMIT at the earliest deadline is given
+        // up (nothing can have been written). The first try always runs its
+        // course, so that a post taken just before its deadline is not
+        // refused by a database that is merely busy.
+        let cut_at = (last.is_some() && !maybe_written).then_some(earliest);
+        let failed = match attempt(writer, &batch, cut_at).await {
+            Tried::Written(messages) => {
                 stats.reached_database();
                 answer_committed(writer, batch, messages);
                 return;
             }
-            Err(failed) => failed,
+            Tried::GaveUp => {
+                let last = last.expect("only a retry is given up");
+                return refuse(batch, &last);
+            }
+            Tried::Failed(failed) => failed,
         };
         if failed.uncertain && !maybe_written {
             maybe_written = true;
@@ -139,12 +151,22 @@ pub(crate) async fn write_and_answer(
         tracing::debug!(error = %failed, size = batch.len(), ?pause, "batch not written; trying again");
         tokio::time::sleep(pause).await;
         delay = (delay * 2).min(MAX_DELAY);
+        last = Some(failed);
     }
 }
 
+/// How one try of a batch ended.
+enum Tried {
+    Written(Vec<Message>),
+    Failed(AttemptError),
+    /// Given up at its deadline before COMMIT: nothing was written.
+    GaveUp,
+}
+
 /// One try of the whole batch (conflicts retried inside), at most the post
-/// timeout long.
-async fn attempt(writer: &Writer, batch: &[Taken]) -> Result<Vec<Message>, AttemptError> {
+/// timeout long; given up at `give_up_at` if it has not reached COMMIT by
+/// then.
+async fn attempt(writer: &Writer, batch: &[Taken], give_up_at: Option<Instant>) -> Tried {
     let setup = &writer.setup;
     let posts: Vec<IdentifiedPost> = batch
         .iter()
@@ -159,23 +181,39 @@ async fn attempt(writer: &Writer, batch: &[Taken]) -> Result<Vec<Message>, Attem
         committing.store(false, Ordering::SeqCst);
         write_batch(&setup.db, &posts, notify, &committing)
     });
-    let outcome = tokio::time::timeout(setup.post_timeout, write).await;
+    tokio::pin!(write);
+    let capped = tokio::time::timeout(setup.post_timeout, async {
+        if let Some(give_up_at) = give_up_at {
+            tokio::select! {
+                result = &mut write => return Some(result),
+                _ = tokio::time::sleep_until(give_up_at) => {}
+            }
+            // The write is not polled while this is read: if COMMIT has not
+            // been sent yet, it never will be once the write is dropped.
+            if !committing.load(Ordering::SeqCst) {
+                return None;
+            }
+        }
+        Some((&mut write).await)
+    })
+    .await;
     let at_commit = committing.load(Ordering::SeqCst);
-    match outcome {
-        Ok(Ok(messages)) => Ok(messages),
-        Ok(Err(error)) => {
+    match capped {
+        Ok(Some(Ok(messages))) => Tried::Written(messages),
+        Ok(Some(Err(error))) => {
             let failure = classify(&error);
             let uncertain =
                 failure == Failure::Ambiguous || (at_commit && failure == Failure::Unreachable);
-            Err(AttemptError {
+            Tried::Failed(AttemptError {
                 error: Some(error),
                 failure,
                 uncertain,
             })
         }
+        Ok(None) => Tried::GaveUp,
         // Cancelled mid-write: the dropped transaction rolls back, unless
         // COMMIT had been sent.
-        Err(_) => Err(AttemptError {
+        Err(_) => Tried::Failed(AttemptError {
             error: None,
             failure: Failure::Unreachable,
             uncertain: at_commit,
