@@ -51,12 +51,42 @@ pub fn render_metrics(stats: &StoreStats, live_subscribers: usize) -> String {
             "SQL statements sent to the database.",
             &stats.statements,
         ),
+        (
+            "dunder_posts_unavailable_total",
+            "Posts refused with 503 because they could not be written within the post timeout (nothing written).",
+            &stats.posts_unavailable,
+        ),
+        (
+            "dunder_write_attempts_unreachable_total",
+            "Write attempts that could not reach the database or did not finish within the post timeout.",
+            &stats.unreachable_attempts,
+        ),
+        (
+            "dunder_commits_uncertain_total",
+            "Commits whose outcome was lost with the connection, settled by writing again or reading back.",
+            &stats.uncertain_commits,
+        ),
+        (
+            "dunder_writer_restarts_total",
+            "Times the writer task panicked and was started again.",
+            &stats.writer_restarts,
+        ),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} counter");
         let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
     }
+    let _ = writeln!(
+        out,
+        "# HELP dunder_writer_healthy Whether posts can be written: the writer runs and reaches the database (1) or not (0)."
+    );
+    let _ = writeln!(out, "# TYPE dunder_writer_healthy gauge");
+    let _ = writeln!(
+        out,
+        "dunder_writer_healthy {}",
+        u8::from(stats.writer_healthy())
+    );
     let _ = writeln!(
         out,
         "# HELP dunder_live_subscribers Live feeds open on this process."
@@ -79,5 +109,18 @@ mod tests {
             "# TYPE dunder_messages_posted_total counter\ndunder_messages_posted_total 3\n"
         ));
         assert!(text.contains("# TYPE dunder_live_subscribers gauge\ndunder_live_subscribers 2\n"));
+        for name in [
+            "dunder_posts_unavailable_total",
+            "dunder_writer_restarts_total",
+            "dunder_write_attempts_unreachable_total",
+            "dunder_commits_uncertain_total",
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {name} counter\n{name} 0\n")),
+                "{name}"
+            );
+        }
+        // A writer that is not running is not healthy.
+        assert!(text.contains("dunder_writer_healthy 0\n"));
     }
 }

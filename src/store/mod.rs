@@ -2,8 +2,11 @@
 //! a URL, applies migrations, writes posts through the group-commit writer
 //! and answers listings and trend queries, all with domain types.
 
+mod commit;
 mod connect;
+mod failure;
 mod names;
+mod pending;
 mod read;
 mod retry;
 mod sql;
@@ -15,7 +18,7 @@ mod writer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
@@ -79,18 +82,36 @@ pub struct StoreOptions {
     /// group commit off, which the write benchmark uses as its baseline.
     pub max_batch: usize,
     pub on_commit: Option<CommitHook>,
+    /// How long a post may wait to be written, from when it is sent (queue
+    /// included), before it is refused with [`StoreError::Unavailable`] and
+    /// not written. A post the writer has already taken waits for its
+    /// batch's outcome instead. Also bounds one write attempt, and sets the
+    /// writer pool's acquire timeout (half of it).
+    pub post_timeout: Duration,
+    /// Connections in the writer's own pool, which reads cannot take.
+    pub write_connections: u32,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
+        let writer = crate::config::WriterSettings::default();
         StoreOptions {
             migrate: true,
             log_statements: false,
             clock: Arc::new(SystemTime::now),
             max_batch: MAX_BATCH,
             on_commit: None,
+            post_timeout: Duration::from_millis(writer.post_timeout_ms),
+            write_connections: writer.connections,
         }
     }
+}
+
+/// The writer pool's acquire timeout (and SQLite busy timeout) for a post
+/// timeout: half of it, so that a database out of reach is noticed while
+/// the post can still be answered, within sane bounds.
+fn write_wait(post_timeout: Duration) -> Duration {
+    (post_timeout / 2).clamp(Duration::from_millis(50), Duration::from_secs(10))
 }
 
 /// A handle on the database; cheap to clone, shared by every request.
@@ -106,24 +127,40 @@ pub struct Store {
 
 impl Store {
     /// Opens `url`; applies pending migrations first when asked to.
+    ///
+    /// Reads and the writer get pools of their own (except for an in-memory
+    /// SQLite database, which exists once per connection and so has one).
+    /// The writer's pool connects lazily: the database has already answered
+    /// the read pool.
     pub async fn open(url: &str, options: StoreOptions) -> Result<Store, DbErr> {
         let mut db = connect::connect(url, options.log_statements).await?;
         let stats = Arc::new(StoreStats::default());
-        let counted = stats.clone();
-        db.set_metric_callback(move |_| {
-            counted.statements.fetch_add(1, Ordering::Relaxed);
-        });
+        count_statements(&mut db, &stats);
         if options.migrate {
             migrate_database(&db).await?;
         }
+        let write_db = if connect::is_in_memory(url) {
+            db.clone()
+        } else {
+            let mut write_db = connect::connect_writer(
+                url,
+                options.log_statements,
+                options.write_connections,
+                write_wait(options.post_timeout),
+            )
+            .await?;
+            count_statements(&mut write_db, &stats);
+            write_db
+        };
         let notify = Arc::new(AtomicBool::new(false));
         let writer = WriterHandle::spawn(WriterSetup {
-            db: db.clone(),
+            db: write_db,
             stats: stats.clone(),
             clock: options.clock.clone(),
             max_batch: options.max_batch.clamp(1, MAX_BATCH),
             on_commit: options.on_commit,
             notify: notify.clone(),
+            post_timeout: options.post_timeout,
         });
         Ok(Store {
             db,
@@ -137,9 +174,24 @@ impl Store {
 
     /// Writes one post (in a group commit with whatever else is waiting) and
     /// returns it as stored, after the commit.
+    ///
+    /// [`StoreError::Unavailable`] when the writer could not take the post
+    /// within the post timeout (busy, or the database out of reach): then
+    /// nothing was written. A post the writer took waits for its batch's
+    /// outcome; it is never answered "not written" when it was stored.
     #[tracing::instrument(skip_all, fields(user = %post.author))]
     pub async fn post(&self, post: NewMessage) -> Result<Message, StoreError> {
         self.writer.post(post).await
+    }
+
+    /// Whether posts can be written now, for `/readyz`: false while the
+    /// writer task is down (between a panic and its restart) and while the
+    /// database is out of the writer's reach (from the second write attempt
+    /// in a row that could not reach it, or did not finish within the post
+    /// timeout, until a write or the writer's probe, every second while
+    /// idle, reaches it again).
+    pub fn writer_healthy(&self) -> bool {
+        self.writer.healthy()
     }
 
     /// One page of a listing, in the page's direction.
@@ -261,6 +313,14 @@ impl Store {
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
+}
+
+/// Counts every statement sent on `db` in `stats`.
+fn count_statements(db: &mut DatabaseConnection, stats: &Arc<StoreStats>) {
+    let counted = stats.clone();
+    db.set_metric_callback(move |_| {
+        counted.statements.fetch_add(1, Ordering::Relaxed);
+    });
 }
 
 /// Applies pending migrations, one DDL statement at a time (see the

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use sea_orm::{DbErr, RuntimeErr};
 
+use super::failure::{classify, Failure};
+
 /// How many times a transaction is tried in all before its error is returned.
 pub(crate) const MAX_ATTEMPTS: u32 = 10;
 const BASE_DELAY: Duration = Duration::from_millis(5);
@@ -32,12 +34,10 @@ pub(crate) fn database_code(error: &DbErr) -> Option<String> {
     }
 }
 
-/// Whether trying the same transaction again may succeed.
+/// Whether trying the same transaction again at once may succeed: the
+/// database reported a conflict (see [`super::failure`]).
 pub(crate) fn is_retryable(error: &DbErr) -> bool {
-    matches!(
-        database_code(error).as_deref(),
-        Some("40001") | Some("40P01") | Some("5") | Some("517")
-    )
+    classify(error) == Failure::Conflict
 }
 
 /// Whether the error is a unique or primary-key violation (PostgreSQL

@@ -7,6 +7,7 @@
 //! same order and cannot deadlock each other.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait, Value};
@@ -26,10 +27,14 @@ pub(crate) struct IdentifiedPost<'a> {
 /// Writes `posts` in one transaction; returns them as stored, in order.
 /// With `notify`, the transaction also sends the batch's ids on
 /// [`super::NOTIFY_CHANNEL`], which PostgreSQL delivers only on commit.
+///
+/// `committing` is set just before COMMIT is sent: a failure (or a
+/// cancellation) after that point may have left the batch committed.
 pub(crate) async fn write_batch(
     db: &DatabaseConnection,
     posts: &[IdentifiedPost<'_>],
     notify: bool,
+    committing: &AtomicBool,
 ) -> Result<Vec<Message>, DbErr> {
     let txn = db.begin().await?;
     let now = Utc::now();
@@ -41,6 +46,7 @@ pub(crate) async fn write_batch(
     if notify {
         notify_ids(&txn, posts).await?;
     }
+    committing.store(true, Ordering::SeqCst);
     txn.commit().await?;
 
     Ok(posts

@@ -5,19 +5,28 @@
 //! write; under heavy load the per-transaction cost (commit, counter upsert)
 //! is shared by the whole batch, so throughput rises with load instead of
 //! collapsing on the hot "all messages this minute" counter row.
+//!
+//! When the database is slow or out of reach, the write path degrades
+//! instead of piling up: a post waits at most its post timeout (counted from
+//! when it was sent, queue included) and is then refused, unwritten (see
+//! [`super::pending`] and [`super::commit`]). The writer task is supervised:
+//! if it panics, the posts of its batch are answered from what the database
+//! holds and a new task takes over the same queue.
 
+use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
-use sea_orm::DatabaseConnection;
-use tokio::sync::{mpsc, oneshot};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use ulid::{Generator, Ulid};
 
+use super::commit::{write_and_answer, Taken};
+use super::pending::{unavailable, wait, PendingPost, PostSlot, Take};
 use super::read;
-use super::retry::{is_unique_violation, with_retries};
 use super::stats::StoreStats;
-use super::write_batch::{write_batch, IdentifiedPost};
 use super::{Clock, CommitHook, StoreError};
 use crate::domain::{Message, MessageId, NewMessage};
 
@@ -26,14 +35,20 @@ use crate::domain::{Message, MessageId, NewMessage};
 pub const MAX_BATCH: usize = 256;
 /// Posts that may wait for the writer before new ones wait for room.
 const QUEUE_DEPTH: usize = 4096;
-
-struct PendingPost {
-    post: NewMessage,
-    reply: oneshot::Sender<Result<Message, StoreError>>,
-}
+/// What a refused client is told to wait before trying again, when the
+/// writer is only busy, and when the database is out of reach.
+pub(crate) const RETRY_AFTER_BUSY: Duration = Duration::from_secs(1);
+pub(crate) const RETRY_AFTER_UNREACHABLE: Duration = Duration::from_secs(2);
+/// While the database is out of reach and no post is waiting, how often the
+/// writer asks it whether it is back (so that health recovers by itself).
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// A writer that panics again this soon after a restart is restarted only
+/// after this pause, so that a panic on every batch cannot spin.
+const RESTART_PAUSE: Duration = Duration::from_millis(200);
 
 /// What the writer task needs.
 pub(crate) struct WriterSetup {
+    /// The writer's own pool.
     pub db: DatabaseConnection,
     pub stats: Arc<StoreStats>,
     pub clock: Clock,
@@ -42,174 +57,265 @@ pub(crate) struct WriterSetup {
     /// Whether batches also NOTIFY their ids (read per batch: the relay
     /// mode is known only once the database has been asked what it is).
     pub notify: Arc<AtomicBool>,
+    /// How long a post may wait, from when it is sent to when it is taken;
+    /// also the longest one write attempt may take.
+    pub post_timeout: Duration,
+}
+
+/// The writer's state, shared by the task and its supervisor: it outlives
+/// a task that panics.
+pub(crate) struct Writer {
+    pub setup: WriterSetup,
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<PendingPost>>>,
+    /// Kept across restarts, so that ids still rise within the process.
+    ids: Mutex<Generator>,
+    /// The posts of the batch being written, for the supervisor to answer
+    /// if the task dies with them.
+    in_flight: Mutex<Vec<(MessageId, Arc<PostSlot>)>>,
+}
+
+impl Writer {
+    pub(crate) fn new(setup: WriterSetup, queue: mpsc::Receiver<PendingPost>) -> Writer {
+        Writer {
+            setup,
+            queue: Arc::new(tokio::sync::Mutex::new(queue)),
+            ids: Mutex::new(Generator::new()),
+            in_flight: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Ids rise strictly within the process even when the clock stands still
+    /// or steps back, so a later post always sorts after an earlier one.
+    fn next_id(&self, now: SystemTime) -> MessageId {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        let id = ids
+            .generate_from_datetime(now)
+            .unwrap_or_else(|_| Ulid::new());
+        MessageId::from_ulid(id)
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, Vec<(MessageId, Arc<PostSlot>)>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The sending side of the writer's queue; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct WriterHandle {
     queue: mpsc::Sender<PendingPost>,
+    post_timeout: Duration,
+    stats: Arc<StoreStats>,
 }
 
 impl WriterHandle {
-    /// Starts the writer task. It ends when every handle is dropped.
+    /// Starts the supervised writer task. It ends when every handle is
+    /// dropped.
     pub(crate) fn spawn(setup: WriterSetup) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(setup, receiver));
-        WriterHandle { queue }
+        let handle = WriterHandle {
+            queue,
+            post_timeout: setup.post_timeout,
+            stats: setup.stats.clone(),
+        };
+        setup.stats.writer_running.store(true, Ordering::Relaxed);
+        tokio::spawn(supervise(Arc::new(Writer::new(setup, receiver))));
+        handle
     }
 
-    /// Queues `post` and waits until it is committed (or has failed for good).
+    /// Queues `post` and waits until it is committed, has failed for good,
+    /// or could not be taken by the writer within the post timeout
+    /// ([`StoreError::Unavailable`]: then nothing was written).
     pub(crate) async fn post(&self, post: NewMessage) -> Result<Message, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(PendingPost { post, reply })
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        let result = self.queue_and_wait(post).await;
+        if let Err(StoreError::Unavailable { .. }) = &result {
+            self.stats.posts_unavailable.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn queue_and_wait(&self, post: NewMessage) -> Result<Message, StoreError> {
+        let deadline = Instant::now() + self.post_timeout;
+        let refusal = || {
+            if self.stats.writer_healthy() {
+                unavailable("the writer is busy", RETRY_AFTER_BUSY)
+            } else {
+                unavailable("the database cannot be reached", RETRY_AFTER_UNREACHABLE)
+            }
+        };
+        let (slot, answer) = PostSlot::new(deadline);
+        let pending = PendingPost {
+            post,
+            slot: slot.clone(),
+        };
+        match tokio::time::timeout_at(deadline, self.queue.send(pending)).await {
+            Err(_) => return Err(refusal()),
+            Ok(Err(_)) => return Err(StoreError::WriterStopped),
+            Ok(Ok(())) => {}
+        }
+        wait(&slot, answer, refusal).await
+    }
+
+    pub(crate) fn healthy(&self) -> bool {
+        self.stats.writer_healthy()
     }
 }
 
-async fn run(setup: WriterSetup, mut queue: mpsc::Receiver<PendingPost>) {
-    let mut ids = Generator::new();
-    let mut batch = Vec::with_capacity(setup.max_batch);
-    while queue.recv_many(&mut batch, setup.max_batch).await > 0 {
-        let identified: Vec<(MessageId, PendingPost)> = batch
-            .drain(..)
-            .map(|pending| (next_id(&mut ids, (setup.clock)()), pending))
-            .collect();
-        write_and_answer(&setup, identified).await;
+/// Runs the writer task, and a new one each time it panics.
+async fn supervise(writer: Arc<Writer>) {
+    let stats = writer.setup.stats.clone();
+    let mut last_restart: Option<Instant> = None;
+    loop {
+        stats.writer_running.store(true, Ordering::Relaxed);
+        let ended = tokio::spawn(run(writer.clone())).await;
+        stats.writer_running.store(false, Ordering::Relaxed);
+        let panic = match ended {
+            // Every handle is gone: nothing more will be posted.
+            Ok(()) => return,
+            Err(error) if error.is_panic() => error.into_panic(),
+            // Cancelled: the runtime is shutting down.
+            Err(_) => return,
+        };
+        stats.writer_restarts.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            panic = panic_text(panic.as_ref()),
+            "the writer task panicked; answering its batch and starting it again"
+        );
+        settle_in_flight(&writer).await;
+        if last_restart.is_some_and(|at| at.elapsed() < RESTART_PAUSE * 5) {
+            tokio::time::sleep(RESTART_PAUSE).await;
+        }
+        last_restart = Some(Instant::now());
     }
 }
 
-/// Ids rise strictly within the process even when the clock stands still or
-/// steps back, so a later post always sorts after an earlier one.
-fn next_id(ids: &mut Generator, now: SystemTime) -> MessageId {
-    let id = ids
-        .generate_from_datetime(now)
-        .unwrap_or_else(|_| Ulid::new());
-    MessageId::from_ulid(id)
+fn panic_text(panic: &(dyn Any + Send)) -> &str {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text
+    } else {
+        "(not a string)"
+    }
 }
 
-async fn write_and_answer(setup: &WriterSetup, batch: Vec<(MessageId, PendingPost)>) {
-    let stats = &setup.stats;
-    let posts: Vec<IdentifiedPost> = batch
-        .iter()
-        .map(|(id, pending)| IdentifiedPost {
-            id: *id,
-            post: &pending.post,
-        })
+/// Answers the posts a panicking writer left unanswered from what the
+/// database holds: stored if their ids are there (the panic came after the
+/// commit, in the commit hook say), an error if not (the transaction was
+/// dropped, so rolled back) or if the database cannot tell.
+///
+/// The commit hook is not called again for posts found stored (it may be
+/// what panicked): live feeds on this process may miss them.
+async fn settle_in_flight(writer: &Writer) {
+    let open: Vec<(MessageId, Arc<PostSlot>)> = std::mem::take(&mut *writer.in_flight())
+        .into_iter()
+        .filter(|(_, slot)| !slot.is_answered())
         .collect();
-    let notify = setup.notify.load(Ordering::Relaxed);
-    let result = with_retries(&stats.transaction_retries, || {
-        write_batch(&setup.db, &posts, notify)
-    })
+    if open.is_empty() {
+        return;
+    }
+    let stats = &writer.setup.stats;
+    let ids: Vec<MessageId> = open.iter().map(|(id, _)| *id).collect();
+    let lookup = tokio::time::timeout(
+        writer.setup.post_timeout,
+        read::get_messages(&writer.setup.db, &ids),
+    )
     .await;
-    drop(posts);
-    match result {
-        Ok(messages) => answer_committed(setup, batch, messages),
-        Err(error) if batch.len() > 1 => {
-            // One post must not sink the others: write each on its own so
-            // only the one at fault (if any) fails.
-            tracing::warn!(%error, size = batch.len(), "batch failed, writing its posts one by one");
-            for single in batch {
-                Box::pin(write_and_answer(setup, vec![single])).await;
+    let mut stored = match lookup {
+        Ok(Ok(messages)) => messages,
+        outcome => {
+            let reason = match outcome {
+                Ok(Err(error)) => error.to_string(),
+                _ => "the database did not answer in time".to_owned(),
+            };
+            tracing::error!(%reason, posts = open.len(), "cannot tell whether the panicking writer's posts were stored");
+            stats
+                .failed_posts
+                .fetch_add(open.len() as u64, Ordering::Relaxed);
+            for (_, slot) in open {
+                slot.answer(Err(StoreError::Database(format!(
+                    "the writer failed while writing this post, and whether it was stored is unknown: {reason}"
+                ))));
+            }
+            return;
+        }
+    };
+    tracing::warn!(
+        stored = stored.len(),
+        posts = open.len(),
+        "answered the panicking writer's posts from the database"
+    );
+    for (id, slot) in open {
+        match stored.iter().position(|message| message.id == id) {
+            Some(found) => {
+                slot.answer(Ok(stored.swap_remove(found)));
+            }
+            None => {
+                stats.failed_posts.fetch_add(1, Ordering::Relaxed);
+                slot.answer(Err(StoreError::Database(
+                    "the writer failed while writing this post; it was not stored".to_owned(),
+                )));
             }
         }
-        // A commit whose answer was lost (the connection dropped) may have
-        // landed: written again, the post meets its own id. Then it is
-        // stored, and the poster hears so.
-        Err(error) if is_unique_violation(&error) => match already_written(&setup.db, &batch).await
-        {
-            Some(message) => answer_committed(setup, batch, vec![message]),
-            None => fail(stats, batch, &error),
-        },
-        Err(error) => fail(stats, batch, &error),
     }
 }
 
-/// Counts a committed batch, hands it to the commit hook (live feeds), then
-/// answers each poster with its message.
-fn answer_committed(
-    setup: &WriterSetup,
-    batch: Vec<(MessageId, PendingPost)>,
-    messages: Vec<Message>,
-) {
-    setup.stats.batches.fetch_add(1, Ordering::Relaxed);
-    setup
-        .stats
-        .posts
-        .fetch_add(messages.len() as u64, Ordering::Relaxed);
-    if let Some(on_commit) = &setup.on_commit {
-        on_commit(&messages);
-    }
-    for ((_, pending), message) in batch.into_iter().zip(messages) {
-        let _ = pending.reply.send(Ok(message));
+/// The writer task: takes whatever is waiting, writes it, answers it.
+async fn run(writer: Arc<Writer>) {
+    let setup = &writer.setup;
+    let mut queue = writer.queue.clone().lock_owned().await;
+    let mut received = Vec::with_capacity(setup.max_batch);
+    loop {
+        let count = if setup.stats.unreachable_streak.load(Ordering::Relaxed) > 0 {
+            tokio::select! {
+                count = queue.recv_many(&mut received, setup.max_batch) => count,
+                _ = tokio::time::sleep(PROBE_INTERVAL) => {
+                    probe(setup).await;
+                    continue;
+                }
+            }
+        } else {
+            queue.recv_many(&mut received, setup.max_batch).await
+        };
+        if count == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let batch: Vec<Taken> = received
+            .drain(..)
+            .filter(|pending| {
+                pending.slot.take(now, || {
+                    unavailable(
+                        "the post waited for the writer past its deadline",
+                        RETRY_AFTER_BUSY,
+                    )
+                }) == Take::Taken
+            })
+            .map(|pending| Taken {
+                id: writer.next_id((setup.clock)()),
+                post: pending.post,
+                slot: pending.slot,
+            })
+            .collect();
+        if batch.is_empty() {
+            continue;
+        }
+        *writer.in_flight() = batch.iter().map(|t| (t.id, t.slot.clone())).collect();
+        write_and_answer(&writer, batch, false).await;
+        writer.in_flight().clear();
     }
 }
 
-/// The stored message of a one-post batch, if its id is in the store.
-async fn already_written(
-    db: &DatabaseConnection,
-    batch: &[(MessageId, PendingPost)],
-) -> Option<Message> {
-    let [(id, _)] = batch else { return None };
-    read::get_messages(db, &[*id]).await.ok()?.pop()
-}
-
-/// Answers every post of `batch` with a server error.
-fn fail(stats: &StoreStats, batch: Vec<(MessageId, PendingPost)>, error: &sea_orm::DbErr) {
-    tracing::error!(%error, "post could not be written");
-    stats
-        .failed_posts
-        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-    for (_, pending) in batch {
-        let _ = pending.reply.send(Err(StoreError::from(error)));
+/// Asks the database whether it is back, on the writer's own pool.
+async fn probe(setup: &WriterSetup) {
+    let backend = setup.db.get_database_backend();
+    let ping = setup
+        .db
+        .execute(Statement::from_string(backend, "SELECT 1"));
+    if let Ok(Ok(_)) = tokio::time::timeout(setup.post_timeout, ping).await {
+        tracing::info!("the database can be reached again");
+        setup.stats.reached_database();
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::UserName;
-    use crate::store::{connect, migrate_database};
-
-    /// A commit that landed though its answer was lost: writing the post
-    /// again meets its own id, and the poster hears it is stored.
-    #[tokio::test]
-    async fn a_post_already_committed_is_answered_as_stored() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}/w.db?mode=rwc", dir.path().display());
-        let db = connect::connect(&url, false).await.unwrap();
-        migrate_database(&db).await.unwrap();
-        let post = NewMessage::parse(
-            UserName::parse("user", "ann").unwrap(),
-            "once #only",
-            &[],
-            500,
-        )
-        .unwrap();
-        let id = MessageId::from_ulid(Ulid::new());
-        let first = write_batch(&db, &[IdentifiedPost { id, post: &post }], false)
-            .await
-            .unwrap();
-
-        let published = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = published.clone();
-        let setup = WriterSetup {
-            db: db.clone(),
-            stats: Arc::new(StoreStats::default()),
-            clock: Arc::new(SystemTime::now),
-            max_batch: 1,
-            on_commit: Some(Arc::new(move |messages: &[Message]| {
-                seen.lock().unwrap().extend(messages.iter().map(|m| m.id));
-            })),
-            notify: Arc::new(AtomicBool::new(false)),
-        };
-        let (reply, answer) = oneshot::channel();
-        write_and_answer(&setup, vec![(id, PendingPost { post, reply })]).await;
-        let answered = answer.await.unwrap().expect("answered as stored");
-        assert_eq!(answered, first[0]);
-        assert_eq!(*published.lock().unwrap(), [id]);
-        assert_eq!(setup.stats.failed_posts.load(Ordering::Relaxed), 0);
-    }
-}
+mod tests;

@@ -20,3 +20,4 @@ mod relay;
 mod schema_file;
 mod tls;
 mod trend;
+mod writer_degrade;

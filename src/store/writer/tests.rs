@@ -1,0 +1,244 @@
+//! The writer's own tests: answers after lost commits, refusals when the
+//! database is out of reach, and the supervisor after a panic.
+
+use std::sync::atomic::AtomicU64;
+
+use super::*;
+use crate::domain::UserName;
+use crate::store::write_batch::{write_batch, IdentifiedPost};
+use crate::store::{connect, migrate_database};
+
+const TIMEOUT: Duration = Duration::from_millis(400);
+
+async fn sqlite() -> (tempfile::TempDir, DatabaseConnection) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}/w.db?mode=rwc", dir.path().display());
+    let db = connect::connect(&url, false).await.unwrap();
+    migrate_database(&db).await.unwrap();
+    (dir, db)
+}
+
+/// A writer pool on a port where nothing listens: every connection is
+/// refused, as when the database is down.
+async fn unreachable() -> DatabaseConnection {
+    connect::connect_writer(
+        "postgres://postgres@127.0.0.1:9/none",
+        false,
+        1,
+        Duration::from_millis(100),
+    )
+    .await
+    .unwrap()
+}
+
+fn post(text: &str) -> NewMessage {
+    NewMessage::parse(UserName::parse("user", "ann").unwrap(), text, &[], 500).unwrap()
+}
+
+fn setup(db: DatabaseConnection, on_commit: Option<CommitHook>) -> WriterSetup {
+    WriterSetup {
+        db,
+        stats: Arc::new(StoreStats::default()),
+        clock: Arc::new(SystemTime::now),
+        max_batch: MAX_BATCH,
+        on_commit,
+        notify: Arc::new(AtomicBool::new(false)),
+        post_timeout: TIMEOUT,
+    }
+}
+
+fn writer(setup: WriterSetup) -> Writer {
+    Writer::new(setup, mpsc::channel(1).1)
+}
+
+/// Posts as the writer has taken them, each with a fresh id and `wait`
+/// to go; and the receivers their requests would wait on.
+fn taken(
+    posts: &[&str],
+    wait: Duration,
+) -> (
+    Vec<Taken>,
+    Vec<tokio::sync::oneshot::Receiver<Result<Message, StoreError>>>,
+) {
+    let mut batch = Vec::new();
+    let mut answers = Vec::new();
+    let mut ids = Generator::new();
+    for text in posts {
+        let (slot, answer) = PostSlot::new(Instant::now() + wait);
+        assert_eq!(slot.take(Instant::now(), || unreachable!()), Take::Taken);
+        batch.push(Taken {
+            id: MessageId::from_ulid(ids.generate().unwrap()),
+            post: post(text),
+            slot,
+        });
+        answers.push(answer);
+    }
+    (batch, answers)
+}
+
+/// A commit that landed though its answer was lost: writing the post
+/// again meets its own id, and the poster hears it is stored.
+#[tokio::test]
+async fn a_post_already_committed_is_answered_as_stored() {
+    let (_dir, db) = sqlite().await;
+    let (batch, answers) = taken(&["once #only"], TIMEOUT);
+    let post = &batch[0].post;
+    let id = batch[0].id;
+    let first = write_batch(
+        &db,
+        &[IdentifiedPost { id, post }],
+        false,
+        &AtomicBool::new(false),
+    )
+    .await
+    .unwrap();
+
+    let published = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = published.clone();
+    let writer = writer(setup(
+        db.clone(),
+        Some(Arc::new(move |messages: &[Message]| {
+            seen.lock().unwrap().extend(messages.iter().map(|m| m.id));
+        })),
+    ));
+    write_and_answer(&writer, batch, false).await;
+    let answered = answers
+        .into_iter()
+        .next()
+        .unwrap()
+        .await
+        .unwrap()
+        .expect("answered as stored");
+    assert_eq!(answered, first[0]);
+    assert_eq!(*published.lock().unwrap(), [id]);
+    assert_eq!(writer.setup.stats.failed_posts.load(Ordering::Relaxed), 0);
+}
+
+/// The same for a batch of several posts: none is answered "not written",
+/// none is written twice.
+#[tokio::test]
+async fn a_batch_already_committed_is_answered_as_stored() {
+    let (_dir, db) = sqlite().await;
+    let (batch, answers) = taken(&["one", "two", "three"], TIMEOUT);
+    let posts: Vec<IdentifiedPost> = batch
+        .iter()
+        .map(|t| IdentifiedPost {
+            id: t.id,
+            post: &t.post,
+        })
+        .collect();
+    let first = write_batch(&db, &posts, false, &AtomicBool::new(false))
+        .await
+        .unwrap();
+    drop(posts);
+    let writer = writer(setup(db.clone(), None));
+    write_and_answer(&writer, batch, false).await;
+    for (answer, stored) in answers.into_iter().zip(first) {
+        assert_eq!(answer.await.unwrap().expect("stored"), stored);
+    }
+    let stats = &writer.setup.stats;
+    assert_eq!(stats.failed_posts.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.posts.load(Ordering::Relaxed), 3);
+}
+
+/// A database out of reach: the batch is retried whole until its earliest
+/// deadline, then every post is refused as unavailable (not split, not a
+/// server error).
+#[tokio::test]
+async fn a_batch_that_cannot_reach_the_database_is_refused_by_its_deadline() {
+    let writer = writer(setup(unreachable().await, None));
+    let (mut batch, mut answers) = taken(&["a", "b"], TIMEOUT * 3);
+    let (sooner, answer) = taken(&["c"], TIMEOUT);
+    batch.extend(sooner);
+    answers.extend(answer);
+    let started = Instant::now();
+    write_and_answer(&writer, batch, false).await;
+    let took = started.elapsed();
+    assert!(took <= TIMEOUT + Duration::from_millis(300), "{took:?}");
+    for answer in answers {
+        match answer.await.unwrap() {
+            Err(StoreError::Unavailable { retry_after, .. }) => {
+                assert_eq!(retry_after, RETRY_AFTER_UNREACHABLE)
+            }
+            other => panic!("expected unavailable, got {other:?}"),
+        }
+    }
+    let stats = &writer.setup.stats;
+    assert!(stats.unreachable_attempts.load(Ordering::Relaxed) >= 2);
+    assert_eq!(stats.failed_posts.load(Ordering::Relaxed), 0);
+    assert!(stats.unreachable_streak.load(Ordering::Relaxed) >= 2);
+}
+
+/// Through the queue: a post sent while the database is out of reach is
+/// answered "unavailable" within about two post timeouts, counted, and the
+/// writer reports itself unhealthy.
+#[tokio::test]
+async fn a_post_is_refused_in_time_when_the_database_is_out_of_reach() {
+    let setup = setup(unreachable().await, None);
+    let stats = setup.stats.clone();
+    let handle = WriterHandle::spawn(setup);
+    assert!(handle.healthy());
+    for _ in 0..3 {
+        let started = Instant::now();
+        let result = handle.post(post("lost")).await;
+        assert!(
+            matches!(result, Err(StoreError::Unavailable { .. })),
+            "{result:?}"
+        );
+        assert!(started.elapsed() <= TIMEOUT * 2 + Duration::from_millis(300));
+    }
+    assert_eq!(stats.posts_unavailable.load(Ordering::Relaxed), 3);
+    assert!(!handle.healthy());
+}
+
+/// A panicking commit hook kills the writer task: its post is answered
+/// from the database (it was committed), the writer starts again, and the
+/// next post goes through.
+#[tokio::test]
+async fn a_panicking_writer_is_restarted_and_its_posts_answered() {
+    let (_dir, db) = sqlite().await;
+    let calls = Arc::new(AtomicU64::new(0));
+    let counted = calls.clone();
+    let hook: CommitHook = Arc::new(move |_: &[Message]| {
+        if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("hook failure (expected by the test)");
+        }
+    });
+    let setup = setup(db.clone(), Some(hook));
+    let stats = setup.stats.clone();
+    let handle = WriterHandle::spawn(setup);
+    let first = tokio::time::timeout(Duration::from_secs(5), handle.post(post("first")))
+        .await
+        .expect("answered, not left hanging")
+        .expect("committed before the panic, so stored");
+    assert_eq!(
+        read::get_messages(&db, &[first.id]).await.unwrap(),
+        std::slice::from_ref(&first)
+    );
+    let second = tokio::time::timeout(Duration::from_secs(5), handle.post(post("second")))
+        .await
+        .expect("the restarted writer answers")
+        .expect("stored");
+    assert!(second.id > first.id, "ids still rise after the restart");
+    assert_eq!(stats.writer_restarts.load(Ordering::Relaxed), 1);
+    assert!(handle.healthy());
+}
+
+/// Posts a dead writer left behind that are not in the database get an
+/// error, never silence.
+#[tokio::test]
+async fn posts_of_a_dead_writer_that_were_not_stored_get_an_error() {
+    let (_dir, db) = sqlite().await;
+    let writer = writer(setup(db, None));
+    let (batch, answers) = taken(&["never written"], TIMEOUT);
+    *writer.in_flight() = batch.iter().map(|t| (t.id, t.slot.clone())).collect();
+    drop(batch);
+    settle_in_flight(&writer).await;
+    for answer in answers {
+        assert!(matches!(
+            answer.await.unwrap(),
+            Err(StoreError::Database(_))
+        ));
+    }
+    assert_eq!(writer.setup.stats.failed_posts.load(Ordering::Relaxed), 1);
+}
