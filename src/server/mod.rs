@@ -86,12 +86,15 @@ impl Application {
     }
 
     /// Like [`Application::build`] with the store options given (tests set
-    /// a clock they control); the commit hook is the application's own.
+    /// a clock they control); the commit hook is the application's own,
+    /// and the writer's timeout and connections come from `settings`.
     pub async fn build_with_options(
         settings: &Settings,
         mut options: StoreOptions,
     ) -> Result<Application, StartError> {
         let (listener, tls) = listen(settings).await?;
+        options.post_timeout = Duration::from_millis(settings.writer.post_timeout_ms);
+        options.write_connections = settings.writer.connections;
         let url = &settings.database.url;
         let live = Live::new(settings.live);
         options.on_commit = Some(live.commit_hook());
@@ -265,6 +268,13 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    if !state.store.writer_healthy() {
+        tracing::warn!("readiness check failed: the writer cannot write");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the writer cannot write",
+        ));
+    }
     match state.store.ping().await {
         Ok(()) => Ok(Json(serde_json::json!({ "data": { "status": "ready" } }))),
         Err(error) => {
