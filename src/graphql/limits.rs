@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextSubscribe, NextValidation,
+    NextRequest, NextSubscribe, NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
@@ -65,6 +65,7 @@ impl Extension for RequestGuard {
         stream: BoxStream<'s, Response>,
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
+        let stream = stream.map(code_errors).boxed();
         let Some(budget) = ctx.data_opt::<OperationBudget>() else {
             return next.run(ctx, stream);
         };
@@ -90,6 +91,10 @@ impl Extension for RequestGuard {
                 futures::stream::once(async move { Response::from_errors(vec![error]) }).boxed()
             }
         }
+    }
+
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        code_errors(next.run(ctx).await)
     }
 
     async fn prepare_request(
@@ -188,23 +193,31 @@ impl Extension for RequestGuard {
         if ctx.data_opt::<CostPhase>() == Some(&CostPhase::Preflight) {
             return Response::new(Value::Null);
         }
-        let mut response = next.run(ctx, operation_name).await;
-        // Resolvers code their own errors. async-graphql refuses a scalar it
-        // cannot parse (a malformed DateTime, say) only as the field runs,
-        // without a code: that is the client's input. Anything else is
-        // unexpected.
-        for error in &mut response.errors {
-            if has_code(error) {
-                continue;
-            }
-            let code = input_or(error, INTERNAL_SERVER_ERROR);
-            if code == INTERNAL_SERVER_ERROR {
-                tracing::error!(message = %error.message, "uncoded GraphQL error");
-            }
-            *error = with_code(error.clone(), code);
-        }
-        response
+        code_errors(next.run(ctx, operation_name).await)
     }
+}
+
+/// Gives every error of `response` a code. Resolvers code their own.
+/// Without data, nothing ran: the request could not run as sent (no such
+/// operation, say). async-graphql refuses a scalar it cannot parse (a
+/// malformed DateTime) only as the field runs, without a code: that is the
+/// client's input. Anything else is unexpected.
+fn code_errors(mut response: Response) -> Response {
+    let ran = response.data != Value::Null;
+    for error in &mut response.errors {
+        if has_code(error) {
+            continue;
+        }
+        let code = match input_or(error, INTERNAL_SERVER_ERROR) {
+            INTERNAL_SERVER_ERROR if !ran => GRAPHQL_VALIDATION_FAILED,
+            code => code,
+        };
+        if code == INTERNAL_SERVER_ERROR {
+            tracing::error!(message = %error.message, "uncoded GraphQL error");
+        }
+        *error = with_code(error.clone(), code);
+    }
+    response
 }
 
 /// The refusal of a request whose operations cost `total` in all.
@@ -249,3 +262,6 @@ pub fn has_code(error: &ServerError) -> bool {
         .as_ref()
         .is_some_and(|e| e.get("code").is_some())
 }
+
+#[cfg(test)]
+mod tests;
