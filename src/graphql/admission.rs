@@ -14,7 +14,7 @@ use async_graphql::{Request, Response, ServerError};
 use axum::http::HeaderMap;
 
 use super::analysis::{self, Rejection, Shape};
-use super::errors::{GRAPHQL_PARSE_FAILED, RATE_LIMITED};
+use super::errors::{GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, RATE_LIMITED};
 use super::limits::{coded_error, with_code};
 use super::Viewer;
 use crate::config::GraphqlLimits;
@@ -121,7 +121,10 @@ pub(super) fn check(
     )
     .map_err(|rejection| match rejection {
         Rejection::Limit(refusal) => {
-            asker.count(refusal.code);
+            // A fragment cycle is invalid, not over a limit.
+            if refusal.code != GRAPHQL_VALIDATION_FAILED {
+                asker.count(refusal.code);
+            }
             Refused {
                 error: Box::new(coded_error(refusal.message, refusal.code)),
                 rate_limited: None,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::graphql_attacks::stays_healthy;
+use crate::graphql_attacks::{flood, stays_healthy};
 use crate::helpers::{
     default_start, error_codes, read, token, Backend, Frame, LiveSocket, TestApp, TestClock,
     TestDatabase,
@@ -97,13 +97,19 @@ async fn reads_are_rate_limited_over_http(backend: Backend) {
         .unwrap();
     rate_limited(get, "reads-per-user").await;
     // Without a token there is no user budget to spend.
-    let (status, _) = read(post(&app, "application/json", None, typename).await).await;
+    let (status, _) = read(post(&app, "application/json", None, typename.clone()).await).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         app.metric("dunder_refusals_total{reason=\"rate_limited\"}")
             .await,
         4
     );
+    // Several clients of that user at once: all refused, the server
+    // answering meanwhile.
+    for (status, body) in flood(&app, reader, typename).await {
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(error_codes(&body), ["RATE_LIMITED"], "{body}");
+    }
 }
 
 /// The per-address budgets key on the peer address the server puts on
