@@ -18,12 +18,18 @@ pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
 pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
 pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
 pub const TOO_MANY_DIRECTIVES: &str = "TOO_MANY_DIRECTIVES";
+pub const TOO_MANY_TOKENS: &str = "TOO_MANY_TOKENS";
+pub const TOO_MANY_FIELDS: &str = "TOO_MANY_FIELDS";
+pub const VALUES_TOO_DEEP: &str = "VALUES_TOO_DEEP";
+pub const REQUEST_TOO_COMPLEX: &str = "REQUEST_TOO_COMPLEX";
 pub const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
+pub const RATE_LIMITED: &str = "RATE_LIMITED";
 pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
 pub const BAD_REQUEST: &str = "BAD_REQUEST";
 pub const LAGGED: &str = "LAGGED";
 pub const REPLAY_LIMIT: &str = "REPLAY_LIMIT";
-pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
+pub const TOO_MANY_OPERATIONS: &str = "TOO_MANY_OPERATIONS";
+pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
 pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 
 /// The REST parameter names the domain's messages use, and their GraphQL

@@ -4,20 +4,34 @@
 //! `application/graphql-response+json` or `application/json` as the
 //! `Accept` header asks, with the status codes the specification gives.
 //! A browser asking for HTML gets the GraphiQL playground.
+//!
+//! Every operation is admitted (rate limits, the document's cost; see
+//! `admission`) before its type is looked at or anything runs. A batch is
+//! admitted whole, then its cost is added up without running any of it:
+//! a batch over its rate limits (429) or its request's cost (400) runs
+//! nothing. A rate-limited answer is 429 with `Retry-After` and the
+//! `RateLimit` headers, whichever the media type.
 
-use async_graphql::parser::parse_query;
+use std::net::IpAddr;
+
 use async_graphql::parser::types::OperationType;
-use async_graphql::{BatchResponse, Request, Response as GraphqlResponse, Variables};
+use async_graphql::{Request, Response as GraphqlResponse, Variables};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::errors::{BAD_REQUEST, BATCH_TOO_LARGE, PAYLOAD_TOO_LARGE};
+mod batch;
+
+use super::admission::{self, Asker, ClientAddress};
+use super::analysis::Shape;
+use super::budget::{CostPhase, RequestCost};
+use super::errors::{BAD_REQUEST, PAYLOAD_TOO_LARGE, RATE_LIMITED};
 use super::{GraphqlState, Viewer};
+use crate::guard::client_address;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
 const JSON: &str = "application/json; charset=utf-8";
@@ -171,9 +185,41 @@ fn viewer(headers: &HeaderMap) -> Viewer {
     Viewer::from_authorization(authorization)
 }
 
+/// Who is asking: the bearer token's viewer and the client's address.
+struct Client {
+    viewer: Viewer,
+    address: Option<IpAddr>,
+}
+
+impl Client {
+    fn new(headers: &HeaderMap, extensions: &Extensions) -> Client {
+        Client {
+            viewer: viewer(headers),
+            address: client_address(extensions),
+        }
+    }
+
+    fn asker<'a>(&'a self, state: &'a GraphqlState) -> Asker<'a> {
+        Asker {
+            guards: Some(&state.guards),
+            viewer: Some(&self.viewer),
+            address: self.address,
+        }
+    }
+
+    /// `request` with what resolvers and the request guard read.
+    fn attach(&self, state: &GraphqlState, request: Request) -> Request {
+        request
+            .data(self.viewer.clone())
+            .data(ClientAddress(self.address))
+            .data(state.guards.clone())
+    }
+}
+
 pub async fn get(
     State(state): State<GraphqlState>,
     headers: HeaderMap,
+    extensions: Extensions,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let raw = raw.unwrap_or_default();
@@ -184,7 +230,8 @@ pub async fn get(
     if wants_html && !raw.split('&').any(|pair| pair.starts_with("query=")) {
         return Html(include_str!("graphiql.html")).into_response();
     }
-    get_query(&state, &headers, &raw)
+    let client = Client::new(&headers, &extensions);
+    get_query(&state, &headers, &client, &raw)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -202,6 +249,7 @@ struct GetParams {
 async fn get_query(
     state: &GraphqlState,
     headers: &HeaderMap,
+    client: &Client,
     raw: &str,
 ) -> Result<Response, Refusal> {
     let media = negotiate(headers)?;
@@ -215,7 +263,7 @@ async fn get_query(
             })
             .transpose()
     };
-    let request = Params {
+    let mut request = Params {
         query: params.query.map(Value::String),
         operation_name: params.operation_name.map(Value::String),
         variables: json_param("variables", params.variables)?,
@@ -223,7 +271,12 @@ async fn get_query(
     }
     .into_request()
     .map_err(|message| Refusal::bad_request(media, message))?;
-    if is_mutation(&request) {
+    let asker = client.asker(state);
+    let shape = match admission::check(&mut request, &state.limits, &asker) {
+        Ok(shape) => shape,
+        Err(refused) => return Ok(single_response(media, refused.into_response())),
+    };
+    if shape.operation == Some(OperationType::Mutation) {
         let mut refusal = Refusal::new(
             media,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -233,42 +286,28 @@ async fn get_query(
         refusal.allow = Some("POST");
         return Err(refusal);
     }
-    refuse_subscription(media, &request)?;
-    let response = state.schema.execute(request.data(viewer(headers))).await;
-    Ok(single_response(media, response))
+    refuse_subscription(media, &shape)?;
+    Ok(run_single(state, client, media, request).await)
 }
 
-/// The type of the operation the request would run; `None` when the
-/// document does not parse or names no single operation (GraphQL then
-/// refuses it in its own words).
-fn operation_type(request: &Request) -> Option<OperationType> {
-    let document = parse_query(&request.query).ok()?;
-    let operation = match &request.operation_name {
-        Some(name) => document
-            .operations
-            .iter()
-            .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))
-            .map(|(_, op)| op),
-        // Without a name only a lone operation runs.
-        None => {
-            let mut operations = document.operations.iter();
-            match (operations.next(), operations.next()) {
-                (Some((_, op)), None) => Some(op),
-                _ => None,
-            }
-        }
-    };
-    operation.map(|op| op.node.ty)
-}
-
-fn is_mutation(request: &Request) -> bool {
-    operation_type(request) == Some(OperationType::Mutation)
+/// Runs one admitted operation, its cost checked against the request's.
+async fn run_single(
+    state: &GraphqlState,
+    client: &Client,
+    media: Media,
+    request: Request,
+) -> Response {
+    let request = client
+        .attach(state, request)
+        .data(RequestCost::new(state.limits.max_request_complexity))
+        .data(CostPhase::Check);
+    single_response(media, state.schema.execute(request).await)
 }
 
 /// Subscriptions need a connection that stays open: refused over plain
 /// HTTP with where to go instead.
-fn refuse_subscription(media: Media, request: &Request) -> Result<(), Refusal> {
-    if operation_type(request) == Some(OperationType::Subscription) {
+fn refuse_subscription(media: Media, shape: &Shape) -> Result<(), Refusal> {
+    if shape.operation == Some(OperationType::Subscription) {
         return Err(Refusal::bad_request(
             media,
             "subscriptions run over WebSocket at /graphql/ws (or Server-Sent Events at /message/stream)",
@@ -280,9 +319,11 @@ fn refuse_subscription(media: Media, request: &Request) -> Result<(), Refusal> {
 pub async fn post(
     State(state): State<GraphqlState>,
     headers: HeaderMap,
+    extensions: Extensions,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    post_query(&state, &headers, body)
+    let client = Client::new(&headers, &extensions);
+    post_query(&state, &headers, &client, body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -290,6 +331,7 @@ pub async fn post(
 async fn post_query(
     state: &GraphqlState,
     headers: &HeaderMap,
+    client: &Client,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Refusal> {
     let media = negotiate(headers)?;
@@ -303,6 +345,7 @@ async fn post_query(
     })?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            state.guards.refusals.count(PAYLOAD_TOO_LARGE);
             let message = format!(
                 "request body is larger than {} bytes",
                 crate::rest::MAX_BODY_BYTES
@@ -326,65 +369,22 @@ async fn post_query(
         Refusal::bad_request(media, format!("request body is not JSON: {error}"))
     })?;
     match value {
-        Value::Array(items) => post_batch(state, headers, media, items).await,
+        Value::Array(items) => batch::post(state, client, media, items).await,
         single => {
-            let request =
+            let mut request =
                 parse_params(single).map_err(|message| Refusal::bad_request(media, message))?;
-            refuse_subscription(media, &request)?;
-            Ok(single_response(
-                media,
-                state.schema.execute(request.data(viewer(headers))).await,
-            ))
+            let asker = client.asker(state);
+            let shape = match admission::check(&mut request, &state.limits, &asker) {
+                Ok(shape) => shape,
+                Err(refused) => return Ok(single_response(media, refused.into_response())),
+            };
+            refuse_subscription(media, &shape)?;
+            if let Err(refused) = admission::spend_writes(&shape, &asker) {
+                return Ok(single_response(media, refused.into_response()));
+            }
+            Ok(run_single(state, client, media, request).await)
         }
     }
-}
-
-/// Several operations in one request (async-graphql's batching), answered
-/// as an array; at most `max_batch` of them.
-async fn post_batch(
-    state: &GraphqlState,
-    headers: &HeaderMap,
-    media: Media,
-    items: Vec<Value>,
-) -> Result<Response, Refusal> {
-    let max = state.limits.max_batch;
-    if items.is_empty() || items.len() > max {
-        let message = format!(
-            "a batch must hold 1 to {max} operations, this one holds {}",
-            items.len()
-        );
-        return Err(Refusal::new(
-            media,
-            StatusCode::BAD_REQUEST,
-            message,
-            BATCH_TOO_LARGE,
-        ));
-    }
-    let mut requests = Vec::with_capacity(items.len());
-    for (index, item) in items.into_iter().enumerate() {
-        let request = parse_params(item)
-            .map_err(|message| Refusal::bad_request(media, format!("[{index}] {message}")))?;
-        refuse_subscription(media, &request)?;
-        requests.push(request.data(viewer(headers)));
-    }
-    let response = state
-        .schema
-        .execute_batch(async_graphql::BatchRequest::Batch(requests))
-        .await;
-    let parts: Vec<String> = match response {
-        BatchResponse::Single(one) => vec![response_json(media, one).1],
-        BatchResponse::Batch(many) => many
-            .into_iter()
-            .map(|one| response_json(media, one).1)
-            .collect(),
-    };
-    let body = format!("[{}]", parts.join(","));
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, media.content_type())],
-        body,
-    )
-        .into_response())
 }
 
 fn parse_params(value: Value) -> Result<Request, String> {
@@ -420,17 +420,28 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
     Ok(())
 }
 
-fn single_response(media: Media, response: GraphqlResponse) -> Response {
+fn single_response(media: Media, mut response: GraphqlResponse) -> Response {
+    let headers = std::mem::take(&mut response.http_headers);
     let (status, body) = response_json(media, response);
-    (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response()
+    let mut answer = (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response();
+    answer.headers_mut().extend(headers);
+    answer
 }
 
 /// The status and JSON text of one GraphQL response, fields in the order
 /// the query asked for them. A request error (nothing executed: the
 /// document did not parse or validate, or a limit refused it) is 400
 /// without `data` in `application/graphql-response+json`, and 200 in
-/// `application/json`, as the specification says.
+/// `application/json`, as the specification says. A rate-limited request
+/// is 429 in both.
 fn response_json(media: Media, response: GraphqlResponse) -> (StatusCode, String) {
+    let rate_limited = response.errors.iter().any(|error| {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code"))
+            == Some(&async_graphql::Value::from(RATE_LIMITED))
+    });
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
@@ -453,7 +464,9 @@ fn response_json(media: Media, response: GraphqlResponse) -> (StatusCode, String
         json!({"errors": [{"message": "internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]})
             .to_string()
     });
-    let status = if media == Media::GraphqlResponse && request_error {
+    let status = if rate_limited {
+        StatusCode::TOO_MANY_REQUESTS
+    } else if media == Media::GraphqlResponse && request_error {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -549,24 +562,15 @@ mod tests {
     }
 
     #[test]
-    fn mutations_are_recognised_by_operation() {
-        // Ambiguous without a name: GraphQL itself refuses it.
-        assert!(!is_mutation(&Request::new(
-            "query A { a } mutation B { b }"
-        )));
-        assert!(!is_mutation(
-            &Request::new("query A { a } mutation B { b }").operation_name("A")
-        ));
-        assert!(is_mutation(
-            &Request::new("query A { a } mutation B { b }").operation_name("B")
-        ));
-        assert!(is_mutation(&Request::new("mutation { b }")));
-        assert!(!is_mutation(&Request::new("{ a }")));
-        assert_eq!(
-            operation_type(&Request::new("subscription { s }")),
-            Some(OperationType::Subscription)
+    fn subscriptions_are_refused_over_http() {
+        let shape = |ty| Shape {
+            operation: ty,
+            ..Shape::default()
+        };
+        assert!(
+            refuse_subscription(Media::Json, &shape(Some(OperationType::Subscription))).is_err()
         );
-        assert!(refuse_subscription(Media::Json, &Request::new("subscription { s }")).is_err());
-        assert!(refuse_subscription(Media::Json, &Request::new("{ s }")).is_ok());
+        assert!(refuse_subscription(Media::Json, &shape(Some(OperationType::Query))).is_ok());
+        assert!(refuse_subscription(Media::Json, &shape(None)).is_ok());
     }
 }

@@ -1,25 +1,38 @@
-//! The request guard: every operation, over HTTP or WebSocket, passes the
-//! query-size, alias and directive limits before it is validated, and every
-//! error that leaves carries an `extensions.code`.
+//! The request guard, an async-graphql extension on every operation:
+//! admission (rate limits, the lexical and structural passes; see
+//! [`super::admission`]) before async-graphql parses anything, unless the
+//! HTTP adapter admitted the request already; the cost limits once
+//! async-graphql has counted the operation's complexity; the cap on
+//! operations in flight on one WebSocket; and an `extensions.code` on
+//! every error that leaves.
 //!
-//! Depth and complexity are async-graphql's own validation rules (complexity
-//! counts a connection's page size times its children); this extension only
-//! gives their refusals a code.
+//! Complexity is async-graphql's count (a list field counts the items it
+//! can return times its children; see the `complexity` attributes), which
+//! stays cheap because admission bounded the document's expansion. The
+//! limits are compared here, by number, not by async-graphql's messages.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextRequest, NextSubscribe, NextValidation,
 };
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Positioned, Response, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{
+    Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
+use futures::stream::BoxStream;
+use futures::StreamExt;
 
+use super::admission::{admit, request_data, Admitted, Asker, ClientAddress};
+use super::budget::{CostPhase, OperationBudget, RequestCost};
 use super::errors::{
     BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, INTERNAL_SERVER_ERROR,
-    QUERY_TOO_COMPLEX, QUERY_TOO_DEEP, QUERY_TOO_LARGE, TOO_MANY_ALIASES, TOO_MANY_DIRECTIVES,
+    QUERY_TOO_COMPLEX, REQUEST_TOO_COMPLEX, TOO_MANY_OPERATIONS,
 };
+use super::Viewer;
 use crate::config::GraphqlLimits;
+use crate::guard::Guards;
 
 /// Installs [`RequestGuard`] on a schema.
 pub struct RequestGuardFactory(pub GraphqlLimits);
@@ -32,8 +45,87 @@ impl ExtensionFactory for RequestGuardFactory {
 
 struct RequestGuard(GraphqlLimits);
 
+impl RequestGuard {
+    fn count(ctx: &ExtensionContext<'_>, code: &'static str) {
+        if let Some(guards) = ctx.data_opt::<Guards>() {
+            guards.refusals.count(code);
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Extension for RequestGuard {
+    /// On a WebSocket every operation, whatever its kind, takes a place in
+    /// the connection's budget for as long as it runs (a subscription: until
+    /// it ends or is stopped). Taken when the operation arrives, so the one
+    /// past the cap is the one refused.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let stream = stream.map(code_errors).boxed();
+        let Some(budget) = ctx.data_opt::<OperationBudget>() else {
+            return next.run(ctx, stream);
+        };
+        match budget.try_take() {
+            Some(permit) => next.run(
+                ctx,
+                stream
+                    .map(move |response| {
+                        let _held = &permit;
+                        response
+                    })
+                    .boxed(),
+            ),
+            None => {
+                Self::count(ctx, TOO_MANY_OPERATIONS);
+                let error = coded_error(
+                    format!(
+                        "this connection has {} operations in flight, as many as it may (live.max_operations); wait for one to end or stop one",
+                        budget.limit()
+                    ),
+                    TOO_MANY_OPERATIONS,
+                );
+                futures::stream::once(async move { Response::from_errors(vec![error]) }).boxed()
+            }
+        }
+    }
+
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        code_errors(next.run(ctx).await)
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if request_data::<Admitted>(&request).is_none() {
+            // Connection data (WebSocket) or the request's own.
+            let guards = request_data::<Guards>(&request)
+                .or(ctx.data_opt::<Guards>())
+                .cloned();
+            let viewer = request_data::<Viewer>(&request)
+                .or(ctx.data_opt::<Viewer>())
+                .cloned();
+            let address = request_data::<ClientAddress>(&request)
+                .or(ctx.data_opt::<ClientAddress>())
+                .and_then(|address| address.0);
+            let asker = Asker {
+                guards: guards.as_ref(),
+                viewer: viewer.as_ref(),
+                address,
+            };
+            // The document alone answers (the Response's headers are for
+            // HTTP, which admits its requests itself).
+            admit(&mut request, &self.0, &asker).map_err(|refused| *refused.error)?;
+        }
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -41,43 +133,9 @@ impl Extension for RequestGuard {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let limits = &self.0;
-        if query.len() > limits.max_query_bytes {
-            return Err(coded_error(
-                format!(
-                    "the query is {} bytes long; at most {} are allowed",
-                    query.len(),
-                    limits.max_query_bytes
-                ),
-                QUERY_TOO_LARGE,
-            ));
-        }
-        let document = next
-            .run(ctx, query, variables)
+        next.run(ctx, query, variables)
             .await
-            .map_err(|error| with_code(error, GRAPHQL_PARSE_FAILED))?;
-        let aliases = count_aliases_and_root_fields(&document);
-        if aliases > limits.max_aliases {
-            return Err(coded_error(
-                format!(
-                    "the query has {aliases} aliased and root fields; at most {} are allowed",
-                    limits.max_aliases
-                ),
-                TOO_MANY_ALIASES,
-            ));
-        }
-        if let Some((field, count)) = most_directives(&document) {
-            if count > limits.max_directives {
-                return Err(coded_error(
-                    format!(
-                        "field `{field}` has {count} directives; at most {} are allowed",
-                        limits.max_directives
-                    ),
-                    TOO_MANY_DIRECTIVES,
-                ));
-            }
-        }
-        Ok(document)
+            .map_err(|error| with_code(error, GRAPHQL_PARSE_FAILED))
     }
 
     async fn validation(
@@ -85,20 +143,45 @@ impl Extension for RequestGuard {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
+        let result = next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
                 .map(|error| {
-                    let code = match error.message.as_str() {
-                        "Query is too complex." => QUERY_TOO_COMPLEX,
-                        "Query is nested too deep." => QUERY_TOO_DEEP,
-                        message if message.starts_with("The recursion depth") => QUERY_TOO_DEEP,
-                        _ => GRAPHQL_VALIDATION_FAILED,
-                    };
+                    let code = input_or(&error, GRAPHQL_VALIDATION_FAILED);
                     with_code(error, code)
                 })
-                .collect()
-        })
+                .collect::<Vec<_>>()
+        })?;
+        let limits = &self.0;
+        if result.complexity > limits.max_complexity {
+            Self::count(ctx, QUERY_TOO_COMPLEX);
+            return Err(vec![coded_error(
+                format!(
+                    "the query costs {}; at most {} is allowed (graphql.max_complexity): ask for smaller pages or fewer items",
+                    result.complexity, limits.max_complexity
+                ),
+                QUERY_TOO_COMPLEX,
+            )]);
+        }
+        let phase = ctx
+            .data_opt::<CostPhase>()
+            .copied()
+            .unwrap_or(CostPhase::Check);
+        if let Some(cost) = ctx.data_opt::<Arc<RequestCost>>() {
+            match phase {
+                CostPhase::Check => {
+                    if let Err(total) = cost.spend(result.complexity) {
+                        Self::count(ctx, REQUEST_TOO_COMPLEX);
+                        return Err(vec![request_too_complex(total, cost.limit())]);
+                    }
+                }
+                CostPhase::Preflight => {
+                    let _ = cost.spend(result.complexity);
+                }
+                CostPhase::Run => {}
+            }
+        }
+        Ok(result)
     }
 
     async fn execute(
@@ -107,23 +190,54 @@ impl Extension for RequestGuard {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        // Resolvers code their own errors. async-graphql refuses a scalar it
-        // cannot parse (a malformed DateTime, say) only as the field runs,
-        // without a code: that is the client's input. Anything else is
-        // unexpected.
-        for error in &mut response.errors {
-            if has_code(error) {
-                continue;
-            }
-            if error.message.starts_with("Failed to parse") {
-                *error = with_code(error.clone(), BAD_USER_INPUT);
-            } else {
-                tracing::error!(message = %error.message, "uncoded GraphQL error");
-                *error = with_code(error.clone(), INTERNAL_SERVER_ERROR);
-            }
+        if ctx.data_opt::<CostPhase>() == Some(&CostPhase::Preflight) {
+            return Response::new(Value::Null);
         }
-        response
+        code_errors(next.run(ctx, operation_name).await)
+    }
+}
+
+/// Gives every error of `response` a code. Resolvers code their own.
+/// Without data, nothing ran: the request could not run as sent (no such
+/// operation, say). async-graphql refuses a scalar it cannot parse (a
+/// malformed DateTime) only as the field runs, without a code: that is the
+/// client's input. Anything else is unexpected.
+fn code_errors(mut response: Response) -> Response {
+    let ran = response.data != Value::Null;
+    for error in &mut response.errors {
+        if has_code(error) {
+            continue;
+        }
+        let code = match input_or(error, INTERNAL_SERVER_ERROR) {
+            INTERNAL_SERVER_ERROR if !ran => GRAPHQL_VALIDATION_FAILED,
+            code => code,
+        };
+        if code == INTERNAL_SERVER_ERROR {
+            tracing::error!(message = %error.message, "uncoded GraphQL error");
+        }
+        *error = with_code(error.clone(), code);
+    }
+    response
+}
+
+/// The refusal of a request whose operations cost `total` in all.
+pub fn request_too_complex(total: usize, limit: usize) -> ServerError {
+    coded_error(
+        format!(
+            "the operations of this request cost {total} together; at most {limit} is allowed (graphql.max_request_complexity)"
+        ),
+        REQUEST_TOO_COMPLEX,
+    )
+}
+
+/// `BAD_USER_INPUT` for a value async-graphql could not read as its type
+/// (the only errors it leaves uncoded that are the client's input), else
+/// `otherwise`.
+fn input_or(error: &ServerError, otherwise: &'static str) -> &'static str {
+    if error.message.starts_with("Failed to parse") {
+        BAD_USER_INPUT
+    } else {
+        otherwise
     }
 }
 
@@ -149,114 +263,5 @@ pub fn has_code(error: &ServerError) -> bool {
         .is_some_and(|e| e.get("code").is_some())
 }
 
-/// Aliased fields anywhere in the document, plus the root fields of each
-/// operation that have no alias (through root-level fragments, each
-/// fragment once): every field counted at most once.
-fn count_aliases_and_root_fields(document: &ExecutableDocument) -> usize {
-    let mut aliased = 0;
-    for_each_selection_set(document, &mut |set| {
-        aliased += set
-            .node
-            .items
-            .iter()
-            .filter(|s| matches!(&s.node, Selection::Field(f) if f.node.alias.is_some()))
-            .count();
-    });
-    let mut roots = 0;
-    for (_, operation) in document.operations.iter() {
-        let mut seen = HashSet::new();
-        roots += root_fields(document, &operation.node.selection_set, &mut seen);
-    }
-    aliased + roots
-}
-
-fn root_fields<'a>(
-    document: &'a ExecutableDocument,
-    set: &'a Positioned<SelectionSet>,
-    seen: &mut HashSet<&'a str>,
-) -> usize {
-    set.node
-        .items
-        .iter()
-        .map(|selection| match &selection.node {
-            Selection::Field(field) => usize::from(field.node.alias.is_none()),
-            Selection::InlineFragment(inline) => {
-                root_fields(document, &inline.node.selection_set, seen)
-            }
-            Selection::FragmentSpread(spread) => {
-                let name = spread.node.fragment_name.node.as_str();
-                match document.fragments.get(&spread.node.fragment_name.node) {
-                    Some(fragment) if seen.insert(name) => {
-                        root_fields(document, &fragment.node.selection_set, seen)
-                    }
-                    _ => 0,
-                }
-            }
-        })
-        .sum()
-}
-
-/// The field with the most directives, and how many it has.
-fn most_directives(document: &ExecutableDocument) -> Option<(String, usize)> {
-    let mut most: Option<(String, usize)> = None;
-    for_each_selection_set(document, &mut |set| {
-        for selection in &set.node.items {
-            if let Selection::Field(field) = &selection.node {
-                let count = field.node.directives.len();
-                if most.as_ref().is_none_or(|(_, m)| count > *m) {
-                    most = Some((field.node.name.node.to_string(), count));
-                }
-            }
-        }
-    });
-    most
-}
-
-/// Visits every selection set written in the document once (operations and
-/// fragments, no spreading), so cyclic fragments cannot loop.
-fn for_each_selection_set(
-    document: &ExecutableDocument,
-    visit: &mut impl FnMut(&Positioned<SelectionSet>),
-) {
-    fn walk(set: &Positioned<SelectionSet>, visit: &mut impl FnMut(&Positioned<SelectionSet>)) {
-        visit(set);
-        for selection in &set.node.items {
-            match &selection.node {
-                Selection::Field(field) => walk(&field.node.selection_set, visit),
-                Selection::InlineFragment(inline) => walk(&inline.node.selection_set, visit),
-                Selection::FragmentSpread(_) => {}
-            }
-        }
-    }
-    for (_, operation) in document.operations.iter() {
-        walk(&operation.node.selection_set, visit);
-    }
-    for fragment in document.fragments.values() {
-        walk(&fragment.node.selection_set, visit);
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use async_graphql::parser::parse_query;
-
-    #[test]
-    fn aliases_and_root_fields_are_counted_once_each() {
-        let document = parse_query(
-            "query { a: messages { edges { cursor } } b: messages { edges { n: cursor } } ...F }
-             fragment F on Query { user(name: \"x\") { name } ...F }",
-        )
-        .unwrap();
-        // Aliases a, b, n; the root field user (through F, once).
-        assert_eq!(count_aliases_and_root_fields(&document), 4);
-    }
-
-    #[test]
-    fn the_field_with_most_directives_is_found() {
-        let document =
-            parse_query("{ messages @include(if: true) @skip(if: false) { edges { cursor @skip(if: false) } } }")
-                .unwrap();
-        assert_eq!(most_directives(&document), Some(("messages".to_owned(), 2)));
-    }
-}
+mod tests;

@@ -1,9 +1,16 @@
 //! The GraphQL face: a schema built independently of the web framework
 //! (query, mutation, subscription, relay types, error codes, limits), and thin axum
 //! adapters for HTTP (`/graphql`) and WebSocket (`/graphql/ws`).
-//! Validation is the domain's, as for the REST routes.
+//! Validation is the domain's, as for the REST routes. What a hostile
+//! client can ask is bounded before anything expensive runs: see
+//! `analysis` (the document's cost), `admission` (rate limits) and
+//! `limits` (the extension that applies both to every operation).
 
+mod admission;
+mod analysis;
+mod budget;
 mod connection;
+mod cost;
 mod errors;
 mod global_id;
 mod http;
@@ -26,10 +33,11 @@ use crate::domain::{DomainError, UserName};
 use crate::guard::Guards;
 use crate::live::Live;
 use crate::store::Store;
+pub use admission::ClientAddress;
+pub use budget::OperationBudget;
 use loaders::{MessageLoader, UserLoader};
 use mutation::MutationRoot;
 use query::QueryRoot;
-pub use subscription::SubscriptionBudget;
 use subscription::SubscriptionRoot;
 
 pub type DunderSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -43,6 +51,7 @@ pub struct Services {
 /// Who is asking, per request: the outcome of reading the bearer token.
 /// Kept as an outcome so that queries work without a token and only what
 /// needs a user (posting) is refused, with the reason.
+#[derive(Clone)]
 pub struct Viewer(Result<UserName, DomainError>);
 
 impl Viewer {
@@ -63,9 +72,11 @@ pub fn build_schema(
     max_text_chars: usize,
     limits: GraphqlLimits,
 ) -> DunderSchema {
+    // Depth, complexity and every other limit are the request guard's,
+    // checked before async-graphql's own passes; its recursion limit is set
+    // to the same nesting the guard allows, so it never refuses first.
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(analysis::nesting_cap(&limits))
         .extension(limits::RequestGuardFactory(limits))
         .data(DataLoader::new(MessageLoader(store.clone()), tokio::spawn))
         .data(DataLoader::new(UserLoader(store.clone()), tokio::spawn))

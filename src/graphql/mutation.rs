@@ -2,6 +2,7 @@
 
 use async_graphql::{Context, InputObject, Object, Result};
 
+use super::cost;
 use super::errors::{domain_error, store_error};
 use super::types::MessageObject;
 use super::{Services, Viewer};
@@ -23,6 +24,8 @@ pub struct MutationRoot;
 impl MutationRoot {
     /// Posts a message as the user of the bearer token (the `Authorization`
     /// header over HTTP, the `connection_init` payload over WebSocket).
+    /// Costs as much as a page of a hundred messages.
+    #[graphql(complexity = "cost::write_cost(child_complexity)")]
     async fn post_message(
         &self,
         ctx: &Context<'_>,

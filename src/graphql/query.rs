@@ -5,6 +5,7 @@ use async_graphql::{Context, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
 
 use super::connection::{self, MessageConnection, PageArgs};
+use super::cost;
 use super::errors::{domain_error, store_error};
 use super::global_id::GlobalId;
 use super::loaders::MessageLoader;
@@ -101,7 +102,8 @@ impl QueryRoot {
 
     /// Messages per aligned bucket (`aggregation` a Go duration of whole
     /// minutes, at least `1m`), for one hashtag or all; non-empty buckets
-    /// only, oldest first.
+    /// only, oldest first. Costs one item per bucket the range covers.
+    #[graphql(complexity = "cost::trend_cost(from_date, to_date, &aggregation, child_complexity)")]
     async fn trend(
         &self,
         ctx: &Context<'_>,
@@ -122,6 +124,7 @@ impl QueryRoot {
 
     /// The hashtags with the most messages in the last `window` (the
     /// current minute included), most used first.
+    #[graphql(complexity = "cost::trending_cost(first, child_complexity)")]
     async fn trending_hashtags(
         &self,
         ctx: &Context<'_>,

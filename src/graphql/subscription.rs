@@ -1,44 +1,16 @@
 //! `Subscription`: new messages as they are posted (resumable with
 //! `after`), and the live count of the current trend bucket.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, ErrorExtensions, Result, Subscription};
 use futures::{Stream, StreamExt};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::errors::{
-    coded, domain_error, store_error, LAGGED, REPLAY_LIMIT, TOO_MANY_SUBSCRIPTIONS,
-};
+use super::errors::{coded, domain_error, store_error, LAGGED, REPLAY_LIMIT};
 use super::global_id::GlobalId;
 use super::query::MessageFilterInput;
 use super::types::{MessageObject, TrendBucketObject};
 use super::Services;
 use crate::domain::{Aggregation, Cursor, DomainError, Hashtag, MessageId};
 use crate::live::{message_feed, trend_feed, FeedEvent, Live};
-
-/// The subscriptions one WebSocket connection may hold at once.
-pub struct SubscriptionBudget(pub Arc<Semaphore>);
-
-impl SubscriptionBudget {
-    pub fn new(limit: usize) -> Self {
-        SubscriptionBudget(Arc::new(Semaphore::new(limit)))
-    }
-}
-
-/// A permit from the connection's budget, held for the stream's life; none
-/// is needed where there is no budget (a subscription run outside a socket).
-fn take_permit(ctx: &Context<'_>) -> Result<Option<OwnedSemaphorePermit>> {
-    match ctx.data_opt::<SubscriptionBudget>() {
-        None => Ok(None),
-        Some(budget) => budget.0.clone().try_acquire_owned().map(Some).map_err(|_| {
-            coded(
-                "this connection has as many subscriptions as it may hold; stop one first",
-                TOO_MANY_SUBSCRIPTIONS,
-            )
-        }),
-    }
-}
 
 pub struct SubscriptionRoot;
 
@@ -62,7 +34,6 @@ impl SubscriptionRoot {
             .map(parse_after)
             .transpose()
             .map_err(domain_error)?;
-        let permit = take_permit(ctx)?;
         let store = ctx.data::<Services>()?.store.clone();
         let live = ctx.data::<Live>()?;
         let feed = message_feed(
@@ -73,16 +44,13 @@ impl SubscriptionRoot {
             live.order_window(),
             live.feed_limits(),
         );
-        Ok(feed.map(move |event| {
-            let _held = &permit;
-            match event {
-                Ok(FeedEvent::Message(message)) => Ok(MessageObject(message)),
-                Ok(FeedEvent::Lagged { resume_after }) => Err(lagged(resume_after)),
-                Ok(FeedEvent::ReplayLimit { resume_after, max }) => {
-                    Err(replay_limit(resume_after, max))
-                }
-                Err(error) => Err(store_error(error)),
+        Ok(feed.map(|event| match event {
+            Ok(FeedEvent::Message(message)) => Ok(MessageObject(message)),
+            Ok(FeedEvent::Lagged { resume_after }) => Err(lagged(resume_after)),
+            Ok(FeedEvent::ReplayLimit { resume_after, max }) => {
+                Err(replay_limit(resume_after, max))
             }
+            Err(error) => Err(store_error(error)),
         }))
     }
 
@@ -101,15 +69,10 @@ impl SubscriptionRoot {
             .transpose()
             .map_err(domain_error)?;
         let aggregation = Aggregation::parse("aggregation", &aggregation).map_err(domain_error)?;
-        let permit = take_permit(ctx)?;
         let store = ctx.data::<Services>()?.store.clone();
         let hub = ctx.data::<Live>()?.hub().clone();
-        Ok(
-            trend_feed(store, hub, hashtag, aggregation).map(move |bucket| {
-                let _held = &permit;
-                bucket.map(TrendBucketObject::from).map_err(store_error)
-            }),
-        )
+        Ok(trend_feed(store, hub, hashtag, aggregation)
+            .map(|bucket| bucket.map(TrendBucketObject::from).map_err(store_error)))
     }
 }
 

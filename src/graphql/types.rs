@@ -8,6 +8,7 @@ use async_graphql::{Context, Interface, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use super::connection::{self, MessageConnection, PageArgs};
+use super::cost;
 use super::errors::store_error;
 use super::global_id::GlobalId;
 use super::loaders::UserLoader;
@@ -49,6 +50,7 @@ impl MessageObject {
     }
 
     /// In the order written, each shown as it was first written.
+    #[graphql(complexity = "cost::HASHTAGS_COST")]
     async fn hashtags(&self) -> &[String] {
         &self.0.hashtags
     }

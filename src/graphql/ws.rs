@@ -3,8 +3,12 @@
 //! machine, with what a long-lived socket needs around it: the token from
 //! the `connection_init` payload (`{"Authorization": "Bearer ..."}`), a
 //! deadline for that `connection_init`, server keepalive pings, a cap on
-//! subscriptions per connection, and a clean close (1001) on shutdown.
+//! operations in flight per connection, and a clean close (1001) on
+//! shutdown. Each socket holds a live-stream slot for its whole life (taken
+//! before the upgrade: a full server answers 503, a full address 429), and
+//! every operation on it spends the viewer's and the address's rate limits.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -14,26 +18,58 @@ use async_graphql::http::{
 use async_graphql::Data;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
-use axum::http::{header, HeaderMap};
-use axum::response::Response;
+use axum::http::{header, Extensions, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use futures::{future, SinkExt, StreamExt};
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::subscription::SubscriptionBudget;
-use super::{GraphqlState, Viewer};
+use super::budget::OperationBudget;
+use super::errors::TOO_MANY_STREAMS;
+use super::{ClientAddress, GraphqlState, Viewer};
+use crate::guard::{client_address, StreamRefusal, StreamSlot};
 
 pub async fn upgrade(
     State(state): State<GraphqlState>,
     headers: HeaderMap,
+    extensions: Extensions,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let address = client_address(&extensions);
+    let slot = match state.guards.streams.try_open(address) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            state.guards.refusals.count(TOO_MANY_STREAMS);
+            return stream_refused(refusal);
+        }
+    };
     let protocol = requested_protocol(&headers);
     // The request-body limit holds for socket messages too.
     upgrade
         .max_message_size(crate::rest::MAX_BODY_BYTES)
         .max_frame_size(crate::rest::MAX_BODY_BYTES)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve(socket, state, protocol))
+        .on_upgrade(move |socket| serve(socket, state, protocol, address, slot))
+}
+
+/// No slot for another live stream: 503 (the server is full) or 429 (this
+/// address is), with when to try again, in GraphQL's error shape.
+fn stream_refused(refusal: StreamRefusal) -> Response {
+    let body = json!({"errors": [{
+        "message": refusal.message(),
+        "extensions": {"code": TOO_MANY_STREAMS},
+    }]});
+    (
+        refusal.status(),
+        [
+            (header::CONTENT_TYPE, "application/json; charset=utf-8"),
+            (
+                header::RETRY_AFTER,
+                &StreamRefusal::RETRY_AFTER.as_secs().to_string(),
+            ),
+        ],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// The first subprotocol the client offers that Dunder speaks; the legacy
@@ -46,7 +82,15 @@ fn requested_protocol(headers: &HeaderMap) -> WebSocketProtocols {
         .unwrap_or(WebSocketProtocols::SubscriptionsTransportWS)
 }
 
-async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtocols) {
+/// Serves one socket; `_slot` is its live-stream slot, given back when the
+/// socket ends.
+async fn serve(
+    socket: WebSocket,
+    state: GraphqlState,
+    protocol: WebSocketProtocols,
+    address: Option<IpAddr>,
+    _slot: StreamSlot,
+) {
     let settings = *state.live.settings();
     let (mut sink, source) = socket.split();
     let input = source
@@ -60,12 +104,15 @@ async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtoc
         });
     let initialized = Arc::new(AtomicBool::new(false));
     let init_flag = initialized.clone();
-    let max_subscriptions = settings.max_operations;
+    let max_operations = settings.max_operations;
+    let guards = state.guards.clone();
     let mut outgoing = ProtocolMachine::new(state.schema.clone(), input, protocol)
         .on_connection_init(move |payload| async move {
             let mut data = Data::default();
             data.insert(viewer_from_payload(&payload));
-            data.insert(SubscriptionBudget::new(max_subscriptions));
+            data.insert(OperationBudget::new(max_operations));
+            data.insert(ClientAddress(address));
+            data.insert(guards);
             init_flag.store(true, Ordering::Relaxed);
             Ok(data)
         })

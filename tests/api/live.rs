@@ -384,11 +384,7 @@ async fn socket_limits_and_clean_shutdown() {
     socket.start("2", POSTED, json!({})).await;
     socket.start("3", POSTED, json!({})).await;
     let (refused, payload) = socket.next_payload().await;
-    assert_eq!(
-        error_codes(&payload),
-        ["TOO_MANY_SUBSCRIPTIONS"],
-        "{payload}"
-    );
+    assert_eq!(error_codes(&payload), ["TOO_MANY_OPERATIONS"], "{payload}");
     assert_eq!(socket.next_frame().await, Frame::Complete(refused.clone()));
     let mut active: HashSet<String> = ["1", "2", "3"].iter().map(|s| s.to_string()).collect();
     active.remove(&refused);
