@@ -158,7 +158,7 @@ fn aliased_posts() -> String {
 }
 
 /// graphql-js `getIntrospectionQuery` with every option on.
-const INTROSPECTION: &str = include_str!("introspection_query.graphql");
+const INTROSPECTION: &str = include_str!("../tests/introspection/query.graphql");
 
 async fn run_graphql_attack(
     base: &str,
