@@ -262,6 +262,27 @@ async fn live_streams_are_capped_in_total_and_per_address() {
         body["error"].as_str().unwrap().contains("live streams"),
         "{body}"
     );
+    // A GraphQL WebSocket from the same address is refused alike.
+    let mut upgrade = TcpStream::connect(socket_address(&app))
+        .await
+        .expect("connect");
+    upgrade
+        .write_all(
+            b"GET /graphql/ws HTTP/1.1\r\nHost: dunder\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let mut answer = vec![0u8; 4096];
+    let n = upgrade.read(&mut answer).await.expect("answer");
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after"),
+        "{answer}"
+    );
+    assert!(answer.contains("TOO_MANY_STREAMS"), "{answer}");
     let _third = open("127.0.0.2").await;
     assert_eq!(_third.status(), StatusCode::OK);
     let full = open("127.0.0.3").await;
