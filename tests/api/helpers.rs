@@ -205,6 +205,27 @@ pub struct TestApp {
     _database: Arc<TestDatabase>,
 }
 
+/// The flags of a test server on `database_url`: port 0 on 127.0.0.1.
+/// Every test client is 127.0.0.1, so rate limits and the per-address
+/// stream cap are off unless a test asks for them (the tests of the limits
+/// themselves do).
+pub fn test_flags(database_url: &str) -> Flags {
+    let mut flags = Flags {
+        database_url: Some(database_url.to_owned()),
+        port: Some(0),
+        listen_address: Some("127.0.0.1".parse().expect("address")),
+        ..Flags::default()
+    };
+    flags.rate_limit = RateLimitFlags {
+        writes_per_user: Some(0),
+        writes_per_address: Some(0),
+        reads_per_user: Some(0),
+        reads_per_address: Some(0),
+    };
+    flags.http.max_streams_per_address = Some(1_000_000);
+    flags
+}
+
 /// The instant test clocks start at, unless a test says otherwise.
 pub fn default_start() -> DateTime<Utc> {
     "2019-09-23T10:00:00Z".parse().expect("valid instant")
@@ -224,22 +245,7 @@ impl TestApp {
         clock: TestClock,
         configure: impl FnOnce(&mut Flags),
     ) -> TestApp {
-        let mut flags = Flags {
-            database_url: Some(database.url.clone()),
-            port: Some(0),
-            listen_address: Some("127.0.0.1".parse().expect("address")),
-            ..Flags::default()
-        };
-        // Every test client is 127.0.0.1: rate limits and the per-address
-        // stream cap are off unless a test asks for them (the tests of the
-        // limits themselves do).
-        flags.rate_limit = RateLimitFlags {
-            writes_per_user: Some(0),
-            writes_per_address: Some(0),
-            reads_per_user: Some(0),
-            reads_per_address: Some(0),
-        };
-        flags.http.max_streams_per_address = Some(1_000_000);
+        let mut flags = test_flags(&database.url);
         configure(&mut flags);
         let settings = Settings::from_layers(None, &flags).expect("valid test settings");
         let options = StoreOptions {

@@ -17,8 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dunder::cli::Flags;
-use dunder::config::{RateLimitFlags, Settings};
+use dunder::config::Settings;
 use dunder::server::Application;
 use dunder::store::StoreOptions;
 use reqwest::StatusCode;
@@ -284,26 +283,10 @@ async fn posting_survives_a_database_outage() {
 
     // The application, as helpers::TestApp::spawn_on builds it, with its
     // own post timeout.
-    let mut flags = Flags {
-        database_url: Some(url.clone()),
-        port: Some(0),
-        listen_address: Some("127.0.0.1".parse().expect("address")),
-        ..Flags::default()
-    };
-    flags.rate_limit = RateLimitFlags {
-        writes_per_user: Some(0),
-        writes_per_address: Some(0),
-        reads_per_user: Some(0),
-        reads_per_address: Some(0),
-    };
-    flags.http.max_streams_per_address = Some(1_000_000);
+    let mut flags = crate::helpers::test_flags(&url);
     flags.writer.post_timeout_ms = Some(POST_TIMEOUT.as_millis() as u64);
     let settings = Settings::from_layers(None, &flags).expect("valid settings");
-    let options = StoreOptions {
-        post_timeout: POST_TIMEOUT,
-        ..StoreOptions::default()
-    };
-    let application = Application::build_with_options(&settings, options)
+    let application = Application::build_with_options(&settings, StoreOptions::default())
         .await
         .expect("build application");
     let store = application.store().clone();
