@@ -154,8 +154,10 @@ pub struct GuardedIo<S> {
     inner: S,
     activity: Arc<Activity>,
     send_timeout: Duration,
-    /// Running while a write waits for the peer to read.
+    /// The send timeout's timer, made once and reset at each stall.
     write_stall: Option<Pin<Box<Sleep>>>,
+    /// Whether a write is waiting for the peer to read now.
+    stalled: bool,
     /// The connection's slot under the connection cap.
     _slot: OwnedSemaphorePermit,
 }
@@ -172,6 +174,7 @@ impl<S> GuardedIo<S> {
             activity,
             send_timeout,
             write_stall: None,
+            stalled: false,
             _slot: slot,
         }
     }
@@ -184,13 +187,17 @@ impl<S> GuardedIo<S> {
         result: Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
         if result.is_ready() {
-            self.write_stall = None;
+            self.stalled = false;
             return result;
         }
-        let timeout = self.send_timeout;
+        let deadline = Instant::now() + self.send_timeout;
+        let starting = !std::mem::replace(&mut self.stalled, true);
         let stall = self
             .write_stall
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if starting {
+            stall.as_mut().reset(deadline);
+        }
         match stall.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,

@@ -186,7 +186,7 @@ async fn many_directives(backend: Backend) {
         "cursor @include(if: true) @skip(if: false) ".repeat(26)
     );
     let answers = flood(&app, None, query(&on_many)).await;
-    all_refused(&answers, "TOO_MANY_DIRECTIVES");
+    all_refused(&answers, "TOO_MANY_DOCUMENT_DIRECTIVES");
     let message = answers[0].1["errors"][0]["message"].as_str().unwrap();
     assert!(
         message.contains("graphql.max_document_directives"),

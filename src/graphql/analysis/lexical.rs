@@ -15,7 +15,7 @@
 use super::Refusal;
 use crate::config::GraphqlLimits;
 use crate::graphql::errors::{
-    QUERY_TOO_DEEP, QUERY_TOO_LARGE, TOO_MANY_DIRECTIVES, TOO_MANY_TOKENS, VALUES_TOO_DEEP,
+    QUERY_TOO_DEEP, QUERY_TOO_LARGE, TOO_MANY_DOCUMENT_DIRECTIVES, TOO_MANY_TOKENS, VALUES_TOO_DEEP,
 };
 
 /// What the lexical pass counted in a document it accepted.
@@ -124,7 +124,7 @@ pub fn scan(text: &str, limits: &GraphqlLimits) -> Result<Lexed, Refusal> {
                 lexed.directives += 1;
                 if lexed.directives > limits.max_document_directives {
                     return Err(Refusal::new(
-                        TOO_MANY_DIRECTIVES,
+                        TOO_MANY_DOCUMENT_DIRECTIVES,
                         format!(
                             "the query has more than {} directives; at most {} are allowed in one document (graphql.max_document_directives)",
                             limits.max_document_directives, limits.max_document_directives
@@ -282,7 +282,7 @@ mod tests {
         let directives = format!("{{ {} }}", "a @skip(if: false) ".repeat(51));
         assert_eq!(
             scan(&directives, &limits).unwrap_err().code,
-            TOO_MANY_DIRECTIVES
+            TOO_MANY_DOCUMENT_DIRECTIVES
         );
 
         let long = format!("{{ a }}{}", " ".repeat(16_384));

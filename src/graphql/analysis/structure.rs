@@ -28,8 +28,8 @@ use super::lexical::values_too_deep;
 use super::Refusal;
 use crate::config::GraphqlLimits;
 use crate::graphql::errors::{
-    GRAPHQL_VALIDATION_FAILED, QUERY_TOO_DEEP, TOO_MANY_ALIASES, TOO_MANY_DIRECTIVES,
-    TOO_MANY_FIELDS,
+    GRAPHQL_VALIDATION_FAILED, INTROSPECTION_TOO_DEEP, QUERY_TOO_DEEP, TOO_MANY_ALIASES,
+    TOO_MANY_DIRECTIVES, TOO_MANY_FIELDS,
 };
 
 /// What the structural pass found in a document it accepted.
@@ -364,7 +364,7 @@ impl<'d> Pass<'d> {
         }
         if summary.introspection > limits.max_introspection_depth {
             return Err(Refusal::new(
-                QUERY_TOO_DEEP,
+                INTROSPECTION_TOO_DEEP,
                 format!(
                     "the query nests fields {} deep through __schema or __type; at most {} levels are allowed there (graphql.max_introspection_depth)",
                     summary.introspection, limits.max_introspection_depth

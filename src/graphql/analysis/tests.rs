@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::*;
 use crate::graphql::errors::{
-    GRAPHQL_VALIDATION_FAILED, QUERY_TOO_DEEP, TOO_MANY_ALIASES, TOO_MANY_DIRECTIVES,
-    TOO_MANY_FIELDS, VALUES_TOO_DEEP,
+    GRAPHQL_VALIDATION_FAILED, INTROSPECTION_TOO_DEEP, QUERY_TOO_DEEP, TOO_MANY_ALIASES,
+    TOO_MANY_DIRECTIVES, TOO_MANY_FIELDS, VALUES_TOO_DEEP,
 };
 
 /// The standard introspection query, as graphql-js 16 builds it.
@@ -221,8 +221,18 @@ fn depth_counts_fields_through_fragments_and_leaves_introspection_to_its_own_lim
     // Below __schema only the introspection limit counts.
     let introspection = "{ __schema { types { fields { type { name } } } } }";
     assert_eq!(code(introspection, &limits), None);
+    // Written out, the text itself nests past both limits: the lexical
+    // pass refuses it before anything is parsed.
     let too_deep = "{ __schema { types { fields { type { ofType { name } } } } } }";
     assert_eq!(code(too_deep, &limits), Some(QUERY_TOO_DEEP));
+    // Through a fragment the text stays shallow; expanded, it passes the
+    // introspection limit.
+    let through_fragment = "{ __schema { ...T } } \
+        fragment T on __Schema { types { fields { type { ofType { name } } } } }";
+    assert_eq!(
+        code(through_fragment, &limits),
+        Some(INTROSPECTION_TOO_DEEP)
+    );
     // A sibling of __schema still counts against max_depth.
     let sibling = "{ __schema { types { name } } a { b { c { d } } } }";
     assert_eq!(code(sibling, &limits), Some(QUERY_TOO_DEEP));
