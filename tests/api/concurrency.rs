@@ -80,7 +80,47 @@ async fn concurrent_posts_all_land(backend: Backend) {
     );
 }
 
-on_every_backend!(concurrent_posts_all_land);
+on_every_backend!(concurrent_posts_all_land, a_burst_is_written_in_few_batches);
+
+/// Group commit itself: a burst of posts, all waiting at once, is written
+/// in a few transactions; the same burst with batches capped at one post
+/// (the write benchmark's baseline) takes one transaction per post, which
+/// shows the batch counter counts.
+async fn a_burst_is_written_in_few_batches(backend: Backend) {
+    const BURST: usize = 200;
+    let database = TestDatabase::create(backend).await;
+    for (max_batch, fewest, most) in [(1, BURST, BURST), (dunder::store::MAX_BATCH, 1, 10)] {
+        let store = dunder::store::Store::open(
+            &database.url,
+            dunder::store::StoreOptions {
+                max_batch,
+                ..dunder::store::StoreOptions::default()
+            },
+        )
+        .await
+        .expect("open the store");
+        let before = store.stats().batches.load(std::sync::atomic::Ordering::Relaxed);
+        // Every post is queued in the first poll of join_all, before the
+        // writer has finished its first transaction.
+        let posts = (0..BURST).map(|n| {
+            let store = store.clone();
+            async move {
+                let author = dunder::domain::UserName::parse("user", "burst").expect("name");
+                let post = dunder::domain::NewMessage::parse(author, &format!("burst {n}"), &[], 500)
+                    .expect("post");
+                store.post(post).await.expect("stored")
+            }
+        });
+        let stored = join_all(posts).await;
+        assert_eq!(stored.len(), BURST);
+        let batches =
+            store.stats().batches.load(std::sync::atomic::Ordering::Relaxed) - before;
+        assert!(
+            (fewest as u64..=most as u64).contains(&batches),
+            "{BURST} posts with batches of at most {max_batch}: {batches} transactions"
+        );
+    }
+}
 
 /// Four servers on one PostgreSQL database whose transactions are all
 /// SERIALIZABLE: their group commits touch the same counter and user rows,

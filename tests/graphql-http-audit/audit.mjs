@@ -1,7 +1,8 @@
 // Runs graphql-http's server audits (the GraphQL-over-HTTP specification's
-// MUST and SHOULD rules) against the URL given, prints each result, and
-// exits non-zero when any MUST audit fails. SHOULD audits that fail are
-// reported as warnings.
+// MUST, SHOULD and MAY rules) against the URL given, prints each result, and
+// exits non-zero unless every audit passes: the recorded state is all of
+// them ok (61 with the pinned graphql-http), so any MUST failure, SHOULD
+// warning or MAY notice is a regression.
 import { serverAudits } from 'graphql-http';
 
 const url = process.argv[2];
@@ -20,8 +21,13 @@ for (const audit of audits) {
   console.log(`${mark} ${result.id} ${result.name}${result.status === 'ok' ? '' : `: ${result.reason}`}`);
   counts[result.status] = (counts[result.status] ?? 0) + 1;
 }
-const failed = counts.error;
 console.log(
-  `graphql-http audits: ${counts.ok} ok, ${counts.notice} MAY notices, ${counts.warn} SHOULD warnings, ${failed} MUST failures`,
+  `graphql-http audits: ${counts.ok} ok, ${counts.notice} MAY notices, ${counts.warn} SHOULD warnings, ${counts.error} MUST failures`,
 );
-process.exit(failed === 0 ? 0 : 1);
+// The audits the pinned graphql-http runs; fewer would mean some did not.
+const RECORDED = 61;
+const regressions = counts.error + counts.warn + counts.notice;
+if (counts.ok < RECORDED) {
+  console.error(`only ${counts.ok} audits passed; ${RECORDED} did when this was recorded`);
+}
+process.exit(regressions === 0 && counts.ok >= RECORDED ? 0 : 1);
