@@ -99,22 +99,29 @@ async fn a_burst_is_written_in_few_batches(backend: Backend) {
         )
         .await
         .expect("open the store");
-        let before = store.stats().batches.load(std::sync::atomic::Ordering::Relaxed);
+        let before = store
+            .stats()
+            .batches
+            .load(std::sync::atomic::Ordering::Relaxed);
         // Every post is queued in the first poll of join_all, before the
         // writer has finished its first transaction.
         let posts = (0..BURST).map(|n| {
             let store = store.clone();
             async move {
                 let author = dunder::domain::UserName::parse("user", "burst").expect("name");
-                let post = dunder::domain::NewMessage::parse(author, &format!("burst {n}"), &[], 500)
-                    .expect("post");
+                let post =
+                    dunder::domain::NewMessage::parse(author, &format!("burst {n}"), &[], 500)
+                        .expect("post");
                 store.post(post).await.expect("stored")
             }
         });
         let stored = join_all(posts).await;
         assert_eq!(stored.len(), BURST);
-        let batches =
-            store.stats().batches.load(std::sync::atomic::Ordering::Relaxed) - before;
+        let batches = store
+            .stats()
+            .batches
+            .load(std::sync::atomic::Ordering::Relaxed)
+            - before;
         assert!(
             (fewest as u64..=most as u64).contains(&batches),
             "{BURST} posts with batches of at most {max_batch}: {batches} transactions"
