@@ -84,7 +84,8 @@ async fn listings_walk_indexes_at_any_depth() {
         .collect();
     // Newest first (listings, `first`/`after`) and oldest first (`last`/
     // `before`, and a resume's replay).
-    let directions: [(&str, fn(Option<Cursor>, u64) -> PageRequest); 2] = [
+    type Page = fn(Option<Cursor>, u64) -> PageRequest;
+    let directions: [(&str, Page); 2] = [
         ("newest first", PageRequest::older),
         ("oldest first", PageRequest::newer),
     ];
