@@ -762,6 +762,18 @@ pub struct SseClient {
     buffer: String,
 }
 
+/// What reading a stream gave: an event (or comment), or why none came.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SseNext {
+    Event(SseEvent),
+    /// The server ended the stream.
+    End,
+    /// The stream failed (a reset connection, a malformed chunk).
+    Error(String),
+    /// Nothing came within the wait.
+    Timeout,
+}
+
 /// One SSE event (comments are returned too, as heartbeats).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SseEvent {
@@ -787,9 +799,9 @@ impl SseClient {
         }
     }
 
-    /// The next event or comment; `None` when the stream ends or nothing
-    /// comes within `wait`.
-    pub async fn next_within(&mut self, wait: Duration) -> Option<SseEvent> {
+    /// The next event or comment, or why there is none: the stream ended,
+    /// failed, or sent nothing within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> SseNext {
         use futures::StreamExt;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
@@ -808,11 +820,13 @@ impl SseClient {
                         }
                     }
                 }
-                return Some(event);
+                return SseNext::Event(event);
             }
             match tokio::time::timeout(wait, self.body.next()).await {
                 Ok(Some(Ok(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
-                _ => return None,
+                Ok(Some(Err(error))) => return SseNext::Error(error.to_string()),
+                Ok(None) => return SseNext::End,
+                Err(_) => return SseNext::Timeout,
             }
         }
     }
@@ -820,12 +834,10 @@ impl SseClient {
     /// The next message event (skipping heartbeats), as REST JSON.
     pub async fn next_message(&mut self) -> SseEvent {
         loop {
-            let event = self
-                .next_within(Duration::from_secs(10))
-                .await
-                .expect("an event within 10 s");
-            if event.comment.is_none() {
-                return event;
+            match self.next_within(Duration::from_secs(10)).await {
+                SseNext::Event(event) if event.comment.is_none() => return event,
+                SseNext::Event(_) => continue,
+                other => panic!("expected an event within 10 s, got {other:?}"),
             }
         }
     }

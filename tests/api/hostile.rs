@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::helpers::{Backend, LiveSocket, SseClient, TestApp, TestClock, TestDatabase};
+use crate::helpers::{Backend, LiveSocket, SseClient, SseNext, TestApp, TestClock, TestDatabase};
 
 /// A client that opens a new connection for every request, from `local`.
 fn fresh_client(local: Option<&str>) -> reqwest::Client {
@@ -548,8 +548,9 @@ async fn resume_replays_a_bounded_stretch(backend: Backend) {
         data["error"].as_str().unwrap().contains("GET /message"),
         "{data}"
     );
-    assert!(
-        sse.next_within(Duration::from_secs(2)).await.is_none(),
+    assert_eq!(
+        sse.next_within(Duration::from_secs(2)).await,
+        SseNext::End,
         "the stream ends"
     );
 

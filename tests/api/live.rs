@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    default_start, error_codes, Backend, Frame, LiveSocket, SseClient, TestApp, TestClock,
+    default_start, error_codes, Backend, Frame, LiveSocket, SseClient, SseNext, TestApp, TestClock,
     TestDatabase,
 };
 use crate::on_every_backend;
@@ -430,11 +430,12 @@ async fn socket_limits_and_clean_shutdown() {
     }
     loop {
         match sse.next_within(Duration::from_secs(5)).await {
-            None => break,
-            Some(event) => assert!(
+            SseNext::End => break,
+            SseNext::Event(event) => assert!(
                 event.comment.is_some(),
                 "only heartbeats before the end: {event:?}"
             ),
+            other => panic!("the stream should end cleanly, got {other:?}"),
         }
     }
 }
