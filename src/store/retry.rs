@@ -51,7 +51,21 @@ pub(crate) fn is_unique_violation(error: &DbErr) -> bool {
 
 /// Runs `attempt` until it succeeds, fails for good, or has been tried
 /// [`MAX_ATTEMPTS`] times; counts each retry in `retries`.
-pub(crate) async fn with_retries<T, F, Fut>(retries: &AtomicU64, mut attempt: F) -> Result<T, DbErr>
+pub(crate) async fn with_retries<T, F, Fut>(retries: &AtomicU64, attempt: F) -> Result<T, DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, DbErr>>,
+{
+    retry_when(is_retryable, retries, attempt).await
+}
+
+/// [`with_retries`] with the question "may this error be retried?" given:
+/// the tests ask it of errors they make, the write path of the database's.
+async fn retry_when<T, F, Fut>(
+    retryable: impl Fn(&DbErr) -> bool,
+    retries: &AtomicU64,
+    mut attempt: F,
+) -> Result<T, DbErr>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, DbErr>>,
@@ -60,7 +74,7 @@ where
     loop {
         tries += 1;
         match attempt().await {
-            Err(error) if tries < MAX_ATTEMPTS && is_retryable(&error) => {
+            Err(error) if tries < MAX_ATTEMPTS && retryable(&error) => {
                 retries.fetch_add(1, Ordering::Relaxed);
                 let delay = backoff(tries);
                 tracing::debug!(%error, tries, ?delay, "transaction conflict, retrying");
@@ -84,6 +98,50 @@ fn backoff(tries: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An attempt that fails with a conflict until `succeed_at` (never,
+    /// with `None`), counting its calls.
+    fn attempts(
+        succeed_at: Option<u32>,
+        calls: &std::cell::Cell<u32>,
+    ) -> impl FnMut() -> std::future::Ready<Result<(), DbErr>> + '_ {
+        move || {
+            calls.set(calls.get() + 1);
+            std::future::ready(if Some(calls.get()) == succeed_at {
+                Ok(())
+            } else {
+                Err(DbErr::Custom("conflict".into()))
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn conflicts_are_retried_and_counted_up_to_the_cap() {
+        let conflict = |error: &DbErr| matches!(error, DbErr::Custom(text) if text == "conflict");
+
+        // Succeeds on the third try: two retries, counted.
+        let (calls, retries) = (std::cell::Cell::new(0), AtomicU64::new(0));
+        retry_when(conflict, &retries, attempts(Some(3), &calls))
+            .await
+            .unwrap();
+        assert_eq!((calls.get(), retries.load(Ordering::Relaxed)), (3, 2));
+
+        // Never succeeds: tried MAX_ATTEMPTS times in all, then the error.
+        let (calls, retries) = (std::cell::Cell::new(0), AtomicU64::new(0));
+        let error = retry_when(conflict, &retries, attempts(None, &calls))
+            .await
+            .unwrap_err();
+        assert_eq!(error, DbErr::Custom("conflict".into()));
+        assert_eq!(calls.get(), MAX_ATTEMPTS);
+        assert_eq!(retries.load(Ordering::Relaxed), u64::from(MAX_ATTEMPTS - 1));
+
+        // Not a conflict: one try, no retry.
+        let (calls, retries) = (std::cell::Cell::new(0), AtomicU64::new(0));
+        retry_when(|_: &DbErr| false, &retries, attempts(None, &calls))
+            .await
+            .unwrap_err();
+        assert_eq!((calls.get(), retries.load(Ordering::Relaxed)), (1, 0));
+    }
 
     #[test]
     fn backoff_grows_and_stays_capped() {
