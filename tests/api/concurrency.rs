@@ -80,7 +80,11 @@ async fn concurrent_posts_all_land(backend: Backend) {
     );
 }
 
-on_every_backend!(concurrent_posts_all_land, a_burst_is_written_in_few_batches);
+on_every_backend!(
+    concurrent_posts_all_land,
+    a_burst_is_written_in_few_batches,
+    a_bad_post_fails_alone
+);
 
 /// Group commit itself: a burst of posts, all waiting at once, is written
 /// in a few transactions; the same burst with batches capped at one post
@@ -158,4 +162,61 @@ async fn serializable_conflicts_are_retried() {
         retries > 0,
         "the serializable run should have hit SQLSTATE 40001 at least once"
     );
+}
+
+/// One bad post cannot sink the others: a batch that the database refuses
+/// because of one post's data is written again post by post, and only that
+/// post fails. The database is made to refuse one text with a trigger.
+async fn a_bad_post_fails_alone(backend: Backend) {
+    const BURST: usize = 40;
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn(backend).await;
+    let db = app.store.connection();
+    let refuse_bad = match backend {
+        Backend::Sqlite => vec![
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON messages WHEN NEW.text = 'bad' \
+             BEGIN SELECT RAISE(ABORT, 'a bad post'); END",
+        ],
+        _ => vec![
+            "CREATE FUNCTION refuse_bad() RETURNS trigger AS $$ BEGIN \
+             IF NEW.text = 'bad' THEN RAISE EXCEPTION 'a bad post' USING ERRCODE = 'check_violation'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_bad()",
+        ],
+    };
+    for sql in refuse_bad {
+        db.execute(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("trigger");
+    }
+    let batches_before = app.metric("dunder_write_batches_total").await;
+    // All queued at once, so that the bad post shares a batch with others.
+    let posts = (0..BURST).map(|n| {
+        let store = app.store.clone();
+        async move {
+            let author = dunder::domain::UserName::parse("user", "poster").expect("name");
+            let text = if n == BURST / 2 {
+                "bad".to_owned()
+            } else {
+                format!("good {n}")
+            };
+            let post = dunder::domain::NewMessage::parse(author, &text, &[], 500).expect("post");
+            (text, store.post(post).await)
+        }
+    });
+    let results = join_all(posts).await;
+    for (text, result) in &results {
+        assert_eq!(result.is_ok(), text != "bad", "{text}: {result:?}");
+    }
+    assert_eq!(app.metric("dunder_failed_posts_total").await, 1);
+    assert_eq!(
+        app.metric("dunder_messages_posted_total").await,
+        BURST as u64 - 1
+    );
+    assert_eq!(app.footprint().await.messages, BURST as i64 - 1);
+    // The good posts of the refused batch were written one by one.
+    assert!(app.metric("dunder_write_batches_total").await - batches_before > 1);
 }
