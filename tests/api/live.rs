@@ -92,13 +92,20 @@ async fn wait_for_subscribers(app: &TestApp, count: usize) {
     panic!("{count} subscribers never registered");
 }
 
-/// A writer posts continuously while a reader disconnects and resumes, over
-/// SSE (Last-Event-ID) and GraphQL (`after`): every message exactly once,
-/// in order.
+/// Resuming while a writer is still posting, three ways at once: SSE
+/// with `Last-Event-ID`, SSE with `cursor=`, and GraphQL with `after`. Each
+/// walker disconnects every few dozen messages and resumes from the last
+/// one it got, so the switch from replay to live happens again and again
+/// while posts arrive; each must see every message exactly once, in order.
 async fn resume_while_a_writer_posts(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let first_id = app.post_ok("writer", "start #resume", &[]).await;
     const TOTAL: usize = 150;
+    // The first message's cursor (REST's next_cursor and GraphQL's
+    // connection cursors are the same token).
+    let (status, page) = app.get("/message?hashtag=resume&limit=1").await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{page}");
+    let first_cursor = page["data"]["next_cursor"].as_str().unwrap().to_owned();
     let writer = {
         let client = app.client.clone();
         let url = app.url("/message");
@@ -120,66 +127,73 @@ async fn resume_while_a_writer_posts(backend: Backend) {
         })
     };
 
-    // SSE: from the first message on, disconnecting every 40 events.
-    let mut sse_ids: Vec<String> = Vec::new();
-    let mut last = first_id.clone();
-    while sse_ids.len() < TOTAL {
-        let mut stream = SseClient::open(&app, "hashtag=resume", Some(&last)).await;
-        for _ in 0..40 {
-            if sse_ids.len() == TOTAL {
-                break;
+    // SSE, reconnecting with Last-Event-ID (or cursor=) every 40 events.
+    let sse_walk = |by_cursor: bool| {
+        let app = &app;
+        let first_id = first_id.clone();
+        async move {
+            let mut ids: Vec<String> = Vec::new();
+            let mut last = first_id;
+            while ids.len() < TOTAL {
+                let mut stream = if by_cursor {
+                    let id = dunder::domain::MessageId::parse("id", &last).unwrap();
+                    let cursor = dunder::domain::Cursor::new(id).encode();
+                    SseClient::open(app, &format!("hashtag=resume&cursor={cursor}"), None).await
+                } else {
+                    SseClient::open(app, "hashtag=resume", Some(&last)).await
+                };
+                for _ in 0..40 {
+                    if ids.len() == TOTAL {
+                        break;
+                    }
+                    let event = stream.next_message().await;
+                    let id = event
+                        .id
+                        .clone()
+                        .unwrap_or_else(|| panic!("an event id: {event:?}"));
+                    last = id.clone();
+                    ids.push(id);
+                }
+                // Dropping the stream disconnects; the writer goes on.
             }
-            let event = stream.next_message().await;
-            let id = event
-                .id
-                .clone()
-                .unwrap_or_else(|| panic!("an event id: {event:?}"));
-            last = id.clone();
-            sse_ids.push(id);
+            ids
         }
-        // Dropping the stream disconnects; the writer goes on meanwhile.
-    }
-
-    // GraphQL: the same walk with `after`, cursors from the connection.
-    let start_cursor = {
-        let data = app
-            .graphql_data(
-                "{ messages(last: 1, filter: {hashtag: \"resume\"}) { edges { cursor } } }",
-                json!({}),
-            )
-            .await;
-        data["messages"]["edges"][0]["cursor"]
-            .as_str()
-            .unwrap()
-            .to_owned()
     };
-    let mut ws_ids: Vec<String> = Vec::new();
-    let mut cursor = start_cursor;
-    let query = "subscription($after: String) { messagePosted(filter: {hashtag: \"resume\"}, after: $after) { id text } }";
-    while ws_ids.len() < TOTAL {
-        let mut socket = LiveSocket::connect(&app, "graphql-transport-ws", None, true).await;
-        socket.start("r", query, json!({"after": cursor})).await;
-        for _ in 0..55 {
-            if ws_ids.len() == TOTAL {
-                break;
+    // GraphQL: the same walk with `after`, reconnecting every 55 messages.
+    let graphql_walk = async {
+        let mut ids: Vec<String> = Vec::new();
+        let mut cursor = first_cursor.clone();
+        let query = "subscription($after: String) { messagePosted(filter: {hashtag: \"resume\"}, after: $after) { id text } }";
+        while ids.len() < TOTAL {
+            let mut socket = LiveSocket::connect(&app, "graphql-transport-ws", None, true).await;
+            socket.start("r", query, json!({"after": cursor})).await;
+            for _ in 0..55 {
+                if ids.len() == TOTAL {
+                    break;
+                }
+                let (_, payload) = socket.next_payload().await;
+                ids.push(
+                    payload["data"]["messagePosted"]["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
             }
-            let (_, payload) = socket.next_payload().await;
-            ws_ids.push(
-                payload["data"]["messagePosted"]["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            );
+            // The next connection resumes after the last message received.
+            cursor = ids.last().unwrap().clone();
         }
-        // The next connection resumes after the last message received.
-        cursor = ws_ids.last().unwrap().clone();
-    }
-
+        ids
+    };
+    let (by_last_event_id, by_cursor, ws_ids) =
+        tokio::join!(sse_walk(false), sse_walk(true), graphql_walk);
     let posted = writer.await.unwrap();
-    let posted_rest: Vec<String> = posted.clone();
     assert_eq!(
-        sse_ids, posted_rest,
-        "SSE: every message exactly once, in order"
+        by_last_event_id, posted,
+        "SSE with Last-Event-ID: every message exactly once, in order"
+    );
+    assert_eq!(
+        by_cursor, posted,
+        "SSE with cursor=: every message exactly once, in order"
     );
     // GraphQL ids are global ids: compare through the REST ids they name.
     let mut ws_rest = Vec::new();
