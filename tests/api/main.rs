@@ -21,6 +21,7 @@ mod openapi;
 mod refusals;
 mod relay;
 mod schema_file;
+mod shutdown;
 mod tls;
 mod trend;
 mod writer_degrade;
