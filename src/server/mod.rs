@@ -31,6 +31,8 @@ use crate::telemetry::render_metrics;
 
 /// How long requests in flight may take to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long, after the connections have drained, WebSockets get to close.
+const SOCKETS_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Why the application could not start; each names what is at fault.
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +179,7 @@ impl Application {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(address = %self.address, "dunder listening on {scheme}://{}", self.address);
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        let streams = self.guards.streams.clone();
         let transport = serve::Transport {
             limits: self.http,
             connections: self.guards.connections.clone(),
@@ -184,7 +187,16 @@ impl Application {
             refusals: self.guards.refusals.clone(),
             grace: SHUTDOWN_GRACE,
         };
-        serve::serve(listener, self.router, transport, shutdown).await
+        let served = serve::serve(listener, self.router, transport, shutdown).await;
+        // A WebSocket runs in a task of its own once upgraded, which the
+        // connection drain does not wait for: give each the moment it needs
+        // to send its 1001 close before the process exits, within a bound
+        // (a client that does not read is closed by the send timeout).
+        let deadline = tokio::time::Instant::now() + SOCKETS_CLOSE_GRACE;
+        while streams.open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        served
     }
 }
 

@@ -232,18 +232,32 @@ async fn a_slow_subscriber_lags_alone(backend: Backend) {
     // Enough to fill the slow client's socket and the server's send buffer
     // (which grows to megabytes) before its queue of 256 overflows.
     const TOTAL: usize = 8000;
+    // How many messages the fast subscriber has read: the poster waits on
+    // it, so the fast one never falls a queue behind however busy the
+    // machine is, while the slow one, which reads nothing, must.
+    let (progress, mut read_so_far) = tokio::sync::watch::channel(0usize);
     let reader = tokio::spawn(async move {
         let mut texts = Vec::with_capacity(TOTAL);
         while texts.len() < TOTAL {
             let (_, payload) = fast.next_payload().await;
             texts.push(text_of(&payload));
+            let _ = progress.send(texts.len());
         }
         texts
     });
     // Posted through the store directly (the HTTP layer is not under test
-    // here), in rounds, so that a subscriber that reads keeps up.
+    // here), in rounds of 100, each once the fast subscriber has read all
+    // but the last round: it is never more than 200 behind, its queue 256.
     let mut stored = Vec::with_capacity(TOTAL);
     for round in 0..TOTAL / 100 {
+        let caught_up = (round * 100).saturating_sub(100);
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            read_so_far.wait_for(|read| *read >= caught_up),
+        )
+        .await
+        .expect("the fast subscriber keeps reading")
+        .expect("the reader is alive");
         let posts = (0..100).map(|i| {
             let store = app.store.clone();
             let n = round * 100 + i;
@@ -255,7 +269,6 @@ async fn a_slow_subscriber_lags_alone(backend: Backend) {
             }
         });
         stored.extend(futures::future::join_all(posts).await);
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stored.sort_by_key(|m| m.id);
     let fast_texts = reader.await.unwrap();
