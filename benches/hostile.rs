@@ -8,7 +8,6 @@
 //! for a few seconds from four clients at once while a fifth client asks
 //! `/healthz` in a loop on a connection of its own.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,54 +17,17 @@ use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+mod support;
+use support::Server;
+
 const ATTACKERS: usize = 4;
 const ATTACK_TIME: Duration = Duration::from_secs(4);
 
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-// The child is reaped by `Server`'s Drop, which the lint cannot see.
-#[allow(clippy::zombie_processes)]
+/// The server with default limits, but unlimited reads per address: the
+/// attackers share one address, and each attack must reach the limit it
+/// is meant to meet.
 async fn start_server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_dunder"))
-        .args(["--port", &port.to_string(), "--listen_address", "127.0.0.1"])
-        .args(["--log_level", "error"])
-        // The attackers share one address: keep reads unlimited so that
-        // every attack reaches the limit it is meant to meet.
-        .args(["--rate_limit.reads_per_address=0"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start dunder");
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client.get(format!("{base}/readyz")).send().await.is_ok() {
-            return Server {
-                child,
-                base,
-                _dir: dir,
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("dunder did not start");
+    Server::start(&["--rate_limit.reads_per_address=0"]).await
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
@@ -244,7 +206,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let server = start_server().await;
-        let base = server.base.clone();
+        let base = server.http();
         let token = base64::engine::general_purpose::STANDARD.encode("mallory");
 
         let stop = Arc::new(AtomicBool::new(false));

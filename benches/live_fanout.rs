@@ -9,7 +9,6 @@
 //! subscriber, which keeps 10,000 within the usual limits. Both share the
 //! machine's cores, so the figures include the clients' own work.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,80 +19,29 @@ use tokio::sync::Barrier;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
+mod support;
+use support::Server;
+
 const PACED_POSTS: usize = 20;
 const BURST_POSTS: usize = 50;
 const SIZES: [usize; 3] = [100, 1_000, 10_000];
 
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-// The child is reaped by `Server`'s Drop, which the lint cannot see.
-#[allow(clippy::zombie_processes)]
+/// The server: subscribers in a queue of 4096, one operation per socket;
+/// every subscriber is 127.0.0.1, so the per-address and total caps are
+/// lifted past 10,000 and the rate limits are off.
 async fn start_server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_dunder"))
-        .args([
-            "--port",
-            &port.to_string(),
-            "--listen_address",
-            "127.0.0.1",
-            "--log_level",
-            "error",
-        ])
-        .args([
-            "--live.subscriber_queue",
-            "4096",
-            "--live.max_operations",
-            "1",
-        ])
-        // Every subscriber is 127.0.0.1: lift the per-address and total
-        // caps past 10,000 and switch the rate limits off.
-        .args([
-            "--http.max_connections=20000",
-            "--http.max_streams=20000",
-            "--http.max_streams_per_address=20000",
-            "--rate_limit.reads_per_address=0",
-            "--rate_limit.writes_per_address=0",
-            "--rate_limit.reads_per_user=0",
-            "--rate_limit.writes_per_user=0",
-        ])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start dunder");
-    let base = format!("127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client
-            .get(format!("http://{base}/readyz"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return Server {
-                child,
-                base,
-                _dir: dir,
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("dunder did not start");
+    Server::start(&[
+        "--live.subscriber_queue=4096",
+        "--live.max_operations=1",
+        "--http.max_connections=20000",
+        "--http.max_streams=20000",
+        "--http.max_streams_per_address=20000",
+        "--rate_limit.reads_per_address=0",
+        "--rate_limit.writes_per_address=0",
+        "--rate_limit.reads_per_user=0",
+        "--rate_limit.writes_per_user=0",
+    ])
+    .await
 }
 
 /// One subscriber: connects, subscribes, waits at the barrier, then
@@ -179,7 +127,7 @@ async fn run(server: &Server, count: usize) -> (Duration, Duration, f64, f64) {
     let mut tasks = Vec::with_capacity(count);
     for _ in 0..count {
         tasks.push(tokio::spawn(subscriber(
-            server.base.clone(),
+            server.address.clone(),
             ready.clone(),
             start,
             total,
@@ -189,19 +137,19 @@ async fn run(server: &Server, count: usize) -> (Duration, Duration, f64, f64) {
     // Subscriptions register as the server first polls them: post warm-ups
     // until they have had time to, then measure.
     tokio::time::sleep(Duration::from_millis(500 + count as u64 / 5)).await;
-    post(&client, &server.base, "warm-up").await;
+    post(&client, &server.address, "warm-up").await;
     tokio::time::sleep(Duration::from_millis(500 + count as u64 / 5)).await;
 
     let mut sent = vec![Duration::ZERO; total];
     for (n, at) in sent.iter_mut().enumerate().take(PACED_POSTS) {
         *at = start.elapsed();
-        post(&client, &server.base, &format!("m{n}")).await;
+        post(&client, &server.address, &format!("m{n}")).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let burst_started = start.elapsed();
     let burst = (PACED_POSTS..total).map(|n| {
         let client = client.clone();
-        let base = server.base.clone();
+        let base = server.address.clone();
         async move { post(&client, &base, &format!("m{n}")).await }
     });
     for at in &mut sent[PACED_POSTS..] {
