@@ -373,8 +373,117 @@ on_every_backend!(
     filtered_delivery_on_both_protocols_and_sse,
     resume_while_a_writer_posts,
     a_slow_subscriber_lags_alone,
+    an_sse_subscriber_that_stops_reading_gets_lagged,
     trend_updates_match_the_trend_query
 );
+
+/// SSE's `event: lagged`: a client that stops reading (a 4 KiB receive
+/// buffer) while big messages are posted fills the sockets, then its queue
+/// of four; when it reads again it finds what was sent, then `lagged` with
+/// a cursor, and the stream ends. Resuming from that cursor gives exactly
+/// the rest.
+async fn an_sse_subscriber_that_stops_reading_gets_lagged(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const TOTAL: usize = 1000;
+    let database = std::sync::Arc::new(TestDatabase::create(backend).await);
+    let app = TestApp::spawn_on(database, TestClock::at(default_start()), |flags| {
+        flags.live_subscriber_queue = Some(4);
+        flags.max_text_length = Some(10_000);
+    })
+    .await;
+    let address: std::net::SocketAddr = app
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(address).await.unwrap();
+    stream
+        .write_all(b"GET /message/stream HTTP/1.1\r\nHost: dunder\r\n\r\n")
+        .await
+        .unwrap();
+    wait_for_subscribers(&app, 1).await;
+
+    // Big messages, through the store (the HTTP layer is not under test).
+    let mut posted = Vec::with_capacity(TOTAL);
+    for n in 0..TOTAL {
+        let author = dunder::domain::UserName::parse("user", "big").unwrap();
+        let text = format!("b{n:04} {}", "x".repeat(9_900));
+        let post = dunder::domain::NewMessage::parse(author, &text, &[], 10_000).unwrap();
+        posted.push(app.store.post(post).await.unwrap().id.to_string());
+    }
+
+    // Now read it all: the answer's head, then its chunks, until the end.
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let n = stream.read(&mut buffer).await.unwrap();
+            raw.extend_from_slice(&buffer[..n]);
+            // The last chunk of a chunked body.
+            if n == 0 || raw.ends_with(b"\r\n0\r\n\r\n") {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the stream ends after lagged");
+    let body = dechunk(&raw);
+    let mut received = Vec::new();
+    let mut lagged = None;
+    for block in body.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        if block.starts_with(':') {
+            continue; // a heartbeat
+        }
+        if let Some(data) = block.strip_prefix("event: lagged\ndata: ") {
+            lagged = Some(serde_json::from_str::<Value>(data).unwrap());
+            continue;
+        }
+        let id = block
+            .lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .unwrap_or_else(|| panic!("{block:.80}"));
+        received.push(id.to_owned());
+    }
+    let lagged = lagged.expect("an event: lagged");
+    assert!(
+        received.len() < TOTAL,
+        "the client lagged, so it cannot have everything"
+    );
+    assert_eq!(
+        received,
+        posted[..received.len()],
+        "what came before lagged is in order"
+    );
+
+    // The cursor resumes exactly after the last message received.
+    let cursor = lagged["cursor"].as_str().unwrap();
+    let mut resumed = SseClient::open(&app, &format!("cursor={cursor}"), None).await;
+    for id in &posted[received.len()..] {
+        assert_eq!(
+            resumed.next_message().await.id.as_deref(),
+            Some(id.as_str())
+        );
+    }
+}
+
+/// The body of a chunked HTTP/1.1 answer (after its head), as text.
+fn dechunk(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let (_, mut rest) = text.split_once("\r\n\r\n").expect("a head");
+    let mut body = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        body.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+    body
+}
 
 /// The socket's own rules: keepalive pings, a deadline for connection_init,
 /// a cap on subscriptions per connection; and a clean close on shutdown.
