@@ -393,20 +393,29 @@ impl TestApp {
 
     /// The value of a counter on `/metrics`.
     pub async fn metric(&self, name: &str) -> u64 {
-        let text = self
-            .client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("metrics text");
-        text.lines()
-            .find_map(|line| line.strip_prefix(&format!("{name} ")))
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or_else(|| panic!("metric {name} missing from:\n{text}"))
+        let text = metrics_text(&self.client, &self.url("/metrics")).await;
+        metric_in(&text, name).unwrap_or_else(|| panic!("metric {name} missing from:\n{text}"))
     }
+}
+
+/// The text of `/metrics` at `url`, read with `client`.
+pub async fn metrics_text(client: &reqwest::Client, url: &str) -> String {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+/// The value of the metric `name` (with its labels, if any) in a
+/// `/metrics` text.
+pub fn metric_in(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.trim().parse().ok())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

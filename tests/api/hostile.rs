@@ -57,10 +57,7 @@ async fn metric(app: &TestApp, name: &str) -> u64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let text = response.text().await.expect("metrics");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+    crate::helpers::metric_in(&text, name).unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
 }
 
 fn socket_address(app: &TestApp) -> SocketAddr {

@@ -561,14 +561,7 @@ async fn wait_for_metric(client: &reqwest::Client, target: &Target, name: &str, 
     let deadline = Instant::now() + START;
     let mut last = String::new();
     while Instant::now() < deadline {
-        let text = client
-            .get(target.url("/metrics"))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("metrics text");
+        let text = crate::helpers::metrics_text(client, &target.url("/metrics")).await;
         last = text
             .lines()
             .find_map(|line| line.strip_prefix(&format!("{name} ")))

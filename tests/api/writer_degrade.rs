@@ -353,14 +353,7 @@ async fn posting_survives_a_database_outage() {
     for client in clients {
         client.await.expect("client task");
     }
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = crate::helpers::metrics_text(&client, &format!("{base}/metrics")).await;
     let healthy_after = store.writer_healthy();
     let _ = shutdown.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
