@@ -95,23 +95,12 @@ async fn record_applied<C: ConnectionTrait>(db: &C, name: &str) -> Result<(), Db
     Ok(())
 }
 
+// Applying the migrations, once and again after a lost record, is tested
+// on SQLite and PostgreSQL by the server's integration tests
+// (tests/api/migrations.rs); here only what needs no database.
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm_migration::sea_orm::{Database, DatabaseConnection};
-
-    async fn table_names(db: &DatabaseConnection) -> Vec<String> {
-        let rows = db
-            .query_all(Statement::from_string(
-                DbBackend::Sqlite,
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-            ))
-            .await
-            .unwrap();
-        rows.iter()
-            .map(|row| row.try_get_by_index::<String>(0).unwrap())
-            .collect()
-    }
 
     #[test]
     fn migrations_are_named_in_order_and_unique() {
@@ -123,48 +112,5 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(names, sorted);
-    }
-
-    #[tokio::test]
-    async fn run_pending_applies_everything_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}/m.db?mode=rwc", dir.path().display());
-        let db = Database::connect(&url).await.unwrap();
-        let applied = run_pending(&db).await.unwrap();
-        assert_eq!(applied.len(), Migrator::migrations().len());
-        assert_eq!(
-            table_names(&db).await,
-            [
-                "hashtags",
-                "message_hashtags",
-                "messages",
-                "seaql_migrations",
-                "trend_counts",
-                "users"
-            ]
-        );
-        // The bookkeeping is sea-orm-migration's own: its status agrees.
-        assert!(Migrator::get_pending_migrations(&db)
-            .await
-            .unwrap()
-            .is_empty());
-        assert!(run_pending(&db).await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_statement_applied_but_not_recorded_is_harmless() {
-        // A crash between a migration's statement and its record: the next
-        // run repeats the (idempotent) statement and records it.
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}/m.db?mode=rwc", dir.path().display());
-        let db = Database::connect(&url).await.unwrap();
-        run_pending(&db).await.unwrap();
-        db.execute(Statement::from_string(
-            DbBackend::Sqlite,
-            "DELETE FROM seaql_migrations WHERE version LIKE '%create_trend_counts'",
-        ))
-        .await
-        .unwrap();
-        assert_eq!(run_pending(&db).await.unwrap().len(), 1);
     }
 }

@@ -1,12 +1,18 @@
 //! The `dunder` binary itself: one-line errors with a non-zero exit for bad
 //! flags, files and URLs; `dunder migrate`; and a real server process that
 //! answers, then exits 0 on SIGTERM.
+//!
+//! These run on the embedded default, SQLite, on purpose: it is what a
+//! newcomer's `cargo run` uses. (The binary on PostgreSQL is exercised by
+//! the shutdown and relay tests.)
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+
+use crate::process::DunderProcess;
 
 fn dunder(args: &[&str], dir: &std::path::Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dunder"))
@@ -136,57 +142,26 @@ fn migrate_creates_the_schema_in_the_working_directory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_process_serves_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dunder"))
-        .args(["--port", &port.to_string(), "--listen_address", "127.0.0.1"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(response) = client.get(format!("{url}/readyz")).send().await {
-            ready = response.status() == StatusCode::OK;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the server did not come up");
-    let response = client
-        .post(format!("{url}/message"))
+    let mut server = DunderProcess::start(dir.path(), Vec::<String>::new(), false);
+    server.wait_ready().await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/message", server.base_url()))
         .bearer_auth(crate::helpers::token("proc"))
         .body(r#"{"text": "from a real process", "hashtags": ["cli"]}"#)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(
+        dir.path().join("dunder.db").exists(),
+        "the embedded default is a file in the working directory"
+    );
 
     // SIGTERM: stop accepting, finish, exit 0.
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let mut status = None;
-    for _ in 0..100 {
-        if let Some(exit) = child.try_wait().unwrap() {
-            status = Some(exit);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let status = status.unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("the server did not stop on SIGTERM")
-    });
+    server.signal("TERM");
+    let status = server
+        .wait_exit(Instant::now() + Duration::from_secs(20))
+        .await
+        .expect("the server did not stop on SIGTERM");
     assert!(status.success(), "exit status {status}");
 }

@@ -12,7 +12,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use crate::helpers::{Backend, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn listings_walk_indexes_at_any_depth() {
+async fn listings_walk_indexes_at_any_depth_on_postgres() {
     let app = TestApp::spawn(Backend::Postgres).await;
     // Enough rows that the planner prefers indexes for what they are good at.
     let db = app.store.connection();

@@ -113,9 +113,10 @@ async fn reads_are_rate_limited_over_http(backend: Backend) {
 }
 
 /// The per-address budgets key on the peer address the server puts on
-/// each request (`ConnectInfo`), given here by hand.
+/// each request (`ConnectInfo`), given here by hand. SQLite only: the
+/// budget is spent before the request reaches the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_are_rate_limited_per_client_address() {
+async fn reads_are_rate_limited_per_client_address_on_sqlite() {
     use axum::extract::ConnectInfo;
     use dunder::config::{GraphqlLimits, HttpLimits, LiveSettings, RateLimits};
     use dunder::graphql::{build_schema, router, GraphqlState};

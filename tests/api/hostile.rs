@@ -4,6 +4,12 @@
 //! runs its attack from several clients at once and checks both the
 //! refusal and that `/healthz` still answers (within a generous second;
 //! the tight figures are in the hostile-clients benchmark).
+//!
+//! Backends: the guards sit in the transport and in front of the handlers,
+//! before any request reaches the store, so the database changes nothing
+//! they check; those tests run on SQLite (their names say so). A slow
+//! request is made slow by a PostgreSQL table lock, so that one runs on
+//! PostgreSQL; the resume-budget test reads history and runs on both.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -51,9 +57,13 @@ async fn metric(app: &TestApp, name: &str) -> u64 {
             .send()
             .await
             .expect("GET /metrics");
-        if response.status() != StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
+        if response.status() != StatusCode::SERVICE_UNAVAILABLE {
             break response;
         }
+        assert!(
+            Instant::now() < deadline,
+            "/metrics stayed 503 (no connection slot) for 5 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let text = response.text().await.expect("metrics");
@@ -94,7 +104,7 @@ async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut dunder::cli::F
 /// Slowloris: clients that send their headers a byte at a time are cut
 /// off at the header timeout, while others are served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn headers_sent_slowly_are_cut_off() {
+async fn headers_sent_slowly_are_cut_off_on_sqlite() {
     let app = spawn_with(Backend::Sqlite, |flags| {
         flags.http.header_read_timeout_ms = Some(400);
     })
@@ -145,7 +155,7 @@ async fn headers_sent_slowly_are_cut_off() {
 /// A keep-alive connection that asks nothing more is closed at the idle
 /// timeout; one that keeps asking is not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_connections_are_closed() {
+async fn idle_connections_are_closed_on_sqlite() {
     let app = spawn_with(Backend::Sqlite, |flags| {
         flags.http.idle_timeout_ms = Some(500);
     })
@@ -174,7 +184,7 @@ async fn idle_connections_are_closed() {
 /// Past `http.max_connections`, a new connection is answered 503 with
 /// `Retry-After` at once; a freed slot serves again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_past_the_cap_are_refused_at_once() {
+async fn connections_past_the_cap_are_refused_at_once_on_sqlite() {
     let app = spawn_with(Backend::Sqlite, |flags| {
         flags.http.max_connections = Some(4);
     })
@@ -232,7 +242,7 @@ async fn connections_past_the_cap_are_refused_at_once() {
 /// Live streams are capped per address (429) and in total (503), each
 /// with `Retry-After`; a closed stream gives its slot back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_streams_are_capped_in_total_and_per_address() {
+async fn live_streams_are_capped_in_total_and_per_address_on_sqlite() {
     let app = spawn_with(Backend::Sqlite, |flags| {
         flags.http.max_streams = Some(3);
         flags.http.max_streams_per_address = Some(2);
@@ -306,7 +316,7 @@ async fn live_streams_are_capped_in_total_and_per_address() {
 /// 503 in the API's error format, on REST and GraphQL alike; other routes
 /// keep answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_requests_time_out_with_503() {
+async fn slow_requests_time_out_with_503_on_postgres() {
     let app = spawn_with(Backend::Postgres, |flags| {
         flags.http.request_timeout_ms = Some(300);
     })
@@ -369,7 +379,7 @@ async fn slow_requests_time_out_with_503() {
 /// A client that stops reading its stream is closed at the send timeout
 /// (its connection slot comes back), and cannot hold up shutdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_stops_reading_is_closed() {
+async fn a_client_that_stops_reading_is_closed_on_sqlite() {
     let mut app = spawn_with(Backend::Sqlite, |flags| {
         flags.http.send_timeout_ms = Some(500);
         // Big messages, so that the kernel's socket buffers (megabytes on
@@ -445,7 +455,7 @@ async fn a_client_that_stops_reading_is_closed() {
 /// `Retry-After` and the `RateLimit` headers, nothing written; another
 /// address or user keeps its own budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rest_rate_limits_answer_429() {
+async fn rest_rate_limits_answer_429_on_sqlite() {
     let app = spawn_with(Backend::Sqlite, |flags| {
         flags.rate_limit.writes_per_user = Some(3);
         flags.rate_limit.reads_per_address = Some(10);

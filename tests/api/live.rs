@@ -82,14 +82,29 @@ async fn filtered_delivery_on_both_protocols_and_sse(backend: Backend) {
         .is_none());
 }
 
+/// Waits until the hub holds at least `count` subscribers, or fails.
 async fn wait_for_subscribers(app: &TestApp, count: usize) {
-    for _ in 0..200 {
-        if app.live.hub().subscriber_count() >= count {
+    wait_for_hub(app, "at least", |held| held >= count).await;
+}
+
+/// Waits until the hub holds exactly `count` subscribers, or fails.
+async fn wait_for_subscriber_count(app: &TestApp, count: usize) {
+    wait_for_hub(app, "exactly", |held| held == count).await;
+}
+
+async fn wait_for_hub(app: &TestApp, how: &str, done: impl Fn(usize) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let held = app.live.hub().subscriber_count();
+        if done(held) {
             return;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hub never held {how} the expected subscribers (holds {held})"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("{count} subscribers never registered");
 }
 
 /// Resuming while a writer is still posting, three ways at once: SSE
@@ -374,7 +389,8 @@ on_every_backend!(
     resume_while_a_writer_posts,
     a_slow_subscriber_lags_alone,
     an_sse_subscriber_that_stops_reading_gets_lagged,
-    trend_updates_match_the_trend_query
+    trend_updates_match_the_trend_query,
+    socket_limits_and_clean_shutdown
 );
 
 /// SSE's `event: lagged`: a client that stops reading (a 4 KiB receive
@@ -487,9 +503,8 @@ fn dechunk(raw: &[u8]) -> String {
 
 /// The socket's own rules: keepalive pings, a deadline for connection_init,
 /// a cap on subscriptions per connection; and a clean close on shutdown.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn socket_limits_and_clean_shutdown() {
-    let database = std::sync::Arc::new(TestDatabase::create(Backend::Sqlite).await);
+async fn socket_limits_and_clean_shutdown(backend: Backend) {
+    let database = std::sync::Arc::new(TestDatabase::create(backend).await);
     let mut app = TestApp::spawn_on(database, TestClock::at(default_start()), |flags| {
         flags.live_keepalive_interval_ms = Some(100);
         flags.live_connection_init_timeout_ms = Some(300);
@@ -530,10 +545,12 @@ async fn socket_limits_and_clean_shutdown() {
     socket
         .send(json!({"id": stopped, "type": "complete"}))
         .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The hub holds one subscriber per live operation: one less once the
+    // stop is handled, two again once the new one is subscribed.
+    wait_for_subscriber_count(&app, 1).await;
     socket.start("4", POSTED, json!({})).await;
     active.insert("4".to_owned());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_for_subscriber_count(&app, 2).await;
     app.post_ok("someone", "hello", &[]).await;
     let mut seen = HashSet::new();
     while seen.len() < 2 {

@@ -2,6 +2,7 @@
 //! SQLite and on PostgreSQL, each test on a fresh database.
 
 mod helpers;
+mod process;
 
 mod cli;
 mod concurrency;
@@ -17,6 +18,7 @@ mod hostile;
 mod listing;
 mod live;
 mod messages;
+mod migrations;
 mod openapi;
 mod refusals;
 mod relay;

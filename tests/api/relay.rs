@@ -13,60 +13,39 @@ use serde_json::{json, Value};
 use crate::helpers::{
     default_start, Backend, LiveSocket, SseClient, SseNext, TestApp, TestClock, TestDatabase,
 };
+use crate::on_every_backend;
+use crate::process::DunderProcess;
 
 /// The `dunder` binary serving `database_url` with `relay`, as a child
-/// process that is stopped when this is dropped.
+/// process (port 0, read back from its log) that is stopped when dropped.
 struct ServerProcess {
-    child: std::process::Child,
-    base: String,
+    process: DunderProcess,
+    // Its working directory, kept for as long as it runs.
+    _dir: tempfile::TempDir,
 }
 
 impl ServerProcess {
     async fn start(database_url: &str, relay: RelayMode) -> ServerProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_dunder"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--listen_address",
-                "127.0.0.1",
-                "--log_level",
-                "error",
-            ])
-            .args([
+        let dir = tempfile::tempdir().unwrap();
+        let process = DunderProcess::start(
+            dir.path(),
+            [
                 "--database_url",
                 database_url,
                 "--live.relay",
                 relay.as_str(),
                 "--live.tail_interval_ms",
                 "50",
-            ])
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .expect("start the dunder binary");
-        let process = ServerProcess {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..100 {
-            if let Ok(response) = client.get(format!("{}/readyz", process.base)).send().await {
-                if response.status() == 200 {
-                    return process;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the dunder process did not become ready");
+            ],
+            false,
+        );
+        process.wait_ready().await;
+        ServerProcess { process, _dir: dir }
     }
 
     async fn post(&self, text: &str, hashtag: &str) {
         let response = reqwest::Client::new()
-            .post(format!("{}/message", self.base))
+            .post(format!("{}/message", self.process.base_url()))
             .bearer_auth(crate::helpers::token("remote"))
             .json(&json!({"text": text, "hashtags": [hashtag]}))
             .send()
@@ -76,10 +55,16 @@ impl ServerProcess {
     }
 }
 
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Waits until `app`'s hub holds `count` subscribers, or fails.
+async fn wait_for_subscribers(app: &TestApp, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.live.hub().subscriber_count() != count {
+        assert!(
+            Instant::now() < deadline,
+            "{count} subscribers never registered (have {})",
+            app.live.hub().subscriber_count()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -109,12 +94,7 @@ async fn posts_cross_servers(backend: Backend, relay: RelayMode) -> Duration {
         )
         .await;
     let mut sse = SseClient::open(&subscriber_side, "hashtag=across", None).await;
-    for _ in 0..200 {
-        if subscriber_side.live.hub().subscriber_count() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_subscribers(&subscriber_side, 2).await;
 
     let mut slowest = Duration::ZERO;
     for n in 0..5 {
@@ -139,6 +119,7 @@ async fn posts_cross_servers(backend: Backend, relay: RelayMode) -> Duration {
     slowest
 }
 
+// LISTEN/NOTIFY is PostgreSQL's own: there is nothing to run on SQLite.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listen_notify_carries_posts_between_servers_on_postgres() {
     let slowest = posts_cross_servers(Backend::Postgres, RelayMode::Auto).await;
@@ -159,19 +140,22 @@ async fn the_tail_relay_carries_posts_between_servers_on_sqlite() {
 
 /// Posts accepted at the same moment by two processes reach a subscriber
 /// in id order (the order window absorbs the relay's delay), so that a
-/// resume from any event's id continues with exactly the events after it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn posts_from_two_processes_arrive_in_id_order_and_resume_exactly() {
-    let database = Arc::new(TestDatabase::create(Backend::Postgres).await);
-    let local = TestApp::spawn_on(database.clone(), TestClock::system(), |_| {}).await;
-    let remote = ServerProcess::start(&database.url, RelayMode::Auto).await;
+/// resume from any event's id continues with exactly the events after it:
+/// through LISTEN/NOTIFY on PostgreSQL, through the tail relay on SQLite.
+async fn posts_from_two_processes_arrive_in_id_order_and_resume_exactly(backend: Backend) {
+    let relay = match backend {
+        Backend::Sqlite => RelayMode::Tail,
+        _ => RelayMode::Auto,
+    };
+    let database = Arc::new(TestDatabase::create(backend).await);
+    let local = TestApp::spawn_on(database.clone(), TestClock::system(), move |flags| {
+        flags.live_relay = Some(relay);
+        flags.live_tail_interval_ms = Some(50);
+    })
+    .await;
+    let remote = ServerProcess::start(&database.url, relay).await;
     let mut sse = SseClient::open(&local, "hashtag=pair", None).await;
-    for _ in 0..200 {
-        if local.live.hub().subscriber_count() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_subscribers(&local, 1).await;
 
     const PAIRS: usize = 40;
     for n in 0..PAIRS {
@@ -210,10 +194,12 @@ async fn posts_from_two_processes_arrive_in_id_order_and_resume_exactly() {
 }
 
 /// Without a relay, a second server's posts stay there: the relay is what
-/// the other tests see working.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_relay_nothing_crosses() {
-    let database = Arc::new(TestDatabase::create(Backend::Sqlite).await);
+/// the other tests see working. The subscriber's own server posts after
+/// the other one, as a positive control: its message arrives, so the
+/// subscription was live when the other's was committed, and that one
+/// never comes (a relay would have brought it within its 50 ms interval).
+async fn without_a_relay_nothing_crosses(backend: Backend) {
+    let database = Arc::new(TestDatabase::create(backend).await);
     let clock = TestClock::at(default_start());
     let off = |flags: &mut dunder::cli::Flags| flags.live_relay = Some(RelayMode::Off);
     let subscriber_side = TestApp::spawn_on(database.clone(), clock.clone(), off).await;
@@ -222,10 +208,21 @@ async fn without_a_relay_nothing_crosses() {
     socket
         .start("x", "subscription { messagePosted { text } }", json!({}))
         .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_for_subscribers(&subscriber_side, 1).await;
     poster_side.post_ok("remote", "stays there", &[]).await;
+    subscriber_side.post_ok("local", "control", &[]).await;
+    let (_, payload) = socket.next_payload().await;
+    assert_eq!(
+        payload["data"]["messagePosted"]["text"], "control",
+        "{payload}"
+    );
     assert!(socket
         .next_frame_within(Duration::from_millis(500))
         .await
         .is_none());
 }
+
+on_every_backend!(
+    posts_from_two_processes_arrive_in_id_order_and_resume_exactly,
+    without_a_relay_nothing_crosses
+);

@@ -15,10 +15,9 @@
 //! also keeps the process alive while the socket writes its close frame;
 //! a socket with nothing else open is a test of its own.)
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
@@ -28,25 +27,36 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsFrame;
 
-use crate::helpers::token;
+use crate::helpers::{token, Backend, TestDatabase};
+use crate::process::{DunderProcess, START};
 
 /// How long anything the server promises after SIGTERM may take, exiting
 /// included: generous, so that a loaded machine does not fail the test.
 const AFTER_SIGNAL: Duration = Duration::from_secs(20);
-/// How long the server may take to start, or to answer before the signal.
-const START: Duration = Duration::from_secs(30);
 
+/// On the embedded default (a SQLite file in the working directory).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_drains_http() {
+async fn sigterm_drains_http_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    shutdown_drains(dir.path(), None).await;
+    shutdown_drains(dir.path(), None, None).await;
 }
 
+/// On PostgreSQL, whose live relay holds a LISTEN connection of its own
+/// that shutdown must also end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_drains_https() {
+async fn sigterm_drains_http_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::create(Backend::Postgres).await;
+    shutdown_drains(dir.path(), None, Some(&database.url)).await;
+}
+
+/// TLS changes only the transport, which is the same whatever the
+/// database: SQLite is enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_https_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let tls = Tls::create(dir.path());
-    shutdown_drains(dir.path(), Some(tls)).await;
+    shutdown_drains(dir.path(), Some(tls), None).await;
 }
 
 /// With a WebSocket the only thing open, the process still waits for the
@@ -54,12 +64,14 @@ async fn sigterm_drains_https() {
 /// watches the HTTP connection, ended at the upgrade), so the server waits
 /// on the open live streams after it; without that, the client saw the
 /// connection drop without a close frame (1006) in about one round in
-/// three. Several rounds, since one may win the race by luck.
+/// three. Several rounds, since one may win the race by luck. On SQLite
+/// only: the race is between the socket and the process's exit, which no
+/// database takes part in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_closes_a_lone_websocket_with_1001() {
+async fn sigterm_closes_a_lone_websocket_with_1001_on_sqlite() {
     for round in 1..=20 {
         let dir = tempfile::tempdir().unwrap();
-        let mut server = Server::start(dir.path(), None);
+        let mut server = start_server(dir.path(), None, None);
         let target = Target::new(server.port, None);
         let mut socket = target.subscribed_socket().await;
         // A client of its own, dropped before the signal: no other
@@ -82,9 +94,9 @@ async fn sigterm_closes_a_lone_websocket_with_1001() {
     }
 }
 
-async fn shutdown_drains(dir: &Path, tls: Option<Tls>) {
+async fn shutdown_drains(dir: &Path, tls: Option<Tls>, database_url: Option<&str>) {
     let started = Instant::now();
-    let mut server = Server::start(dir, tls.as_ref());
+    let mut server = start_server(dir, tls.as_ref(), database_url);
     let target = Target::new(server.port, tls);
     let client = target.client();
     eprintln!(
@@ -217,7 +229,7 @@ async fn shutdown_drains(dir: &Path, tls: Option<Tls>) {
     drop(server);
 
     // The same database, read by a new process: the message was stored.
-    let mut again = Server::start(dir, target.tls.as_ref());
+    let mut again = start_server(dir, target.tls.as_ref(), database_url);
     let target = Target::new(again.port, target.tls);
     let response = target
         .client()
@@ -242,127 +254,22 @@ async fn shutdown_drains(dir: &Path, tls: Option<Tls>) {
     );
 }
 
-/// A `dunder` process in `dir` (its SQLite database is `dir/dunder.db`),
-/// killed when dropped if it is still running, its log printed if the test
-/// is failing.
-struct Server {
-    child: Child,
-    port: u16,
-    log: Arc<Mutex<String>>,
-}
-
-impl Server {
-    /// Starts the binary on port 0 and reads the port it bound from its
-    /// `dunder listening on` line (tracing writes to stderr).
-    fn start(dir: &Path, tls: Option<&Tls>) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dunder"));
-        command
-            .args([
-                "--port",
-                "0",
-                "--listen_address",
-                "127.0.0.1",
-                "--log_level",
-                "info",
-            ])
-            .current_dir(dir)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(tls) = tls {
-            command
-                .arg("--use_tls")
-                .arg("--tls.crt")
-                .arg(&tls.crt)
-                .arg("--tls.key")
-                .arg(&tls.key);
-        }
-        let mut child = command.spawn().expect("start dunder");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (lines, listening) = mpsc::channel();
-        drain(child.stdout.take().unwrap(), log.clone(), None);
-        drain(child.stderr.take().unwrap(), log.clone(), Some(lines));
-        let mut server = Server {
-            child,
-            port: 0,
-            log,
-        };
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let prefix = format!("dunder listening on {scheme}://127.0.0.1:");
-        let deadline = Instant::now() + START;
-        loop {
-            let line: String = listening
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("no `{prefix}PORT` line from dunder"));
-            if let Some((_, rest)) = line.split_once(&prefix) {
-                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                server.port = digits.parse().expect("a port");
-                return server;
-            }
-        }
+/// A `dunder` process in `dir` on `database_url` (by default the SQLite
+/// file `dir/dunder.db`), over TLS when `tls` is given.
+fn start_server(dir: &Path, tls: Option<&Tls>, database_url: Option<&str>) -> DunderProcess {
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(url) = database_url {
+        args.push("--database_url".into());
+        args.push(url.into());
     }
-
-    fn signal(&self, name: &str) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args([&format!("-{name}"), pid.as_str()])
-            .status()
-            .expect("run kill")
-            .success());
+    if let Some(tls) = tls {
+        args.push("--use_tls".into());
+        args.push("--tls.crt".into());
+        args.push(tls.crt.clone().into());
+        args.push("--tls.key".into());
+        args.push(tls.key.clone().into());
     }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("child status")
-    }
-
-    /// The exit status, or `None` if the process still runs at `deadline`.
-    async fn wait_exit(&mut self, deadline: Instant) -> Option<ExitStatus> {
-        loop {
-            if let Some(status) = self.exited() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if std::thread::panicking() {
-            let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
-            eprintln!("--- dunder (port {}) logged:\n{log}---", self.port);
-        }
-    }
-}
-
-/// Reads `output` line by line on a thread of its own until it closes, so
-/// that the process never blocks on a full pipe; keeps every line in `log`
-/// and sends it to `lines` while someone listens.
-fn drain(
-    output: impl Read + Send + 'static,
-    log: Arc<Mutex<String>>,
-    lines: Option<mpsc::Sender<String>>,
-) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(output).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(mut log) = log.lock() {
-                log.push_str(&line);
-                log.push('\n');
-            }
-            if let Some(lines) = &lines {
-                let _ = lines.send(line);
-            }
-        }
-    });
+    DunderProcess::start(dir, args, tls.is_some())
 }
 
 /// A throwaway certificate for `localhost` and its key, as files in `dir`.

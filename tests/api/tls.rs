@@ -7,8 +7,9 @@ use reqwest::StatusCode;
 
 use crate::helpers::{default_start, Backend, TestApp, TestClock, TestDatabase};
 
+/// SQLite only: TLS is the transport, the same whatever the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_https_with_the_configured_certificate() {
+async fn serves_https_with_the_configured_certificate_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let crt = dir.path().join("tls.crt");

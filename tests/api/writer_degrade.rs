@@ -165,6 +165,11 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
+/// A port for the throwaway cluster, picked by binding and releasing: the
+/// one place the tests do so. PostgreSQL cannot bind port 0 and say which
+/// it got, and the cluster must come back on the same port after its crash,
+/// so it needs a fixed one. Another process taking it in between makes
+/// `pg_ctl start` fail loudly, never pass wrongly.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -267,7 +272,7 @@ async fn wait_for(what: &str, bound: Duration, mut done: impl FnMut() -> bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn posting_survives_a_database_outage() {
+async fn posting_survives_a_database_outage_on_postgres() {
     let cluster = tokio::task::spawn_blocking(ThrowawayCluster::create)
         .await
         .expect("cluster set-up");

@@ -7,6 +7,7 @@ use super::*;
 use crate::domain::UserName;
 use crate::store::write_batch::{write_batch, IdentifiedPost};
 use crate::store::{connect, migrate_database};
+use sea_orm::DbBackend;
 
 const TIMEOUT: Duration = Duration::from_millis(400);
 
@@ -16,6 +17,73 @@ async fn sqlite() -> (tempfile::TempDir, DatabaseConnection) {
     let db = connect::connect(&url, false).await.unwrap();
     migrate_database(&db).await.unwrap();
     (dir, db)
+}
+
+/// A fresh, migrated database of its own on the tests' PostgreSQL
+/// (`DUNDER_TEST_POSTGRES_URL`), dropped with the guard. Unreachable is a
+/// failure, as everywhere in the tests.
+async fn postgres() -> (FreshPostgres, DatabaseConnection) {
+    let admin_url = std::env::var("DUNDER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let name = format!("dunder_test_{}", Ulid::new().to_string().to_lowercase());
+    let admin = sea_orm::Database::connect(&admin_url)
+        .await
+        .unwrap_or_else(|error| panic!("PostgreSQL at {admin_url} is unreachable: {error}"));
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let _ = admin.close().await;
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_url.as_str(), String::new()),
+    };
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    let db = connect::connect(&format!("{server}/{name}{query}"), false)
+        .await
+        .unwrap();
+    migrate_database(&db).await.unwrap();
+    (FreshPostgres { admin_url, name }, db)
+}
+
+struct FreshPostgres {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for FreshPostgres {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // The test's runtime cannot be blocked on: a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(admin) = sea_orm::Database::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A migrated database on `backend` and whatever keeps it alive.
+async fn fresh(backend: DbBackend) -> (Box<dyn std::any::Any>, DatabaseConnection) {
+    match backend {
+        DbBackend::Postgres => {
+            let (guard, db) = postgres().await;
+            (Box::new(guard), db)
+        }
+        _ => {
+            let (guard, db) = sqlite().await;
+            (Box::new(guard), db)
+        }
+    }
 }
 
 /// A writer pool on a port where nothing listens: every connection is
@@ -77,10 +145,10 @@ fn taken(
 }
 
 /// A commit that landed though its answer was lost: writing the post
-/// again meets its own id, and the poster hears it is stored.
-#[tokio::test]
-async fn a_post_already_committed_is_answered_as_stored() {
-    let (_dir, db) = sqlite().await;
+/// again meets its own id, and the poster hears it is stored. On both
+/// backends, whose duplicate-key errors differ.
+async fn a_post_already_committed_is_answered_as_stored(backend: DbBackend) {
+    let (_guard, db) = fresh(backend).await;
     let (batch, answers) = taken(&["once #only"], TIMEOUT);
     let post = &batch[0].post;
     let id = batch[0].id;
@@ -114,11 +182,20 @@ async fn a_post_already_committed_is_answered_as_stored() {
     assert_eq!(writer.setup.stats.failed_posts.load(Ordering::Relaxed), 0);
 }
 
+#[tokio::test]
+async fn a_post_already_committed_is_answered_as_stored_on_sqlite() {
+    a_post_already_committed_is_answered_as_stored(DbBackend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_post_already_committed_is_answered_as_stored_on_postgres() {
+    a_post_already_committed_is_answered_as_stored(DbBackend::Postgres).await;
+}
+
 /// The same for a batch of several posts: none is answered "not written",
 /// none is written twice.
-#[tokio::test]
-async fn a_batch_already_committed_is_answered_as_stored() {
-    let (_dir, db) = sqlite().await;
+async fn a_batch_already_committed_is_answered_as_stored(backend: DbBackend) {
+    let (_guard, db) = fresh(backend).await;
     let (batch, answers) = taken(&["one", "two", "three"], TIMEOUT);
     let posts: Vec<IdentifiedPost> = batch
         .iter()
@@ -139,6 +216,16 @@ async fn a_batch_already_committed_is_answered_as_stored() {
     let stats = &writer.setup.stats;
     assert_eq!(stats.failed_posts.load(Ordering::Relaxed), 0);
     assert_eq!(stats.posts.load(Ordering::Relaxed), 3);
+}
+
+#[tokio::test]
+async fn a_batch_already_committed_is_answered_as_stored_on_sqlite() {
+    a_batch_already_committed_is_answered_as_stored(DbBackend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_batch_already_committed_is_answered_as_stored_on_postgres() {
+    a_batch_already_committed_is_answered_as_stored(DbBackend::Postgres).await;
 }
 
 /// A database out of reach: the batch is retried whole until its earliest
