@@ -320,6 +320,19 @@ mod tests {
         assert!(slow.next().await.is_none());
     }
 
+    /// The memory of published ids is bounded: past `RECENT_IDS` the
+    /// oldest is forgotten, exactly one at a time.
+    #[test]
+    fn the_recent_ids_are_bounded_and_forget_the_oldest_first() {
+        let hub = Hub::new(1);
+        for n in 1..=RECENT_IDS as u128 + 1 {
+            hub.publish(message(n, "a", &[]));
+        }
+        let (first, second) = (message(1, "a", &[]).id, message(2, "a", &[]).id);
+        assert_eq!(hub.unpublished(&[first, second]), [first]);
+        assert_eq!(hub.state().recent.len(), RECENT_IDS);
+    }
+
     #[tokio::test]
     async fn dropping_unsubscribes_and_closing_ends_everything() {
         let hub = Hub::new(4);
