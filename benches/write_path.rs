@@ -18,7 +18,9 @@ use dunder::config::{RateLimitFlags, Settings};
 use dunder::server::Application;
 use dunder::store::{StoreOptions, MAX_BATCH};
 use futures::future::join_all;
-use sea_orm::sqlx::{Connection, Executor, PgConnection};
+
+mod support;
+use support::{drop_database, fresh_database};
 
 const CLIENTS: usize = 64;
 const POSTS_PER_CLIENT: usize = 50;
@@ -140,45 +142,6 @@ async fn deepest_cursor(server: &Server, query: &str) -> (String, usize) {
     assert!(cursors.len() >= 2, "{query}: needs at least two full pages");
     let index = cursors.len() - 2;
     (cursors.swap_remove(index), index + 2)
-}
-
-async fn fresh_database(
-    backend: &str,
-    dir: &tempfile::TempDir,
-    n: usize,
-) -> (String, Option<String>) {
-    if backend == "sqlite" {
-        return (
-            format!("sqlite:{}/bench{n}.db?mode=rwc", dir.path().display()),
-            None,
-        );
-    }
-    let admin = std::env::var("DUNDER_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let name = format!(
-        "dunder_bench_{}",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
-    let mut connection = PgConnection::connect(&admin)
-        .await
-        .expect("PostgreSQL for the benchmark");
-    connection
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    (format!("{base}/{name}"), Some(name))
-}
-
-async fn drop_database(name: Option<String>) {
-    let Some(name) = name else { return };
-    let admin = std::env::var("DUNDER_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    if let Ok(mut connection) = PgConnection::connect(&admin).await {
-        let _ = connection
-            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-            .await;
-    }
 }
 
 fn main() {

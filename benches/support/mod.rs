@@ -1,9 +1,19 @@
 //! The real `dunder` binary in a process of its own, for the benchmarks
-//! that load it from this one: on a free port, in a temporary directory
-//! (its SQLite file), killed and reaped when dropped.
+//! that load it from this one: on port 0 (the port it bound is read back
+//! from its `dunder listening on` log line, so none is picked here and
+//! released for another process to take), in a temporary directory (its
+//! SQLite file), killed and reaped when dropped; and a fresh database
+//! for a benchmark, on SQLite or on the PostgreSQL the tests use.
 
+// Each benchmark uses the parts it needs.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+
+use sea_orm::sqlx::{Connection, Executor, PgConnection};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 pub struct Server {
     child: Child,
@@ -19,37 +29,57 @@ impl Server {
     #[allow(clippy::zombie_processes)]
     pub async fn start(args: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_dunder"))
-            .args(["--port", &port.to_string(), "--listen_address", "127.0.0.1"])
-            .args(["--log_level", "error"])
+        // Info, for the listening line; nothing is logged per request at
+        // that level, so the log costs the benchmark nothing.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dunder"))
+            .args(["--port", "0", "--listen_address", "127.0.0.1"])
+            .args(["--log_level", "info"])
             .args(args)
             .current_dir(dir.path())
+            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start dunder");
+        let (lines, listening) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        // Read the log on a thread of its own to the end, so that the
+        // process never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = lines.send(line);
+            }
+        });
+        let prefix = "dunder listening on http://";
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let address = loop {
+            let line = listening
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("dunder did not say where it listens");
+            if let Some((_, rest)) = line.split_once(prefix) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .expect("an address")
+                    .to_owned();
+            }
+        };
         let server = Server {
             child,
-            address: format!("127.0.0.1:{port}"),
+            address,
             _dir: dir,
         };
         let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if client
-                .get(format!("{}/readyz", server.http()))
-                .send()
-                .await
-                .is_ok()
-            {
-                return server;
+        while Instant::now() < deadline {
+            if let Ok(response) = client.get(format!("{}/readyz", server.http())).send().await {
+                if response.status().is_success() {
+                    return server;
+                }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("dunder did not start");
+        panic!("dunder did not become ready");
     }
 
     /// `http://127.0.0.1:port`.
@@ -63,4 +93,49 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A database URL for a benchmark run: a file in `dir` on SQLite, or a
+/// database of its own on the PostgreSQL named by
+/// `DUNDER_TEST_POSTGRES_URL` (its name returned, to drop afterwards).
+pub async fn fresh_database(
+    backend: &str,
+    dir: &tempfile::TempDir,
+    n: usize,
+) -> (String, Option<String>) {
+    if backend == "sqlite" {
+        return (
+            format!("sqlite:{}/bench{n}.db?mode=rwc", dir.path().display()),
+            None,
+        );
+    }
+    let admin = admin_url();
+    let name = format!(
+        "dunder_bench_{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let mut connection = PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL for the benchmark");
+    connection
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    (format!("{base}/{name}"), Some(name))
+}
+
+/// Drops a database `fresh_database` made on PostgreSQL.
+pub async fn drop_database(name: Option<String>) {
+    let Some(name) = name else { return };
+    if let Ok(mut connection) = PgConnection::connect(&admin_url()).await {
+        let _ = connection
+            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+            .await;
+    }
+}
+
+fn admin_url() -> String {
+    std::env::var("DUNDER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
