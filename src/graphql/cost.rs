@@ -56,10 +56,110 @@ fn list_cost(items: usize, child_complexity: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use async_graphql::extensions::Analyzer;
+    use async_graphql::{Request, Schema};
+
     use super::*;
+    use crate::config::GraphqlLimits;
+    use crate::graphql::budget::CostPhase;
+    use crate::graphql::errors::QUERY_TOO_COMPLEX;
+    use crate::graphql::limits::RequestGuardFactory;
+    use crate::graphql::mutation::MutationRoot;
+    use crate::graphql::query::QueryRoot;
+    use crate::graphql::subscription::SubscriptionRoot;
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
+    }
+
+    /// What `document` costs on the real schema, as async-graphql counts
+    /// it while validating: the number the request guard compares with
+    /// `graphql.max_complexity`. The schema has no store, so whatever the
+    /// resolvers then try fails; the price is set before they run.
+    async fn price(document: &str) -> usize {
+        let schema = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+            .extension(Analyzer)
+            .finish();
+        let response = schema.execute(document).await;
+        let analyzer = response
+            .extensions
+            .get("analyzer")
+            .unwrap_or_else(|| panic!("{document} did not validate: {:?}", response.errors));
+        let complexity = analyzer.clone().into_json().unwrap()["complexity"].clone();
+        complexity.as_u64().expect("a complexity") as usize
+    }
+
+    #[tokio::test]
+    async fn message_hashtags_costs_ten() {
+        // A plain field costs 1, so `message` with one plain field costs 2
+        // and with `hashtags` instead 1 + 10.
+        assert_eq!(price("{ message(id: \"x\") { text } }").await, 2);
+        assert_eq!(price("{ message(id: \"x\") { hashtags } }").await, 11);
+        // In a page of one: edges 1 + node 1 + hashtags 10, times one.
+        assert_eq!(
+            price("{ messages(first: 1) { edges { node { hashtags } } } }").await,
+            12
+        );
+    }
+
+    #[tokio::test]
+    async fn post_message_costs_a_hundred_plus_its_children() {
+        let post = |selection: &str| {
+            format!("mutation {{ postMessage(input: {{text: \"x\"}}) {{ {selection} }} }}")
+        };
+        assert_eq!(price(&post("id")).await, 101);
+        assert_eq!(price(&post("id text")).await, 102);
+        assert_eq!(price(&post("user { name }")).await, 102);
+        assert_eq!(price(&post("hashtags")).await, 110);
+    }
+
+    #[tokio::test]
+    async fn trend_and_trending_are_priced_through_their_defaults() {
+        // A day of one-minute buckets (the default aggregation), three
+        // fields each.
+        assert_eq!(
+            price("{ trend(fromDate: \"2019-09-23T00:00:00Z\", toDate: \"2019-09-24T00:00:00Z\") { fromDate toDate count } }")
+                .await,
+            1440 * 3
+        );
+        // `first` is 10 unless given.
+        assert_eq!(price("{ trendingHashtags { hashtag count } }").await, 20);
+        assert_eq!(
+            price("{ trendingHashtags(first: 3) { hashtag count } }").await,
+            6
+        );
+    }
+
+    /// The guard refuses by the same price: a post of one field is
+    /// admitted at a limit of 101 and refused at 100.
+    #[tokio::test]
+    async fn the_guard_refuses_a_post_one_past_its_price() {
+        let post = "mutation { postMessage(input: {text: \"x\"}) { id } }";
+        for (limit, refused) in [(101, false), (100, true)] {
+            let limits = GraphqlLimits {
+                max_complexity: limit,
+                ..GraphqlLimits::default()
+            };
+            let schema = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+                .extension(RequestGuardFactory(limits))
+                .finish();
+            // The first pass of a batch: priced and checked, nothing runs.
+            let response = schema
+                .execute(Request::new(post).data(CostPhase::Preflight))
+                .await;
+            let codes: Vec<String> = response
+                .errors
+                .iter()
+                .filter_map(|error| error.extensions.as_ref()?.get("code"))
+                .map(|code| code.to_string())
+                .collect();
+            let expected = if refused {
+                vec![format!("\"{QUERY_TOO_COMPLEX}\"")]
+            } else {
+                vec![]
+            };
+            assert_eq!(codes, expected, "at a limit of {limit}");
+        }
     }
 
     #[test]

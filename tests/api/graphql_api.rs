@@ -1,7 +1,7 @@
 //! GraphQL posting, trends, and the GraphQL-over-HTTP transport: posting
 //! with and without a token over HTTP and WebSocket (both subprotocols),
-//! trend and trendingHashtags against known data, status codes and media
-//! types.
+//! trend and trendingHashtags against known data (and trendingHashtags'
+//! defaults), status codes and media types.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -208,6 +208,90 @@ async fn trends_against_known_data(backend: Backend) {
     assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
 }
 
+/// `trendingHashtags(window = "1h", first = 10)`: without arguments, ten
+/// hashtags of the last hour. The hour is the current minute and the 59
+/// before it (counters are per minute): a tag of the minute before that
+/// does not count, one of the first minute inside does.
+async fn trending_hashtags_defaults_to_ten_of_the_last_hour(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let post_at = |at: &str, tags: &'static [&'static str]| {
+        let app = &app;
+        let at = at.parse().unwrap();
+        async move {
+            app.clock.set(at);
+            app.post_ok("trender", "t", tags).await;
+        }
+    };
+    // Asked at 12:00:30: the hour is 11:01 to 12:00 inclusive.
+    for _ in 0..3 {
+        post_at("2019-09-23T11:00:59Z", &["stale"]).await;
+    }
+    for _ in 0..2 {
+        post_at("2019-09-23T11:01:00Z", &["edge"]).await;
+    }
+    post_at(
+        "2019-09-23T12:00:00Z",
+        &[
+            "t01", "t02", "t03", "t04", "t05", "t06", "t07", "t08", "t09", "t10",
+        ],
+    )
+    .await;
+    post_at("2019-09-23T12:00:10Z", &["t11", "t12"]).await;
+    app.clock.set("2019-09-23T12:00:30Z".parse().unwrap());
+
+    let data = app
+        .graphql_data(
+            "{ default: trendingHashtags { hashtag count }
+               explicit: trendingHashtags(window: \"1h\", first: 10) { hashtag count }
+               more: trendingHashtags(first: 20) { hashtag count }
+               longer: trendingHashtags(window: \"2h\") { hashtag count } }",
+            json!({}),
+        )
+        .await;
+    let counts = |value: &Value| -> Vec<(String, i64)> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["hashtag"].as_str().unwrap().to_owned(),
+                    c["count"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let tagged = |tags: &[&str]| -> Vec<(String, i64)> {
+        tags.iter()
+            .map(|tag| match *tag {
+                "stale" => ("stale".to_owned(), 3),
+                "edge" => ("edge".to_owned(), 2),
+                tag => (tag.to_owned(), 1),
+            })
+            .collect()
+    };
+    // Ten of the thirteen tags of the hour, most used first, ties by name;
+    // `stale` is a minute too old.
+    let ten = tagged(&[
+        "edge", "t01", "t02", "t03", "t04", "t05", "t06", "t07", "t08", "t09",
+    ]);
+    assert_eq!(counts(&data["default"]), ten);
+    assert_eq!(counts(&data["explicit"]), ten);
+    // There were more to give, and `stale` is still out with a larger first.
+    assert_eq!(
+        counts(&data["more"]),
+        tagged(&[
+            "edge", "t01", "t02", "t03", "t04", "t05", "t06", "t07", "t08", "t09", "t10", "t11",
+            "t12"
+        ])
+    );
+    // `stale` was counted, just not within the hour.
+    assert_eq!(
+        counts(&data["longer"]),
+        tagged(&["stale", "edge", "t01", "t02", "t03", "t04", "t05", "t06", "t07", "t08"])
+    );
+}
+
 async fn graphql_over_http(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = &app.client;
@@ -324,5 +408,6 @@ async fn graphql_over_http(backend: Backend) {
 on_every_backend!(
     post_message_with_and_without_a_token,
     trends_against_known_data,
+    trending_hashtags_defaults_to_ten_of_the_last_hour,
     graphql_over_http
 );

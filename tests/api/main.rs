@@ -23,6 +23,7 @@ mod openapi;
 mod refusals;
 mod relay;
 mod schema_file;
+mod server_faults;
 mod shutdown;
 mod tls;
 mod trend;

@@ -1,10 +1,12 @@
-//! Posting and reading single messages: the historical curl session and
-//! the exact JSON shapes.
+//! Posting and reading single messages: the historical curl session, the
+//! exact JSON shapes, and what asking for a message that does not exist
+//! answers.
 
+use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{token, Backend, TestApp};
+use crate::helpers::{error_codes, token, Backend, TestApp};
 use crate::on_every_backend;
 
 /// The session the README shows: two posts, a listing by hashtag, trends.
@@ -105,7 +107,60 @@ async fn users_and_tags_are_reused(backend: Backend) {
     assert_eq!(messages[1]["user"]["id"], messages[2]["user"]["id"]);
 }
 
+/// A message that does not exist: REST answers 404 with its id, by path
+/// and by `?ulid=`, and 404 for a route that does not exist. GraphQL's
+/// lookups answer null without an error, as the schema documents ("null
+/// when there is none"): no GraphQL field answers `NOT_FOUND`.
+async fn a_missing_message_is_404_over_rest_and_null_over_graphql(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Something is stored, so "missing" is not "empty".
+    app.post_ok("alice", "present", &[]).await;
+    let missing = ulid::Ulid::new().to_string();
+
+    let expected = json!({"error": format!("no message with id {missing}")});
+    assert_eq!(
+        app.get(&format!("/message/{missing}")).await,
+        (StatusCode::NOT_FOUND, expected.clone())
+    );
+    assert_eq!(
+        app.get(&format!("/message?ulid={}", missing.to_lowercase()))
+            .await,
+        (StatusCode::NOT_FOUND, expected)
+    );
+    assert_eq!(
+        app.get(&format!("/message/{missing}/replies")).await,
+        (
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no route for GET /message/{missing}/replies")})
+        )
+    );
+
+    let global = |plain: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(plain);
+    let query = format!(
+        "{{ plain: message(id: \"{missing}\") {{ id }}
+            global: message(id: \"{message}\") {{ id }}
+            message: node(id: \"{message}\") {{ id }}
+            user: node(id: \"{user}\") {{ id }}
+            named: user(name: \"nobody\") {{ id }} }}",
+        message = global(format!("Message:{missing}")),
+        user = global("User:999999".to_owned()),
+    );
+    let (status, body) = app.graphql(None, &query, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"data": {"plain": null, "global": null, "message": null, "user": null, "named": null}})
+    );
+    // An id that cannot name anything is the client's input, with its field.
+    let (_, body) = app
+        .graphql(None, "{ message(id: \"garbage\") { id } }", json!({}))
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "id");
+}
+
 on_every_backend!(
+    a_missing_message_is_404_over_rest_and_null_over_graphql,
     historical_curl_session,
     one_message_by_id,
     users_and_tags_are_reused
