@@ -322,3 +322,29 @@ fn jitter(delay: Duration) -> Duration {
     let millis = delay.as_millis().max(2) as u64;
     Duration::from_millis(fastrand::u64(millis / 2..=millis))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a refused or failed post's log line and error say of the
+    /// attempt: the database's own words, or the timeout.
+    #[test]
+    fn an_attempt_error_says_what_went_wrong() {
+        let timed_out = AttemptError {
+            error: None,
+            failure: Failure::Unreachable,
+            uncertain: false,
+        };
+        assert_eq!(
+            timed_out.to_string(),
+            "the write did not finish within the post timeout"
+        );
+        let refused = AttemptError {
+            error: Some(DbErr::Custom("connection refused".to_owned())),
+            failure: Failure::Unreachable,
+            uncertain: false,
+        };
+        assert_eq!(refused.to_string(), "Custom Error: connection refused");
+    }
+}
