@@ -26,4 +26,5 @@ mod schema_file;
 mod shutdown;
 mod tls;
 mod trend;
+mod writer_connections;
 mod writer_degrade;
