@@ -187,3 +187,140 @@ pub fn message_feed(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::User;
+    use crate::store::StoreOptions;
+    use futures::StreamExt;
+    use tokio::sync::mpsc;
+
+    const WINDOW: Duration = Duration::from_millis(250);
+
+    /// A message whose id is the number `n` (so ids sort as the numbers do).
+    fn message(n: u128) -> Arc<Message> {
+        let id = MessageId::from_ulid(ulid::Ulid(n));
+        Arc::new(Message {
+            id,
+            user: User {
+                id: 1,
+                name: "a".to_owned(),
+            },
+            text: format!("m{n}"),
+            hashtags: Vec::new(),
+            created_at: id.created_at(),
+        })
+    }
+
+    /// A live feed (no cursor) on `hub` with the order window, run on a task
+    /// of its own: what it yields comes out of the receiver as the number of
+    /// each message's id and the instant it was yielded. Time is paused, so
+    /// that the window's timers fire exactly when due and those instants are
+    /// exact; the store (only asked for the time here) is opened first.
+    async fn feed_on(hub: &Arc<Hub>) -> (mpsc::UnboundedReceiver<(u128, Instant)>, Instant) {
+        let store = Store::open("sqlite::memory:", StoreOptions::default())
+            .await
+            .expect("an in-memory store");
+        tokio::time::pause();
+        let limits = FeedLimits {
+            max_replay: 10,
+            max_pending: 16,
+        };
+        let feed = message_feed(
+            store,
+            hub.clone(),
+            MessageFilter::default(),
+            None,
+            WINDOW,
+            limits,
+        );
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut feed = Box::pin(feed);
+            while let Some(event) = feed.next().await {
+                match event {
+                    Ok(FeedEvent::Message(message)) => {
+                        let _ = sender.send((message.id.ulid().0, Instant::now()));
+                    }
+                    other => panic!("a live feed yields messages only here, got {other:?}"),
+                }
+            }
+        });
+        while hub.subscriber_count() == 0 {
+            tokio::task::yield_now().await;
+        }
+        (receiver, Instant::now())
+    }
+
+    /// Checks that the next message out of the feed is number `n`, sent
+    /// when it was due: at `due`, or within the two milliseconds by which
+    /// tokio's timer wheel rounds a deadline up.
+    async fn expect_next(
+        receiver: &mut mpsc::UnboundedReceiver<(u128, Instant)>,
+        n: u128,
+        due: Instant,
+    ) {
+        let (got, at) = tokio::time::timeout(Duration::from_secs(60), receiver.recv())
+            .await
+            .expect("a message within a minute")
+            .expect("the feed runs");
+        assert_eq!(got, n, "message {n} next");
+        assert!(
+            due <= at && at <= due + Duration::from_millis(2),
+            "message {n} sent {:?} after it was due",
+            at.checked_duration_since(due)
+        );
+    }
+
+    /// A message that arrives within the window of larger ids still goes
+    /// out before them: the feed holds them until the smallest is due.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_message_within_the_order_window_goes_out_before_larger_ids() {
+        let hub = Hub::new(16);
+        let (mut out, start) = feed_on(&hub).await;
+        hub.publish(message(20));
+        hub.publish(message(30));
+        // While nothing is due, paused time only moves when every task waits.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let late_at = Instant::now();
+        assert!(late_at < start + WINDOW, "10 arrives within the window");
+        hub.publish(message(10));
+        // All three go once 10 has waited its window, in id order.
+        let due = late_at + WINDOW;
+        expect_next(&mut out, 10, due).await;
+        expect_next(&mut out, 20, due).await;
+        expect_next(&mut out, 30, due).await;
+    }
+
+    /// The README's "a message that reaches a process later than [the
+    /// window] still goes out, once, but after larger ids": 10 arrives after
+    /// 20 and 30 have gone out; it waits its own window and goes out after
+    /// them. A second copy of it (as a relay would bring after the writer's
+    /// own) is not sent again: 40, published after that copy, is the next
+    /// and last message.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_message_later_than_the_order_window_goes_out_once_after_larger_ids() {
+        let hub = Hub::new(16);
+        let (mut out, start) = feed_on(&hub).await;
+        hub.publish(message(20));
+        hub.publish(message(30));
+        expect_next(&mut out, 20, start + WINDOW).await;
+        expect_next(&mut out, 30, start + WINDOW).await;
+
+        let late_at = Instant::now();
+        hub.publish(message(10));
+        expect_next(&mut out, 10, late_at + WINDOW).await;
+
+        let again_at = Instant::now();
+        hub.publish(message(10));
+        hub.publish(message(40));
+        expect_next(&mut out, 40, again_at + WINDOW).await;
+        assert!(
+            tokio::time::timeout(Duration::from_secs(60), out.recv())
+                .await
+                .is_err(),
+            "nothing after 40: the late message went out once"
+        );
+    }
+}

@@ -164,3 +164,71 @@ fn events(
         futures::future::ready(Some(Ok(sse)))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use futures::StreamExt;
+    use tokio::time::Instant;
+    use tower::ServiceExt;
+
+    use crate::config::{HttpLimits, LiveSettings, RateLimits};
+    use crate::guard::Guards;
+    use crate::live::Live;
+    use crate::rest::{router, RestState};
+    use crate::store::{Store, StoreOptions};
+
+    /// The README's "`:heartbeat` (a comment every 15 s keeps idle
+    /// connections open)", with the default settings: an idle stream gets
+    /// nothing for 15 s, then the comment, then the next one 15 s later.
+    /// The interval is `live.keepalive_interval_ms`, shared with the
+    /// WebSocket keepalive; the integration test `live::*` sets it small.
+    /// Time is paused once the store is open, so the 15 s pass at once and
+    /// the instants are exact (to the timer wheel's millisecond).
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_idle_stream_gets_a_heartbeat_comment_every_15_s_by_default() {
+        const HEARTBEAT: Duration = Duration::from_secs(15);
+        let store = Store::open("sqlite::memory:", StoreOptions::default())
+            .await
+            .expect("an in-memory store");
+        tokio::time::pause();
+        let state = RestState {
+            store,
+            live: Live::new(LiveSettings::default()),
+            max_text_chars: 500,
+            guards: Guards::new(RateLimits::default(), HttpLimits::default()),
+        };
+        let request = Request::get("/message/stream")
+            .body(Body::empty())
+            .expect("a request");
+        let response = router(state).oneshot(request).await.expect("an answer");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let mut body = response.into_body().into_data_stream();
+        let opened = Instant::now();
+
+        let quiet = HEARTBEAT - Duration::from_millis(1);
+        assert!(
+            tokio::time::timeout(quiet, body.next()).await.is_err(),
+            "nothing before 15 s"
+        );
+        for beat in 1..=2u32 {
+            let chunk = tokio::time::timeout(Duration::from_secs(60), body.next())
+                .await
+                .expect("a heartbeat within a minute")
+                .expect("the stream goes on")
+                .expect("a chunk");
+            let after = opened.elapsed();
+            // A comment line: axum writes a space after the colon.
+            assert_eq!(&chunk[..], b": heartbeat\n\n", "heartbeat {beat}");
+            let due = HEARTBEAT * beat;
+            assert!(
+                due <= after && after <= due + Duration::from_millis(2),
+                "heartbeat {beat} came {after:?} after the stream opened"
+            );
+        }
+    }
+}

@@ -20,7 +20,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::helpers::{Backend, LiveSocket, SseClient, SseNext, TestApp, TestClock, TestDatabase};
+use crate::helpers::{
+    Backend, Frame, LiveSocket, SseClient, SseNext, TestApp, TestClock, TestDatabase,
+};
 
 /// A client that opens a new connection for every request, from `local`.
 fn fresh_client(local: Option<&str>) -> reqwest::Client {
@@ -449,6 +451,133 @@ async fn a_client_that_stops_reading_is_closed_on_sqlite() {
         started.elapsed()
     );
     drop(sleepers);
+}
+
+/// The same over WebSocket: a GraphQL client subscribed with a 4 KiB
+/// receive buffer that stops reading while big messages are posted is
+/// closed at the send timeout, and the open-connections gauge falls; a
+/// client on the same feed that keeps reading stays open and gets every
+/// message once, in order. The queue is set far larger than what is
+/// posted, so the non-reader can only be closed by the send timeout, never
+/// cut off as a lagging subscriber. Posts go through the store, so no
+/// connection but the two sockets and the metrics request is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_that_stops_reading_is_closed_on_sqlite() {
+    const ROUND: usize = 50;
+    const POSTS: usize = 2_000;
+    let app = spawn_with(Backend::Sqlite, |flags| {
+        flags.http.send_timeout_ms = Some(1_000);
+        flags.max_text_length = Some(10_000);
+        flags.live_subscriber_queue = Some(1_000_000);
+    })
+    .await;
+    let subscription = "subscription { messagePosted { id text } }";
+    let mut sleeper =
+        LiveSocket::connect_on(&app, "graphql-transport-ws", None, true, Some(4096)).await;
+    sleeper.start("s", subscription, json!({})).await;
+    let mut reader = LiveSocket::connect(&app, "graphql-transport-ws", None, true).await;
+    reader.start("r", subscription, json!({})).await;
+    wait_for_hub_subscribers(&app, 2).await;
+    // The two sockets and the metrics request.
+    assert_eq!(metric(&app, "dunder_http_connections").await, 3);
+
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+    let reading = {
+        let received = received.clone();
+        tokio::spawn(async move {
+            loop {
+                match reader.next_frame_within(Duration::from_secs(60)).await {
+                    Some(Frame::Next(_, payload)) => {
+                        let text = payload["data"]["messagePosted"]["text"]
+                            .as_str()
+                            .unwrap_or_else(|| panic!("a text in {payload:.200}"));
+                        received.lock().unwrap().push(number_of(text));
+                    }
+                    Some(Frame::Keepalive) => continue,
+                    other => panic!("the reading client got {other:?}"),
+                }
+            }
+        })
+    };
+
+    // Big posts: 20 MB, far more than a socket's kernel buffers hold (a few
+    // MiB at most), so the server's writes to the non-reader stall.
+    // Each text starts with its number; the feeds send in id order.
+    let mut posted = Vec::new();
+    for first in (0..POSTS).step_by(ROUND) {
+        let round = (first..first + ROUND).map(|n| {
+            let store = app.store.clone();
+            async move {
+                let author = dunder::domain::UserName::parse("user", "big").expect("name");
+                let text = format!("{n:05} {}", "x".repeat(9_900));
+                let post =
+                    dunder::domain::NewMessage::parse(author, &text, &[], 10_000).expect("post");
+                let stored = store.post(post).await.expect("stored");
+                (stored.id, n)
+            }
+        });
+        posted.extend(futures::future::join_all(round).await);
+    }
+    // The non-reader's subscription ends with its connection; the
+    // reader's stays.
+    wait_for_hub_subscribers(&app, 1).await;
+    assert_eq!(healthz_within_a_second(&app).await, StatusCode::OK);
+    // Only the reader's connection and the metrics request's are open.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let open = metric(&app, "dunder_http_connections").await;
+        if open == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{open} connections still open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The reader gets every message once, in id order.
+    posted.sort();
+    let posted: Vec<usize> = posted.into_iter().map(|(_, n)| n).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.lock().unwrap().len() < posted.len() {
+        assert!(
+            !reading.is_finished() && Instant::now() < deadline,
+            "the reader got {} of {} messages",
+            received.lock().unwrap().len(),
+            posted.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*received.lock().unwrap(), posted);
+    reading.abort();
+
+    // What the kernel had buffered for the non-reader, then the end.
+    loop {
+        match sleeper.next_frame_within(Duration::from_secs(10)).await {
+            Some(Frame::Next(..)) | Some(Frame::Keepalive) => {}
+            Some(Frame::Closed(_)) => break,
+            other => panic!("the closed socket should end, got {other:?}"),
+        }
+    }
+}
+
+/// The number a big post's text starts with.
+fn number_of(text: &str) -> usize {
+    text.split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number in {text:.20}"))
+}
+
+/// Waits until the hub holds exactly `count` subscribers, or fails.
+async fn wait_for_hub_subscribers(app: &TestApp, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.live.hub().subscriber_count() != count {
+        assert!(
+            Instant::now() < deadline,
+            "the hub never held exactly {count} subscribers (holds {})",
+            app.live.hub().subscriber_count()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Posting and reading past the per-user and per-address budgets: 429 with

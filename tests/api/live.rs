@@ -3,7 +3,7 @@
 //! non-delivery; resume without gap or duplicate while a writer keeps
 //! posting; a slow subscriber cut off with a resumable cursor while a fast
 //! one gets everything; trendUpdated against the trend query; the socket's
-//! own limits and a clean shutdown.
+//! own limits and a clean shutdown; the SSE heartbeat.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -390,8 +390,34 @@ on_every_backend!(
     a_slow_subscriber_lags_alone,
     an_sse_subscriber_that_stops_reading_gets_lagged,
     trend_updates_match_the_trend_query,
-    socket_limits_and_clean_shutdown
+    socket_limits_and_clean_shutdown,
+    an_idle_sse_stream_gets_heartbeats
 );
+
+/// The SSE heartbeat: an idle stream gets a `heartbeat` comment every
+/// `live.keepalive_interval_ms` (15 s by default, which the unit test
+/// `rest::stream::tests` pins; 100 ms here), and keeps getting them after
+/// a message.
+async fn an_idle_sse_stream_gets_heartbeats(backend: Backend) {
+    let database = std::sync::Arc::new(TestDatabase::create(backend).await);
+    let app = TestApp::spawn_on(database, TestClock::at(default_start()), |flags| {
+        flags.live_keepalive_interval_ms = Some(100);
+    })
+    .await;
+    let heartbeat = SseNext::Event(crate::helpers::SseEvent {
+        comment: Some("heartbeat".to_owned()),
+        ..Default::default()
+    });
+    let mut sse = SseClient::open(&app, "", None).await;
+    wait_for_subscribers(&app, 1).await;
+    for _ in 0..2 {
+        assert_eq!(sse.next_within(Duration::from_secs(5)).await, heartbeat);
+    }
+    app.post_ok("alice", "between heartbeats", &[]).await;
+    let message: Value = serde_json::from_str(&sse.next_message().await.data).unwrap();
+    assert_eq!(message["text"], "between heartbeats");
+    assert_eq!(sse.next_within(Duration::from_secs(5)).await, heartbeat);
+}
 
 /// SSE's `event: lagged`: a client that stops reading (a 4 KiB receive
 /// buffer) while big messages are posted fills the sockets, then its queue

@@ -27,4 +27,5 @@ mod server_faults;
 mod shutdown;
 mod tls;
 mod trend;
+mod writer_connections;
 mod writer_degrade;

@@ -3,7 +3,9 @@
 //! (`pg_ctl stop -m immediate`) under a steady stream of posts, then started
 //! again. Every post must be answered 201 (and be stored) or 503 with
 //! Retry-After (and not be stored), the refusals must come within about the
-//! post timeout, never a 500, and posting must resume by itself.
+//! post timeout, never a 500, and posting must resume by itself. And
+//! `/readyz` across the same kind of outage: 503 while the database is
+//! gone and the writer cannot write, 200 again by itself once it is back.
 //!
 //! The cluster is made with the PostgreSQL binaries under
 //! /usr/lib/postgresql/*/bin, run as the `postgres` user when the tests run
@@ -286,20 +288,9 @@ async fn posting_survives_a_database_outage_on_postgres() {
     let _ = admin.close().await;
     let url = cluster.url("dunder");
 
-    // The application, as helpers::TestApp::spawn_on builds it, with its
-    // own post timeout.
-    let mut flags = crate::helpers::test_flags(&url);
-    flags.writer.post_timeout_ms = Some(POST_TIMEOUT.as_millis() as u64);
-    let settings = Settings::from_layers(None, &flags).expect("valid settings");
-    let application = Application::build_with_options(&settings, StoreOptions::default())
-        .await
-        .expect("build application");
-    let store = application.store().clone();
-    let base = format!("http://{}", application.address());
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(application.run_until(async {
-        let _ = stopped.await;
-    }));
+    let server = DegradeServer::start(&url, POST_TIMEOUT).await;
+    let store = server.store.clone();
+    let base = server.base.clone();
 
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -360,8 +351,7 @@ async fn posting_survives_a_database_outage_on_postgres() {
     }
     let metrics = crate::helpers::metrics_text(&client, &format!("{base}/metrics")).await;
     let healthy_after = store.writer_healthy();
-    let _ = shutdown.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    server.stop().await;
 
     let outcomes = outcomes.lock().unwrap().clone();
     let created: Vec<&Outcome> = outcomes
@@ -484,5 +474,188 @@ async fn posting_survives_a_database_outage_on_postgres() {
         unanswered.is_empty(),
         "stored but answered 503: {unanswered:?}"
     );
+    drop(cluster);
+}
+
+/// A server on `url` with its own post timeout, built as
+/// `helpers::TestApp::spawn_on` builds one; it stops when told to, or when
+/// this value is dropped (its shutdown sender with it).
+struct DegradeServer {
+    base: String,
+    store: dunder::store::Store,
+    shutdown: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl DegradeServer {
+    async fn start(url: &str, post_timeout: Duration) -> DegradeServer {
+        let mut flags = crate::helpers::test_flags(url);
+        flags.writer.post_timeout_ms = Some(post_timeout.as_millis() as u64);
+        let settings = Settings::from_layers(None, &flags).expect("valid settings");
+        let application = Application::build_with_options(&settings, StoreOptions::default())
+            .await
+            .expect("build application");
+        let store = application.store().clone();
+        let base = format!("http://{}", application.address());
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(application.run_until(async {
+            let _ = stopped.await;
+        }));
+        DegradeServer {
+            base,
+            store,
+            shutdown,
+            server,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+    }
+}
+
+/// `GET /readyz`: its status and JSON body.
+async fn readiness(client: &reqwest::Client, base: &str) -> (StatusCode, serde_json::Value) {
+    let response = client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("GET /readyz");
+    crate::helpers::read(response).await
+}
+
+/// A post as `alice`: its status and whether it came with Retry-After.
+async fn post_once(client: &reqwest::Client, base: &str, text: &str) -> (StatusCode, bool) {
+    let response = client
+        .post(format!("{base}/message"))
+        .bearer_auth(token("alice"))
+        .json(&serde_json::json!({ "text": text, "hashtags": [] }))
+        .send()
+        .await
+        .expect("POST /message");
+    let retry_after = response
+        .headers()
+        .contains_key(reqwest::header::RETRY_AFTER);
+    (response.status(), retry_after)
+}
+
+/// The README's "`/readyz` answers 503 while it cannot write": the
+/// throwaway cluster is stopped under an idle server, then started again.
+/// Before any post tries, `/readyz` finds the database gone by itself
+/// (`database unavailable`); once posts have failed to reach it, the writer
+/// counts as unable to write (`dunder_writer_healthy 0`) and `/readyz`
+/// says so (`the writer cannot write`). Every answer while the database
+/// is down is a 503 with one of those two errors; after the restart
+/// `/readyz` answers 200 again by itself (the writer's probe finds the
+/// database), and posting works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_a_database_outage_on_postgres() {
+    const DATABASE_GONE: &str = "database unavailable";
+    const CANNOT_WRITE: &str = "the writer cannot write";
+    let cluster = Arc::new(
+        tokio::task::spawn_blocking(ThrowawayCluster::create)
+            .await
+            .expect("cluster set-up"),
+    );
+    let mut admin = PgConnection::connect(&cluster.url("postgres"))
+        .await
+        .expect("connect to the throwaway cluster");
+    admin
+        .execute("CREATE DATABASE dunder")
+        .await
+        .expect("create database");
+    let _ = admin.close().await;
+    let server = DegradeServer::start(&cluster.url("dunder"), POST_TIMEOUT).await;
+    let base = server.base.clone();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client");
+    let healthy = |text: String| crate::helpers::metric_in(&text, "dunder_writer_healthy");
+    let metrics_url = format!("{base}/metrics");
+
+    assert_eq!(
+        readiness(&client, &base).await,
+        (
+            StatusCode::OK,
+            serde_json::json!({"data": {"status": "ready"}})
+        )
+    );
+    assert_eq!(
+        post_once(&client, &base, "before").await,
+        (StatusCode::CREATED, false)
+    );
+
+    let stopping = cluster.clone();
+    tokio::task::spawn_blocking(move || stopping.stop_immediately())
+        .await
+        .unwrap();
+    assert_eq!(
+        readiness(&client, &base).await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": DATABASE_GONE})
+        )
+    );
+    // Posts now cannot be written: each is refused, and after a few (two
+    // write attempts in a row that could not reach the database) the
+    // writer counts as unable to write.
+    let mut refused = 0;
+    while server.store.writer_healthy() {
+        assert!(
+            refused < 10,
+            "{refused} posts refused, the writer still healthy"
+        );
+        assert_eq!(
+            post_once(&client, &base, "during").await,
+            (StatusCode::SERVICE_UNAVAILABLE, true)
+        );
+        refused += 1;
+    }
+    assert_eq!(
+        healthy(crate::helpers::metrics_text(&client, &metrics_url).await),
+        Some(0)
+    );
+    assert_eq!(
+        readiness(&client, &base).await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": CANNOT_WRITE})
+        )
+    );
+
+    let starting = cluster.clone();
+    tokio::task::spawn_blocking(move || starting.start())
+        .await
+        .unwrap();
+    let up_at = Instant::now();
+    loop {
+        let (status, body) = readiness(&client, &base).await;
+        if status == StatusCode::OK {
+            assert_eq!(body, serde_json::json!({"data": {"status": "ready"}}));
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(
+            body == serde_json::json!({"error": DATABASE_GONE})
+                || body == serde_json::json!({"error": CANNOT_WRITE}),
+            "{body}"
+        );
+        assert!(
+            up_at.elapsed() < RESUME_BOUND,
+            "/readyz still {status} {RESUME_BOUND:?} after the restart: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        healthy(crate::helpers::metrics_text(&client, &metrics_url).await),
+        Some(1)
+    );
+    assert_eq!(
+        post_once(&client, &base, "after").await,
+        (StatusCode::CREATED, false)
+    );
+    server.stop().await;
     drop(cluster);
 }
