@@ -341,6 +341,38 @@ pub(crate) mod tests {
         Cli::from_arg_matches(&matches)
     }
 
+    /// Parses `args` as the binary does, with the `DUNDER_*` variables
+    /// `vars` set for the parse only. These are the only tests that read the
+    /// process environment: one lock makes them take turns, so two of them
+    /// never see each other's variables, and every other test parses with
+    /// [`parse_without_env`], which reads none. The variables are removed
+    /// again even when the parse panics.
+    pub(crate) fn parse_with_env(vars: &[(&str, &str)], args: &[&str]) -> Result<Cli, clap::Error> {
+        static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        struct Unset<'a>(&'a [(&'a str, &'a str)]);
+        impl Drop for Unset<'_> {
+            fn drop(&mut self) {
+                for (name, _) in self.0 {
+                    std::env::remove_var(name);
+                }
+            }
+        }
+        // A test that failed while holding the lock left nothing set.
+        let _turn = ENVIRONMENT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _unset = Unset(vars);
+        for (name, value) in vars {
+            assert!(
+                name.starts_with("DUNDER_"),
+                "{name} is not a Dunder variable"
+            );
+            // Edition 2021: set_var is still a safe function here.
+            std::env::set_var(name, value);
+        }
+        Cli::try_parse_from(args)
+    }
+
     fn flags(args: &[&str]) -> Flags {
         parse_without_env(args)
             .unwrap_or_else(|e| panic!("{args:?} should parse: {e}"))
@@ -690,51 +722,30 @@ pub(crate) mod tests {
             .join("\n")
     }
 
-    /// The only test that reads the process environment; keeping it to one
-    /// function avoids races between tests that run in parallel.
     #[test]
     fn environment_fills_flags_and_flags_win() {
-        struct Unset(&'static [&'static str]);
-        impl Drop for Unset {
-            // Runs even if an assertion fails, so no variable leaks out.
-            fn drop(&mut self) {
-                for name in self.0 {
-                    std::env::remove_var(name);
-                }
-            }
-        }
-        let _unset = Unset(&[
-            "DUNDER_COCKROACH_HOST",
-            "DUNDER_PORT",
-            "DUNDER_USE_TLS",
-            "DUNDER_TLS_CRT",
-            "DUNDER_LISTEN_ADDRESS",
-            "DUNDER_GRAPHQL_MAX_DEPTH",
-            "DUNDER_GRAPHQL_MAX_BATCH",
-            "DUNDER_LIVE_RELAY",
-            "DUNDER_LIVE_TAIL_INTERVAL_MS",
-            "DUNDER_LIVE_SUBSCRIBER_QUEUE",
-        ]);
-        // Edition 2021: set_var is still a safe function here.
-        std::env::set_var("DUNDER_COCKROACH_HOST", "env-db");
-        std::env::set_var("DUNDER_PORT", "7000");
-        std::env::set_var("DUNDER_USE_TLS", "false");
-        std::env::set_var("DUNDER_TLS_CRT", "env.crt");
-        std::env::set_var("DUNDER_LISTEN_ADDRESS", "127.0.0.1");
-        std::env::set_var("DUNDER_GRAPHQL_MAX_DEPTH", "20");
-        std::env::set_var("DUNDER_GRAPHQL_MAX_BATCH", "3");
-        std::env::set_var("DUNDER_LIVE_RELAY", "TAIL");
-        std::env::set_var("DUNDER_LIVE_TAIL_INTERVAL_MS", "100");
-        std::env::set_var("DUNDER_LIVE_SUBSCRIBER_QUEUE", "10");
-
-        let cli = Cli::try_parse_from([
-            "dunder",
-            "migrate",
-            "--port=8080",
-            "--use_tls",
-            "--graphql.max_batch=4",
-            "--live.subscriber-queue=20",
-        ])
+        let cli = parse_with_env(
+            &[
+                ("DUNDER_COCKROACH_HOST", "env-db"),
+                ("DUNDER_PORT", "7000"),
+                ("DUNDER_USE_TLS", "false"),
+                ("DUNDER_TLS_CRT", "env.crt"),
+                ("DUNDER_LISTEN_ADDRESS", "127.0.0.1"),
+                ("DUNDER_GRAPHQL_MAX_DEPTH", "20"),
+                ("DUNDER_GRAPHQL_MAX_BATCH", "3"),
+                ("DUNDER_LIVE_RELAY", "TAIL"),
+                ("DUNDER_LIVE_TAIL_INTERVAL_MS", "100"),
+                ("DUNDER_LIVE_SUBSCRIBER_QUEUE", "10"),
+            ],
+            &[
+                "dunder",
+                "migrate",
+                "--port=8080",
+                "--use_tls",
+                "--graphql.max_batch=4",
+                "--live.subscriber-queue=20",
+            ],
+        )
         .unwrap();
         let f = &cli.flags;
         assert_eq!(f.cockroach_host.as_deref(), Some("env-db"));

@@ -12,8 +12,12 @@ use crate::store::StoreStats;
 /// Installs the global subscriber at `level`; `RUST_LOG`, when set, wins so
 /// that a developer can raise one module's level without a config change.
 pub fn init(level: LogLevel) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{},sqlx=warn", level.as_filter())));
+    // sqlx's own chatter stays at warn, but its statement log (info, and
+    // only on with `cockroach.debug`) must get through: that flag is how
+    // an operator sees the SQL.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!("{},sqlx=warn,sqlx::query=info", level.as_filter()))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -144,8 +144,198 @@ fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<boo
 mod tests {
     use std::io;
 
-    use crate::config::tests::{flags, settings, with_file};
-    use crate::config::{ConfigError, Settings};
+    use crate::cli::LogLevel;
+    use crate::config::tests::{flags, settings, with_env_and_file, with_file};
+    use crate::config::{
+        ConfigError, DatabaseSettings, HttpLimits, RateLimits, Settings, WriterSettings,
+    };
+
+    /// The example config file of README.md, as printed there: the test
+    /// below fails when the documentation's example stops loading.
+    fn readme_example() -> &'static str {
+        const README: &str = include_str!("../../README.md");
+        const OPENING: &str = "```yaml\n# dunder.yaml";
+        let start = README
+            .find(OPENING)
+            .expect("README.md shows an example dunder.yaml")
+            + "```yaml\n".len();
+        let length = README[start..].find("```").expect("the example ends");
+        &README[start..start + length]
+    }
+
+    /// The settings the README's example file describes: its own values,
+    /// the defaults elsewhere.
+    fn readme_example_settings() -> Settings {
+        Settings {
+            port: 9000,
+            log_level: LogLevel::Info,
+            database: DatabaseSettings {
+                url: "postgres://dunder@db.internal:5432/dunder".to_owned(),
+                should_migrate: true,
+                debug: false,
+            },
+            tls_crt: "tls/tls.crt".into(),
+            tls_key: "tls/tls.key".into(),
+            use_tls: false,
+            http: HttpLimits {
+                request_timeout_ms: 30_000,
+                max_connections: 10_000,
+                ..HttpLimits::default()
+            },
+            rate_limit: RateLimits {
+                writes_per_user: 300,
+                reads_per_address: 6_000,
+                ..RateLimits::default()
+            },
+            ..settings(&[])
+        }
+    }
+
+    #[test]
+    fn the_readme_example_file_loads_as_documented() {
+        assert_eq!(
+            with_file(readme_example(), &[]).unwrap(),
+            readme_example_settings()
+        );
+    }
+
+    /// The example's values are mostly the defaults, so loading it cannot
+    /// show that a key was read rather than ignored: change each value in
+    /// the example's text, and that change, and only it, must arrive.
+    #[test]
+    fn every_value_of_the_readme_example_is_read() {
+        /// Text of the example, what to write instead, and what that changes.
+        type Edit = (&'static str, &'static str, fn(&mut Settings));
+        let example = readme_example();
+        let edits: [Edit; 12] = [
+            ("port: 9000", "port: 9001", |s| s.port = 9001),
+            ("log_level: info", "log_level: warn", |s| {
+                s.log_level = LogLevel::Warn
+            }),
+            (
+                "database_url: postgres://dunder@db.internal:5432/dunder",
+                "database_url: sqlite:other.db",
+                |s| s.database.url = "sqlite:other.db".to_owned(),
+            ),
+            ("should_migrate: true", "should_migrate: false", |s| {
+                s.database.should_migrate = false
+            }),
+            ("debug: false", "debug: true", |s| s.database.debug = true),
+            ("crt: tls/tls.crt", "crt: other.crt", |s| {
+                s.tls_crt = "other.crt".into()
+            }),
+            ("key: tls/tls.key", "key: other.key", |s| {
+                s.tls_key = "other.key".into()
+            }),
+            ("use_tls: false", "use_tls: true", |s| s.use_tls = true),
+            (
+                "request_timeout_ms: 30000",
+                "request_timeout_ms: 31000",
+                |s| s.http.request_timeout_ms = 31_000,
+            ),
+            ("max_connections: 10000", "max_connections: 100", |s| {
+                s.http.max_connections = 100
+            }),
+            ("writes_per_user: 300", "writes_per_user: 30", |s| {
+                s.rate_limit.writes_per_user = 30
+            }),
+            ("reads_per_address: 6000", "reads_per_address: 600", |s| {
+                s.rate_limit.reads_per_address = 600
+            }),
+        ];
+        for (from, to, edit) in edits {
+            assert_eq!(
+                example.matches(from).count(),
+                1,
+                "the README example sets `{from}` once:\n{example}"
+            );
+            let mut expected = readme_example_settings();
+            edit(&mut expected);
+            let edited = example.replace(from, to);
+            assert_eq!(with_file(&edited, &[]).unwrap(), expected, "{to}");
+        }
+    }
+
+    /// The README's precedence, "config file < environment < flags", over
+    /// the README's own example file: a `DUNDER_HTTP_...` and a
+    /// `DUNDER_RATE_LIMIT_...` variable beat the example's keys, and a flag
+    /// beats each variable. The example has no `writer:` section; one is
+    /// added for the `DUNDER_WRITER_...` variables.
+    #[test]
+    fn variables_override_the_readme_example_and_flags_override_variables() {
+        let file = format!(
+            "{}writer: {{post_timeout_ms: 4000, connections: 3}}\n",
+            readme_example()
+        );
+        let variables = [
+            ("DUNDER_HTTP_REQUEST_TIMEOUT_MS", "45000"),
+            ("DUNDER_HTTP_MAX_CONNECTIONS", "500"),
+            ("DUNDER_RATE_LIMIT_WRITES_PER_USER", "60"),
+            ("DUNDER_RATE_LIMIT_READS_PER_ADDRESS", "1000"),
+            ("DUNDER_WRITER_POST_TIMEOUT_MS", "2000"),
+            ("DUNDER_WRITER_CONNECTIONS", "4"),
+        ];
+        let file_only = with_env_and_file(&file, &[], &[]).unwrap();
+        assert_eq!(
+            file_only,
+            Settings {
+                writer: WriterSettings {
+                    post_timeout_ms: 4_000,
+                    connections: 3,
+                },
+                ..readme_example_settings()
+            }
+        );
+        let with_variables = with_env_and_file(&file, &variables, &[]).unwrap();
+        assert_eq!(
+            with_variables,
+            Settings {
+                http: HttpLimits {
+                    request_timeout_ms: 45_000,
+                    max_connections: 500,
+                    ..HttpLimits::default()
+                },
+                rate_limit: RateLimits {
+                    writes_per_user: 60,
+                    reads_per_address: 1_000,
+                    ..RateLimits::default()
+                },
+                writer: WriterSettings {
+                    post_timeout_ms: 2_000,
+                    connections: 4,
+                },
+                ..file_only.clone()
+            }
+        );
+        let with_flags = with_env_and_file(
+            &file,
+            &variables,
+            &[
+                "--http.max_connections=700",
+                "--rate_limit.writes_per_user=90",
+                "--writer.connections=5",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            with_flags,
+            Settings {
+                http: HttpLimits {
+                    max_connections: 700,
+                    ..with_variables.http
+                },
+                rate_limit: RateLimits {
+                    writes_per_user: 90,
+                    ..with_variables.rate_limit
+                },
+                writer: WriterSettings {
+                    connections: 5,
+                    ..with_variables.writer
+                },
+                ..with_variables.clone()
+            }
+        );
+    }
 
     #[test]
     fn empty_or_comment_only_file_sets_nothing() {

@@ -43,18 +43,15 @@ settings_section! {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::tests::{flags, settings, with_file};
+    use crate::config::tests::{check_every_source, flags, settings, with_file};
     use crate::config::{GraphqlLimits, Settings};
 
-    /// Every limit, in the order of the struct.
-    const NAMES: [&str; 6] = [
-        "max_depth",
-        "max_complexity",
-        "max_aliases",
-        "max_directives",
-        "max_batch",
-        "max_query_bytes",
-    ];
+    /// Every limit's key under `graphql:`, from its declaration.
+    fn names() -> impl Iterator<Item = &'static str> {
+        GraphqlLimits::DECLARED
+            .iter()
+            .map(|(name, _, _)| name.strip_prefix("graphql.").expect("a graphql setting"))
+    }
 
     #[test]
     fn defaults_without_file_or_flags() {
@@ -151,9 +148,47 @@ mod tests {
         );
     }
 
+    /// The README: each limit is "a flag, a `DUNDER_GRAPHQL_...` variable
+    /// and a `graphql:` key in the config file".
+    #[test]
+    fn each_limit_comes_from_the_file_a_variable_or_a_flag() {
+        check_every_source(
+            GraphqlLimits::DECLARED,
+            &[
+                ("graphql.max_depth", [101, 201, 301]),
+                ("graphql.max_introspection_depth", [102, 202, 302]),
+                ("graphql.max_complexity", [103, 203, 303]),
+                ("graphql.max_request_complexity", [104, 204, 304]),
+                ("graphql.max_aliases", [105, 205, 305]),
+                ("graphql.max_fields", [106, 206, 306]),
+                ("graphql.max_tokens", [107, 207, 307]),
+                ("graphql.max_value_depth", [108, 208, 308]),
+                ("graphql.max_directives", [109, 209, 309]),
+                ("graphql.max_document_directives", [110, 210, 310]),
+                ("graphql.max_batch", [111, 211, 311]),
+                ("graphql.max_query_bytes", [112, 212, 312]),
+            ],
+            |s: &Settings| s.graphql,
+            [100, 200, 300].map(|base| GraphqlLimits {
+                max_depth: base + 1,
+                max_introspection_depth: base + 2,
+                max_complexity: base + 3,
+                max_request_complexity: base + 4,
+                max_aliases: base + 5,
+                max_fields: base + 6,
+                max_tokens: base + 7,
+                max_value_depth: base + 8,
+                max_directives: base + 9,
+                max_document_directives: base + 10,
+                max_batch: base + 11,
+                max_query_bytes: base + 12,
+            }),
+        );
+    }
+
     #[test]
     fn zero_from_a_flag_names_the_flag() {
-        for name in NAMES {
+        for name in names() {
             let arg = format!("--graphql.{name}=0");
             let err = Settings::from_layers(None, &flags(&[&arg])).unwrap_err();
             let message = err.to_string();
@@ -171,7 +206,7 @@ mod tests {
 
     #[test]
     fn zero_from_the_file_names_the_key() {
-        for name in NAMES {
+        for name in names() {
             let yaml = format!("graphql: {{{name}: 0}}\n");
             let err =
                 Settings::from_layers(Some((std::path::Path::new("x.yaml"), &yaml)), &flags(&[]))

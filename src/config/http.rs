@@ -24,3 +24,57 @@ settings_section! {
     max_streams_per_address: usize = 64, 1..=1000000, "http.max-streams-per-address", "DUNDER_HTTP_MAX_STREAMS_PER_ADDRESS", "N",
         "HTTP: most live streams open at once from one client address";
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::{check_every_source, settings, with_file};
+    use crate::config::{HttpLimits, Settings};
+
+    /// The README's transport defaults: "headers within 10 s of their first
+    /// byte, keep-alive connections closed after 60 s idle, a client that
+    /// leaves written bytes unread for 30 s is closed, requests answered
+    /// within 30 s (503), at most 10,000 connections (503 past it) and 8,192
+    /// live streams, 64 per client address".
+    #[test]
+    fn defaults_without_file_or_flags() {
+        let expected = HttpLimits {
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            send_timeout_ms: 30_000,
+            max_connections: 10_000,
+            max_streams: 8_192,
+            max_streams_per_address: 64,
+        };
+        assert_eq!(HttpLimits::default(), expected);
+        assert_eq!(settings(&[]).http, expected);
+        // An empty section sets nothing.
+        assert_eq!(with_file("http: {}\n", &[]).unwrap().http, expected);
+    }
+
+    #[test]
+    fn each_setting_comes_from_the_file_a_variable_or_a_flag() {
+        check_every_source(
+            HttpLimits::DECLARED,
+            &[
+                ("http.header_read_timeout_ms", [1001, 2001, 3001]),
+                ("http.request_timeout_ms", [1002, 2002, 3002]),
+                ("http.idle_timeout_ms", [1003, 2003, 3003]),
+                ("http.send_timeout_ms", [1004, 2004, 3004]),
+                ("http.max_connections", [1005, 2005, 3005]),
+                ("http.max_streams", [1006, 2006, 3006]),
+                ("http.max_streams_per_address", [1007, 2007, 3007]),
+            ],
+            |s: &Settings| s.http,
+            [1000, 2000, 3000].map(|base| HttpLimits {
+                header_read_timeout_ms: base + 1,
+                request_timeout_ms: base + 2,
+                idle_timeout_ms: base + 3,
+                send_timeout_ms: base + 4,
+                max_connections: base as usize + 5,
+                max_streams: base as usize + 6,
+                max_streams_per_address: base as usize + 7,
+            }),
+        );
+    }
+}

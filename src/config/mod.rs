@@ -256,6 +256,92 @@ mod tests {
         Settings::from_layers(None, &flags(args)).unwrap()
     }
 
+    /// Settings from all four layers: defaults, the file `yaml`, the
+    /// environment variables `vars` and the flags `args`.
+    pub(super) fn with_env_and_file(
+        yaml: &str,
+        vars: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<Settings, ConfigError> {
+        let mut argv = vec!["dunder"];
+        argv.extend_from_slice(args);
+        let cli = crate::cli::tests::parse_with_env(vars, &argv)
+            .unwrap_or_else(|e| panic!("{vars:?} {args:?} should parse: {e}"));
+        Settings::from_layers(Some((Path::new("dunder.yaml"), yaml)), &cli.flags)
+    }
+
+    /// Sets every setting of a declared section once from each source, as
+    /// the README promises for each of them (a key under `section:`, a
+    /// `DUNDER_SECTION_NAME` variable, a `--section.name` flag and its dashed
+    /// spelling), each layer over the one below: the file alone, then every
+    /// variable over it, then every flag over both. `table` holds each
+    /// setting's name and its file, variable and flag values, every one
+    /// different so that two settings read from the same place would show;
+    /// `expected` is the section with the file's values, the variables' and
+    /// the flags'. The table must name every setting `declared` lists.
+    pub(super) fn check_every_source<T: PartialEq + std::fmt::Debug>(
+        declared: &[(&str, &str, &str)],
+        table: &[(&str, [u64; 3])],
+        read: fn(&Settings) -> T,
+        expected: [T; 3],
+    ) {
+        let names: Vec<&str> = table.iter().map(|(name, _)| *name).collect();
+        let declared: Vec<&str> = declared.iter().map(|(name, _, _)| *name).collect();
+        assert_eq!(names, declared, "the table covers every setting, in order");
+        let section = names[0].split_once('.').expect("a dotted name").0;
+        let keys: Vec<String> = table
+            .iter()
+            .map(|(name, [file, _, _])| format!("{}: {file}", &name[section.len() + 1..]))
+            .collect();
+        let yaml = format!("{section}: {{{}}}\n", keys.join(", "));
+        let variables: Vec<(String, String)> = table
+            .iter()
+            .map(|(name, [_, variable, _])| {
+                let variable_name = format!("DUNDER_{}", name.replace('.', "_").to_uppercase());
+                (variable_name, variable.to_string())
+            })
+            .collect();
+        let variables: Vec<(&str, &str)> = variables
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        let flags: Vec<String> = table
+            .iter()
+            .map(|(name, [_, _, flag])| format!("--{name}={flag}"))
+            .collect();
+        let dashed: Vec<String> = table
+            .iter()
+            .map(|(name, [_, _, flag])| {
+                let key = &name[section.len() + 1..];
+                format!("--{section}.{}={flag}", key.replace('_', "-"))
+            })
+            .collect();
+        fn as_strs(args: &[String]) -> Vec<&str> {
+            args.iter().map(String::as_str).collect()
+        }
+
+        let [from_file, from_variables, from_flags] = expected;
+        let layered = |vars: &[(&str, &str)], args: &[&str]| {
+            with_env_and_file(&yaml, vars, args).unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(read(&layered(&[], &[])), from_file, "{yaml}");
+        assert_eq!(
+            read(&layered(&variables, &[])),
+            from_variables,
+            "{variables:?} over {yaml}"
+        );
+        assert_eq!(
+            read(&layered(&variables, &as_strs(&flags))),
+            from_flags,
+            "{flags:?} over {variables:?} over {yaml}"
+        );
+        assert_eq!(
+            read(&layered(&variables, &as_strs(&dashed))),
+            from_flags,
+            "{dashed:?} over {variables:?} over {yaml}"
+        );
+    }
+
     #[test]
     fn defaults_without_file_or_flags() {
         let s = settings(&[]);

@@ -13,3 +13,41 @@ settings_section! {
     connections: u32 = 2, 1..=64, "writer.connections", "DUNDER_WRITER_CONNECTIONS", "N",
         "Writer: database connections kept for writes, which reads cannot take";
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::{check_every_source, settings, with_file};
+    use crate::config::{Settings, WriterSettings};
+
+    /// The README: "`--writer.post_timeout_ms`, `--writer.connections` |
+    /// 5000, 2", and "a post waits at most 5 s for the writer".
+    #[test]
+    fn defaults_without_file_or_flags() {
+        let expected = WriterSettings {
+            post_timeout_ms: 5_000,
+            connections: 2,
+        };
+        assert_eq!(WriterSettings::default(), expected);
+        assert_eq!(settings(&[]).writer, expected);
+        // An empty section sets nothing.
+        assert_eq!(with_file("writer: {}\n", &[]).unwrap().writer, expected);
+    }
+
+    #[test]
+    fn each_setting_comes_from_the_file_a_variable_or_a_flag() {
+        check_every_source(
+            WriterSettings::DECLARED,
+            &[
+                ("writer.post_timeout_ms", [1_000, 2_000, 3_000]),
+                ("writer.connections", [11, 21, 31]),
+            ],
+            |s: &Settings| s.writer,
+            [(1_000, 11), (2_000, 21), (3_000, 31)].map(|(post_timeout_ms, connections)| {
+                WriterSettings {
+                    post_timeout_ms,
+                    connections,
+                }
+            }),
+        );
+    }
+}

@@ -1,6 +1,6 @@
-//! The `dunder` binary itself: one-line errors with a non-zero exit for bad
-//! flags, files and URLs; `dunder migrate`; and a real server process that
-//! answers, then exits 0 on SIGTERM.
+//! The `dunder` binary itself: one-line errors with exit code 2 for bad
+//! flags, files and URLs; `dunder schema` and `dunder migrate`; and a real
+//! server process that answers, then exits 0 on SIGTERM.
 //!
 //! These run on the embedded default, SQLite, on purpose: it is what a
 //! newcomer's `cargo run` uses. (The binary on PostgreSQL is exercised by
@@ -24,10 +24,12 @@ fn dunder(args: &[&str], dir: &std::path::Path) -> Output {
         .expect("run dunder")
 }
 
-/// Exits non-zero with exactly one line on stderr that contains `expected`.
+/// The README: "A bad flag, file or URL stops `dunder` with one line
+/// naming it and exit code 2": exactly that code, and exactly one line on
+/// stderr that contains `expected`.
 fn assert_one_line_failure(output: &Output, expected: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "should fail: {stderr}");
+    assert_eq!(output.status.code(), Some(2), "should exit 2: {stderr}");
     assert_eq!(
         stderr.trim_end().lines().count(),
         1,
@@ -56,9 +58,30 @@ fn bad_flags_files_and_urls_fail_in_one_line() {
         .write_all(b"prot: 9000\n")
         .unwrap();
     assert_one_line_failure(&dunder(&["--config_file", "bad.yaml"], path), "prot");
+    std::fs::File::create(path.join("unparsable.yaml"))
+        .unwrap()
+        .write_all(b"port: [1\n")
+        .unwrap();
+    assert_one_line_failure(
+        &dunder(&["--config_file", "unparsable.yaml"], path),
+        "unparsable.yaml",
+    );
     assert_one_line_failure(
         &dunder(&["--database_url", "mysql://x"], path),
         "database_url",
+    );
+    // A URL of the right scheme naming a database that cannot be opened.
+    assert_one_line_failure(
+        &dunder(
+            &[
+                "--port",
+                "0",
+                "--database_url",
+                "sqlite:no/such/directory/dunder.db?mode=rwc",
+            ],
+            path,
+        ),
+        "sqlite:no/such/directory/dunder.db",
     );
     assert_one_line_failure(
         &dunder(
@@ -85,6 +108,41 @@ fn bad_flags_files_and_urls_fail_in_one_line() {
             path,
         ),
         "none.crt",
+    );
+}
+
+/// The README: "`dunder schema` prints the GraphQL schema": the committed
+/// `schema.graphql`, byte for byte, on stdout and nothing else, without a
+/// database.
+#[test]
+fn schema_subcommand_prints_schema_graphql() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dunder(&["schema"], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "");
+    let printed = String::from_utf8(output.stdout).expect("UTF-8");
+    let committed = include_str!("../../schema.graphql");
+    if let Some((number, (printed, committed))) = printed
+        .lines()
+        .zip(committed.lines())
+        .enumerate()
+        .find(|(_, (printed, committed))| printed != committed)
+    {
+        panic!(
+            "line {}: `dunder schema` prints {printed:?}, schema.graphql has {committed:?}",
+            number + 1
+        );
+    }
+    assert!(
+        printed == committed,
+        "`dunder schema` prints {} bytes, schema.graphql has {}",
+        printed.len(),
+        committed.len()
+    );
+    assert!(
+        !dir.path().join("dunder.db").exists(),
+        "printing the schema opens no database"
     );
 }
 

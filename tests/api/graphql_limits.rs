@@ -105,68 +105,167 @@ async fn every_limit_is_refused_with_its_code(backend: Backend) {
     assert_eq!(error_codes(&body), ["PAYLOAD_TOO_LARGE"]);
 }
 
-/// Every limit follows its setting. SQLite only: the limits are checked
-/// before anything is read (the default settings' refusals run on both).
+/// POSTs `batch` (a JSON array of operations) to `/graphql`.
+async fn send_batch(app: &TestApp, batch: &Value) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("Accept", "application/graphql-response+json")
+        .json(batch)
+        .send()
+        .await
+        .unwrap();
+    read(response).await
+}
+
+/// Every one of the twelve limits follows its setting: set low, each
+/// refuses a document just past it with its own code, and lets one at it
+/// through. The limits are set together, so each refused document stays
+/// within every other limit (the test would see the wrong code otherwise).
+/// SQLite only: the limits are checked before anything is read (the default
+/// settings' refusals run on both).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_are_configurable_on_sqlite() {
     let database = Arc::new(TestDatabase::create(Backend::Sqlite).await);
     let app = TestApp::spawn_on(database, TestClock::at(default_start()), |flags| {
-        flags.graphql.max_depth = Some(3);
-        flags.graphql.max_complexity = Some(10);
-        flags.graphql.max_aliases = Some(2);
-        flags.graphql.max_directives = Some(1);
-        flags.graphql.max_batch = Some(1);
-        flags.graphql.max_query_bytes = Some(200);
+        let limits = &mut flags.graphql;
+        limits.max_query_bytes = Some(200);
+        limits.max_tokens = Some(30);
+        limits.max_depth = Some(3);
+        limits.max_introspection_depth = Some(2);
+        limits.max_value_depth = Some(1);
+        limits.max_fields = Some(5);
+        limits.max_aliases = Some(2);
+        limits.max_directives = Some(1);
+        limits.max_document_directives = Some(2);
+        limits.max_complexity = Some(10);
+        limits.max_request_complexity = Some(10);
+        limits.max_batch = Some(2);
     })
     .await;
+    let accepted = |query: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = app.graphql(None, query, json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            assert!(body.get("errors").is_none(), "{query}: {body}");
+        }
+    };
+
+    // graphql.max_query_bytes: 200 bytes pass, 201 do not.
+    let sized = |bytes: usize| format!("{{ __typename }}{}", " ".repeat(bytes - 14));
+    let (status, body) = app.graphql(None, &sized(200), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    refused(&app, &sized(201), "QUERY_TOO_LARGE").await;
+
+    // graphql.max_tokens: every name, punctuator and value is one token;
+    // this page with a full filter is 30, and one more field makes 31.
+    let filtered = |fields: &str| {
+        format!(
+            "{{ messages(first: 1, filter: {{hashtag: \"x\", userName: \"y\", \
+             fromDate: \"2019-09-23T00:00:00Z\", toDate: \"2019-09-24T00:00:00Z\"}}) \
+             {{ pageInfo {{ {fields} }} }} }}"
+        )
+    };
+    let (status, body) = app.graphql(None, &filtered("hasNextPage"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    refused(
+        &app,
+        &filtered("hasNextPage hasPreviousPage"),
+        "TOO_MANY_TOKENS",
+    )
+    .await;
+
+    // graphql.max_depth: three levels pass, four do not.
+    accepted("{ messages(first: 1) { pageInfo { hasNextPage } } }").await;
     refused(
         &app,
         "{ messages(first: 1) { edges { node { id } } } }",
         "QUERY_TOO_DEEP",
     )
     .await;
+
+    // graphql.max_introspection_depth: two levels below the root pass
+    // (`__type`, `name`), three do not (`__schema`, `queryType`, `name`).
+    accepted("{ __type(name: \"Query\") { name } }").await;
     refused(
         &app,
-        "{ messages(first: 11) { pageInfo { hasNextPage } } }",
-        "QUERY_TOO_COMPLEX",
+        "{ __schema { queryType { name } } }",
+        "INTROSPECTION_TOO_DEEP",
     )
     .await;
+
+    // graphql.max_value_depth: an input object passes, a list in a list
+    // does not.
+    accepted("{ messages(first: 1, filter: {hashtag: \"x\"}) { pageInfo { hasNextPage } } }").await;
+    refused(
+        &app,
+        "{ messages(first: 1, filter: {hashtag: [[\"x\"]]}) { pageInfo { hasNextPage } } }",
+        "VALUES_TOO_DEEP",
+    )
+    .await;
+
+    // graphql.max_fields: five fields pass, six do not.
+    accepted("{ messages(first: 1) { pageInfo { hasNextPage hasPreviousPage startCursor } } }")
+        .await;
+    refused(
+        &app,
+        "{ messages(first: 1) { pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }",
+        "TOO_MANY_FIELDS",
+    )
+    .await;
+
+    // graphql.max_aliases: two root fields pass, three do not.
+    accepted("{ a: __typename b: __typename }").await;
     refused(
         &app,
         "{ a: __typename b: __typename c: __typename }",
         "TOO_MANY_ALIASES",
     )
     .await;
+
+    // graphql.max_directives: one on a field passes, two do not.
+    accepted("{ __typename @include(if: true) }").await;
     refused(
         &app,
         "{ __typename @include(if: true) @skip(if: false) }",
         "TOO_MANY_DIRECTIVES",
     )
     .await;
+
+    // graphql.max_document_directives: two in the document pass (one per
+    // field), three do not.
+    accepted("{ a: __typename @include(if: true) b: __typename @skip(if: false) }").await;
     refused(
         &app,
-        &format!("{{ __typename {} }}", " ".repeat(200)),
-        "QUERY_TOO_LARGE",
+        "{ messages(first: 1) @include(if: true) { pageInfo @include(if: true) { hasNextPage @include(if: true) } } }",
+        "TOO_MANY_DOCUMENT_DIRECTIVES",
     )
     .await;
-    let batch = json!([{"query": "{ __typename }"}, {"query": "{ __typename }"}]);
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&batch)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    // Within every limit.
-    let (status, body) = app
-        .graphql(
-            None,
-            "{ messages(first: 2) { pageInfo { hasNextPage } } }",
-            json!({}),
-        )
-        .await;
+
+    // graphql.max_complexity: a connection costs its page size times its
+    // children (here 2): five items cost 10 and pass, six cost 12.
+    accepted("{ messages(first: 5) { pageInfo { hasNextPage } } }").await;
+    refused(
+        &app,
+        "{ messages(first: 6) { pageInfo { hasNextPage } } }",
+        "QUERY_TOO_COMPLEX",
+    )
+    .await;
+
+    // graphql.max_request_complexity: a batch costing 4 + 6 passes, one
+    // costing 6 + 6 does not, though each operation is within its own
+    // limit. graphql.max_batch: two operations pass, three do not.
+    let operation = |first: u32| json!({"query": format!("{{ messages(first: {first}) {{ pageInfo {{ hasNextPage }} }} }}")});
+    let (status, body) = send_batch(&app, &json!([operation(2), operation(3)])).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body.as_array().map(Vec::len), Some(2), "{body}");
+    let (status, body) = send_batch(&app, &json!([operation(3), operation(3)])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(error_codes(&body), ["REQUEST_TOO_COMPLEX"], "{body}");
+    let (status, body) = send_batch(&app, &json!([operation(1), operation(1), operation(1)])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(error_codes(&body), ["BATCH_TOO_LARGE"], "{body}");
 }
 
 /// A page of 100 messages with their users and hashtags costs a constant,

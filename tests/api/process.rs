@@ -2,17 +2,40 @@
 //! need one (signals, a second server on the same database, the embedded
 //! default). It binds port 0 and the test reads the port it got from its
 //! `dunder listening on` log line: no port is picked by binding and
-//! releasing, which another process could take in between.
+//! releasing, which another process could take in between. Everything the
+//! process writes is kept, for the tests of what it logs.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long the process may take to start and become ready.
 pub const START: Duration = Duration::from_secs(30);
+/// How long the process may take to exit once told to, and to log a line
+/// after what causes it has been answered.
+const SETTLE: Duration = Duration::from_secs(20);
+
+/// How to start the process, beyond its arguments.
+pub struct Launch<'a> {
+    /// The `--log_level` flag every process gets.
+    pub log_level: &'a str,
+    /// Environment variables to set (`RUST_LOG` is removed unless set
+    /// here, so that a developer's shell cannot change what is logged).
+    pub env: &'a [(&'a str, &'a str)],
+}
+
+impl Default for Launch<'_> {
+    fn default() -> Self {
+        Launch {
+            log_level: "info",
+            env: &[],
+        }
+    }
+}
 
 /// A `dunder` process, killed when dropped if it still runs; its log is
 /// printed if the test is failing.
@@ -21,6 +44,9 @@ pub struct DunderProcess {
     pub port: u16,
     scheme: &'static str,
     log: Arc<Mutex<String>>,
+    /// The threads reading stdout and stderr; they end when the process
+    /// has exited and they have read everything it wrote.
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl DunderProcess {
@@ -28,6 +54,17 @@ impl DunderProcess {
     /// with `args` added, and returns once it has bound its port. `tls`
     /// says whether `args` turn TLS on (the log line names the scheme).
     pub fn start<I, S>(dir: &Path, args: I, tls: bool) -> DunderProcess
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        DunderProcess::start_with(dir, args, tls, Launch::default())
+    }
+
+    /// The same, with the log level and environment of `launch`. The
+    /// `dunder listening on` line is logged at info: a launch that hides it
+    /// fails here.
+    pub fn start_with<I, S>(dir: &Path, args: I, tls: bool, launch: Launch<'_>) -> DunderProcess
     where
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
@@ -40,26 +77,30 @@ impl DunderProcess {
                 "--listen_address",
                 "127.0.0.1",
                 "--log_level",
-                "info",
+                launch.log_level,
             ])
             .args(args.into_iter().map(Into::into))
             .current_dir(dir)
             .env_remove("RUST_LOG")
+            .envs(launch.env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("start dunder");
         let log = Arc::new(Mutex::new(String::new()));
         let (lines, listening) = mpsc::channel();
-        drain(child.stdout.take().unwrap(), log.clone(), None);
-        // tracing writes to stderr.
-        drain(child.stderr.take().unwrap(), log.clone(), Some(lines));
+        let readers = vec![
+            drain(child.stdout.take().unwrap(), log.clone(), None),
+            // tracing writes to stderr.
+            drain(child.stderr.take().unwrap(), log.clone(), Some(lines)),
+        ];
         let scheme = if tls { "https" } else { "http" };
         let mut process = DunderProcess {
             child,
             port: 0,
             scheme,
             log,
+            readers,
         };
         let prefix = format!("dunder listening on {scheme}://127.0.0.1:");
         let deadline = Instant::now() + START;
@@ -113,6 +154,49 @@ impl DunderProcess {
         self.child.try_wait().expect("child status")
     }
 
+    /// Everything the process has written so far, stdout and stderr.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The first line of the log that contains `needle`, waiting for it
+    /// (a line can reach the log a little after the answer that follows
+    /// it); fails if none comes in time.
+    pub async fn wait_for_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            if let Some(line) = self.log().lines().find(|line| line.contains(needle)) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dunder never logged {needle:?}; it logged:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status and the whole log, once
+    /// the process has exited and its output has been read to the end:
+    /// only then can a test say that a line was never logged.
+    pub async fn stop(&mut self) -> (ExitStatus, String) {
+        self.signal("TERM");
+        let deadline = Instant::now() + SETTLE;
+        let status = self
+            .wait_exit(deadline)
+            .await
+            .expect("dunder did not exit on SIGTERM");
+        while !self.readers.iter().all(JoinHandle::is_finished) {
+            assert!(
+                Instant::now() < deadline,
+                "dunder's output never closed after it exited"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (status, self.log())
+    }
+
     /// The exit status, or `None` if the process still runs at `deadline`.
     pub async fn wait_exit(&mut self, deadline: Instant) -> Option<ExitStatus> {
         loop {
@@ -134,8 +218,7 @@ impl Drop for DunderProcess {
             let _ = self.child.wait();
         }
         if std::thread::panicking() {
-            let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
-            eprintln!("--- dunder (port {}) logged:\n{log}---", self.port);
+            eprintln!("--- dunder (port {}) logged:\n{}---", self.port, self.log());
         }
     }
 }
@@ -147,7 +230,7 @@ fn drain(
     output: impl Read + Send + 'static,
     log: Arc<Mutex<String>>,
     lines: Option<mpsc::Sender<String>>,
-) {
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(output).lines() {
             let Ok(line) = line else { break };
@@ -159,5 +242,5 @@ fn drain(
                 let _ = lines.send(line);
             }
         }
-    });
+    })
 }
