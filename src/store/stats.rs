@@ -53,3 +53,28 @@ impl StoreStats {
         self.unreachable_streak.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One missed attempt is a blip; the second in a row makes the writer
+    /// unhealthy (and `/readyz` answer 503); one that reaches the database
+    /// makes it healthy again. A writer that is not running is unhealthy.
+    #[test]
+    fn the_writer_turns_unhealthy_at_the_second_miss_in_a_row() {
+        let stats = StoreStats::default();
+        assert!(!stats.writer_healthy(), "not running yet");
+        stats.writer_running.store(true, Ordering::Relaxed);
+        assert!(stats.writer_healthy());
+        stats.missed_database();
+        assert!(stats.writer_healthy(), "one miss is a blip");
+        stats.missed_database();
+        assert!(!stats.writer_healthy(), "two in a row");
+        stats.reached_database();
+        assert!(stats.writer_healthy(), "reached again");
+        stats.missed_database();
+        assert!(stats.writer_healthy(), "the streak starts over");
+        assert_eq!(stats.unreachable_attempts.load(Ordering::Relaxed), 3);
+    }
+}
