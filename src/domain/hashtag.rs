@@ -3,7 +3,7 @@
 //! lowercase form, so `#Rust` and `#rust` count as one tag, while the
 //! first-written spelling is what clients see.
 
-mod marks;
+use unicode_normalization::char::is_combining_mark;
 
 use super::{DomainError, MAX_HASHTAGS};
 
@@ -83,10 +83,14 @@ fn is_tag_start(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// Characters a tag may contain: marks too, or vowel signs and viramas
-/// would cut words in scripts such as Devanagari.
+/// Characters a tag may contain: marks too (General_Category M: Mn, Mc,
+/// Me), or vowel signs and viramas would cut words in scripts such as
+/// Devanagari. `char::is_alphanumeric` covers only some marks and the
+/// standard library exposes no general category, so the test comes from
+/// `unicode-normalization`, whose tables follow each Unicode release (and
+/// which the PostgreSQL driver already builds in).
 fn is_tag_char(c: char) -> bool {
-    is_tag_start(c) || marks::is_combining_mark(c)
+    is_tag_start(c) || is_combining_mark(c)
 }
 
 /// The `#word` runs in a message text, without the `#`. A `#` counts only
@@ -207,6 +211,40 @@ mod tests {
         // Decomposed accents are kept.
         assert_eq!(tag("cafe\u{301}").display(), "cafe\u{301}");
         assert_eq!(tag("٣").display(), "٣");
+    }
+
+    #[test]
+    fn marks_across_scripts_are_tag_characters() {
+        for mark in [
+            '\u{0301}',  // combining acute accent (Mn)
+            '\u{094D}',  // Devanagari virama (Mn)
+            '\u{093C}',  // Devanagari nukta (Mn)
+            '\u{093F}',  // Devanagari vowel sign i (Mc)
+            '\u{0E31}',  // Thai mai han-akat (Mn)
+            '\u{064E}',  // Arabic fatha (Mn)
+            '\u{20DD}',  // combining enclosing circle (Me)
+            '\u{FE0F}',  // variation selector-16 (Mn)
+            '\u{E01EF}', // last variation selector supplement (Mn)
+        ] {
+            assert!(is_tag_char(mark), "{:04X}", u32::from(mark));
+        }
+        for other in ['#', ' ', '-', '\u{0000}', '\u{10FFFF}', '\u{200D}'] {
+            assert!(!is_tag_char(other), "{:04X}", u32::from(other));
+        }
+    }
+
+    #[test]
+    fn marks_newer_than_unicode_14_are_tag_characters() {
+        // Both are Unicode 15 marks that are not alphanumeric, so only a
+        // current mark table lets them continue a tag: Nag Mundari sign
+        // muhor after Nag Mundari letter o, and Arabic small low word
+        // sakta after an Arabic word.
+        for raw in ["\u{1E4D0}\u{1E4EC}", "سلام\u{10EFD}"] {
+            let last = raw.chars().last().unwrap();
+            assert!(!last.is_alphanumeric(), "{:04X}", u32::from(last));
+            assert_eq!(tag(raw).display(), raw);
+            assert_eq!(tags_in_text(&format!("say #{raw}!")), [raw]);
+        }
     }
 
     #[test]

@@ -11,15 +11,15 @@
 //! other process can post) and releases them in id order: whatever arrives
 //! within the window of a larger id still goes out before it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{btree_map, BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Duration as TimeDelta;
+use chrono::{DateTime, Duration as TimeDelta, Utc};
 use futures::Stream;
 use tokio::time::Instant;
 
-use super::hub::{Hub, HubEvent};
+use super::hub::{Hub, HubEvent, Subscription};
 use crate::domain::listing::{MessageFilter, PageRequest};
 use crate::domain::{Cursor, Message, MessageId};
 use crate::store::{Store, StoreError};
@@ -74,90 +74,240 @@ pub fn message_feed(
     limits: FeedLimits,
 ) -> impl Stream<Item = Result<FeedEvent, StoreError>> + Send {
     async_stream::stream! {
-        let mut subscription = hub.subscribe(filter.clone());
-        let subscribed_at = store.now();
-        let mut replayed_recently: HashSet<MessageId> = HashSet::new();
-        let mut last_sent: Option<MessageId> = after.map(|cursor| cursor.id);
-        // Live messages that arrive while the replay runs: taken off the hub
-        // queue page by page, so that a long replay does not overflow it.
-        let mut arrived_during_replay: Vec<Arc<Message>> = Vec::new();
+        // Subscribing is the first thing the stream does once polled, before
+        // the replay reads the store.
+        let mut feed = Feed::subscribe(store, &hub, filter, after, order_window, limits);
+        while let Some(event) = feed.next().await {
+            yield event;
+        }
+    }
+}
 
-        if let Some(mut cursor) = after {
-            let mut replayed = 0usize;
-            loop {
-                // One more than may still be sent: whether more follow.
-                let room = (limits.max_replay - replayed) as u64 + 1;
-                let page = match store.list(&filter, &PageRequest::newer(Some(cursor), REPLAY_PAGE.min(room))).await {
-                    Ok(page) => page,
-                    Err(error) => {
-                        yield Err(error);
-                        return;
-                    }
-                };
-                if page.is_empty() {
-                    break;
+/// One feed between two events: what every phase shares, and the phase.
+struct Feed {
+    shared: Shared,
+    phase: Phase,
+}
+
+/// What the phases of one feed share.
+struct Shared {
+    subscription: Subscription,
+    order_window: Duration,
+    limits: FeedLimits,
+    /// The newest id sent (or the resume cursor's): where a lagged feed
+    /// resumes at the latest.
+    last_sent: Option<MessageId>,
+    /// Replayed ids whose live copies may still arrive, to be skipped.
+    replayed_recently: HashSet<MessageId>,
+}
+
+/// Where a feed is: replaying from the store, live, or sending what it
+/// held before it ends.
+enum Phase {
+    Replay(Replay),
+    Live(LivePhase),
+    Closing(Closing),
+    Ended,
+}
+
+/// What a phase does next.
+enum Step {
+    /// Send this event; the phase goes on.
+    Send(Result<FeedEvent, StoreError>),
+    /// Send this event, then end the feed.
+    Last(Result<FeedEvent, StoreError>),
+    /// End the feed.
+    End,
+    /// Go on in this phase (boxed: a feed changes phase at most twice,
+    /// and a replay is large next to an event).
+    Enter(Box<Phase>),
+}
+
+impl Feed {
+    /// Subscribes to the hub, then starts with the replay if there is a
+    /// cursor, live otherwise.
+    fn subscribe(
+        store: Store,
+        hub: &Arc<Hub>,
+        filter: MessageFilter,
+        after: Option<Cursor>,
+        order_window: Duration,
+        limits: FeedLimits,
+    ) -> Feed {
+        let subscription = hub.subscribe(filter.clone());
+        let mut shared = Shared {
+            subscription,
+            order_window,
+            limits,
+            last_sent: after.map(|cursor| cursor.id),
+            replayed_recently: HashSet::new(),
+        };
+        let phase = match after {
+            Some(cursor) => Phase::Replay(Replay {
+                subscribed_at: store.now(),
+                store,
+                filter,
+                cursor,
+                replayed: 0,
+                page: None,
+                arrived: Vec::new(),
+            }),
+            None => Phase::Live(LivePhase::start(Vec::new(), &mut shared)),
+        };
+        Feed { shared, phase }
+    }
+
+    /// The next event, or `None` once the feed has ended.
+    async fn next(&mut self) -> Option<Result<FeedEvent, StoreError>> {
+        loop {
+            let step = match &mut self.phase {
+                Phase::Replay(replay) => replay.step(&mut self.shared).await,
+                Phase::Live(live) => live.step(&mut self.shared).await,
+                Phase::Closing(closing) => closing.step(),
+                Phase::Ended => return None,
+            };
+            match step {
+                Step::Send(event) => return Some(event),
+                Step::Last(event) => {
+                    self.phase = Phase::Ended;
+                    return Some(event);
                 }
-                for message in page {
-                    if replayed == limits.max_replay {
-                        yield Ok(FeedEvent::ReplayLimit { resume_after: cursor, max: limits.max_replay });
-                        return;
-                    }
-                    replayed += 1;
-                    cursor = Cursor::new(message.id);
-                    last_sent = Some(message.id);
-                    if message.created_at >= subscribed_at - TimeDelta::from_std(OVERLAP).unwrap_or_default() {
-                        replayed_recently.insert(message.id);
-                    }
-                    yield Ok(FeedEvent::Message(Arc::new(message)));
-                }
-                while let Some(message) = subscription.try_next() {
-                    if arrived_during_replay.len() == limits.max_pending {
-                        // More arrived than one subscriber may hold: the
-                        // replay's position is exact, resume from there.
-                        yield Ok(FeedEvent::Lagged { resume_after: cursor });
-                        return;
-                    }
-                    arrived_during_replay.push(message);
-                }
+                Step::End => self.phase = Phase::Ended,
+                Step::Enter(phase) => self.phase = *phase,
             }
         }
-        let live_since = Instant::now();
+    }
+}
 
-        // Held messages by id, with the time each arrived.
-        let mut held: BTreeMap<MessageId, (Arc<Message>, Instant)> = BTreeMap::new();
-        for message in arrived_during_replay {
-            if !replayed_recently.remove(&message.id) {
-                held.insert(message.id, (message, Instant::now()));
+/// Replaying from the store, page by page, what came after the cursor.
+struct Replay {
+    store: Store,
+    filter: MessageFilter,
+    subscribed_at: DateTime<Utc>,
+    /// The last message replayed (the resume cursor at first).
+    cursor: Cursor,
+    replayed: usize,
+    /// The page being sent, if one was read.
+    page: Option<std::vec::IntoIter<Message>>,
+    /// Live messages that arrived while the replay ran: taken off the hub
+    /// queue page by page, so that a long replay does not overflow it.
+    arrived: Vec<Arc<Message>>,
+}
+
+impl Replay {
+    async fn step(&mut self, shared: &mut Shared) -> Step {
+        loop {
+            if let Some(page) = &mut self.page {
+                if let Some(message) = page.next() {
+                    return self.send(message, shared);
+                }
+                self.page = None;
+                if let Err(lagged) = self.take_arrived(shared) {
+                    return Step::Last(Ok(lagged));
+                }
+            }
+            // One more than may still be sent: whether more follow.
+            let room = (shared.limits.max_replay - self.replayed) as u64 + 1;
+            let request = PageRequest::newer(Some(self.cursor), REPLAY_PAGE.min(room));
+            match self.store.list(&self.filter, &request).await {
+                Err(error) => return Step::Last(Err(error)),
+                Ok(page) if page.is_empty() => {
+                    let arrived = std::mem::take(&mut self.arrived);
+                    return Step::Enter(Box::new(Phase::Live(LivePhase::start(arrived, shared))));
+                }
+                Ok(page) => self.page = Some(page.into_iter()),
             }
         }
+    }
+
+    /// Sends one replayed message, unless the replay bound is reached.
+    fn send(&mut self, message: Message, shared: &mut Shared) -> Step {
+        let max = shared.limits.max_replay;
+        if self.replayed == max {
+            let resume_after = self.cursor;
+            return Step::Last(Ok(FeedEvent::ReplayLimit { resume_after, max }));
+        }
+        self.replayed += 1;
+        self.cursor = Cursor::new(message.id);
+        shared.last_sent = Some(message.id);
+        let overlap = TimeDelta::from_std(OVERLAP).unwrap_or_default();
+        if message.created_at >= self.subscribed_at - overlap {
+            shared.replayed_recently.insert(message.id);
+        }
+        Step::Send(Ok(FeedEvent::Message(Arc::new(message))))
+    }
+
+    /// Takes what the hub queued while a page was sent; `Lagged` if more
+    /// arrived than one subscriber may hold.
+    fn take_arrived(&mut self, shared: &mut Shared) -> Result<(), FeedEvent> {
+        while let Some(message) = shared.subscription.try_next() {
+            if self.arrived.len() == shared.limits.max_pending {
+                // The replay's position is exact: resume from there.
+                return Err(FeedEvent::Lagged {
+                    resume_after: self.cursor,
+                });
+            }
+            self.arrived.push(message);
+        }
+        Ok(())
+    }
+}
+
+/// Live: messages from the hub, each held for the order window and
+/// released in id order.
+struct LivePhase {
+    since: Instant,
+    /// Held messages by id, with the time each arrived.
+    held: BTreeMap<MessageId, (Arc<Message>, Instant)>,
+}
+
+impl LivePhase {
+    /// Goes live, holding what arrived during the replay and was not in it.
+    fn start(arrived: Vec<Arc<Message>>, shared: &mut Shared) -> LivePhase {
+        let mut live = LivePhase {
+            since: Instant::now(),
+            held: BTreeMap::new(),
+        };
+        for message in arrived {
+            if !shared.replayed_recently.remove(&message.id) {
+                live.held.insert(message.id, (message, Instant::now()));
+            }
+        }
+        live
+    }
+
+    async fn step(&mut self, shared: &mut Shared) -> Step {
         loop {
             // Release, in id order, what has waited its window.
-            while let Some((_, (_, arrived))) = held.first_key_value() {
-                if arrived.elapsed() < order_window {
-                    break;
-                }
-                if let Some((id, (message, _))) = held.pop_first() {
-                    last_sent = Some(id);
-                    yield Ok(FeedEvent::Message(message));
+            if let Some(first) = self.held.first_entry() {
+                if first.get().1.elapsed() >= shared.order_window {
+                    let (id, (message, _)) = first.remove_entry();
+                    shared.last_sent = Some(id);
+                    return Step::Send(Ok(FeedEvent::Message(message)));
                 }
             }
-            if !replayed_recently.is_empty() && live_since.elapsed() > OVERLAP {
-                replayed_recently = HashSet::new();
+            if !shared.replayed_recently.is_empty() && self.since.elapsed() > OVERLAP {
+                shared.replayed_recently = HashSet::new();
             }
 
-            let next_release = held.first_key_value().map(|(_, (_, arrived))| *arrived + order_window);
+            let next_release = self
+                .held
+                .first_key_value()
+                .map(|(_, (_, arrived))| *arrived + shared.order_window);
             let event = match next_release {
                 Some(at) => tokio::select! {
-                    event = subscription.next() => Some(event),
+                    event = shared.subscription.next() => Some(event),
                     _ = tokio::time::sleep_until(at) => None,
                 },
-                None => Some(subscription.next().await),
+                None => Some(shared.subscription.next().await),
             };
             match event {
                 // A held message is due.
                 None => {}
-                Some(Some(HubEvent::Message(message))) if !replayed_recently.remove(&message.id) => {
-                    held.insert(message.id, (message, Instant::now()));
+                Some(Some(HubEvent::Message(message)))
+                    if !shared.replayed_recently.remove(&message.id) =>
+                {
+                    self.held.insert(message.id, (message, Instant::now()));
                 }
                 // Already sent by the replay.
                 Some(Some(HubEvent::Message(_))) => {}
@@ -167,23 +317,46 @@ pub fn message_feed(
                     // not fit, unless everything sent is older (if a late
                     // message sorts below what was sent, the resume repeats
                     // a few rather than lose one).
-                    while let Some((id, (message, _))) = held.pop_first() {
-                        last_sent = Some(id);
-                        yield Ok(FeedEvent::Message(message));
-                    }
+                    let held = std::mem::take(&mut self.held);
+                    let last_sent = held.keys().next_back().copied().or(shared.last_sent);
                     let before_missed = first_missed.predecessor();
                     let resume = last_sent.map_or(before_missed, |sent| sent.min(before_missed));
-                    yield Ok(FeedEvent::Lagged { resume_after: Cursor::new(resume) });
-                    return;
+                    let lagged = FeedEvent::Lagged {
+                        resume_after: Cursor::new(resume),
+                    };
+                    return Step::Enter(Box::new(Phase::Closing(Closing::new(held, Some(lagged)))));
                 }
                 // The hub closed (shutdown): deliver what is held, then end.
                 Some(None) => {
-                    while let Some((_, (message, _))) = held.pop_first() {
-                        yield Ok(FeedEvent::Message(message));
-                    }
-                    return;
+                    let held = std::mem::take(&mut self.held);
+                    return Step::Enter(Box::new(Phase::Closing(Closing::new(held, None))));
                 }
             }
+        }
+    }
+}
+
+/// The end of a feed: what was held, in id order, then a last event if any.
+struct Closing {
+    held: btree_map::IntoValues<MessageId, (Arc<Message>, Instant)>,
+    last: Option<FeedEvent>,
+}
+
+impl Closing {
+    fn new(held: BTreeMap<MessageId, (Arc<Message>, Instant)>, last: Option<FeedEvent>) -> Closing {
+        Closing {
+            held: held.into_values(),
+            last,
+        }
+    }
+
+    fn step(&mut self) -> Step {
+        if let Some((message, _)) = self.held.next() {
+            return Step::Send(Ok(FeedEvent::Message(message)));
+        }
+        match self.last.take() {
+            Some(last) => Step::Last(Ok(last)),
+            None => Step::End,
         }
     }
 }

@@ -766,9 +766,19 @@ impl LiveSocket {
 }
 
 /// A Server-Sent Events client over `GET /message/stream`.
+///
+/// No SSE parser is among the dependencies and the format is small, so it
+/// is read here, after the specification's "event stream interpretation":
+/// bytes are buffered and a line is decoded only once its end has come, so
+/// a character the network splits across chunks arrives whole.
 pub struct SseClient {
     body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    buffer: String,
+    /// Received bytes not yet making up a whole line.
+    buffer: Vec<u8>,
+    /// The fields of the event being read, until the blank line ends it.
+    pending: SseEvent,
+    /// Whether a field or comment has come since the last blank line.
+    started: bool,
 }
 
 /// What reading a stream gave: an event (or comment), or why none came.
@@ -802,42 +812,74 @@ impl SseClient {
         let response = request.send().await.expect("GET /message/stream");
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
+        SseClient::over(response.bytes_stream())
+    }
+
+    /// Reads events from `body`, a stream of chunks cut anywhere.
+    fn over(
+        body: impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
+    ) -> SseClient {
         SseClient {
-            body: Box::pin(response.bytes_stream()),
-            buffer: String::new(),
+            body: Box::pin(body),
+            buffer: Vec::new(),
+            pending: SseEvent::default(),
+            started: false,
         }
     }
 
     /// The next event or comment, or why there is none: the stream ended,
-    /// failed, or sent nothing within `wait`.
+    /// failed, or sent nothing within `wait`. An event the stream ends in
+    /// the middle of is dropped, as the specification says.
     pub async fn next_within(&mut self, wait: Duration) -> SseNext {
         use futures::StreamExt;
         loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = SseEvent::default();
-                for line in block.lines() {
-                    if let Some(comment) = line.strip_prefix(':') {
-                        event.comment = Some(comment.trim().to_owned());
-                    } else if let Some((field, value)) = line.split_once(':') {
-                        let value = value.strip_prefix(' ').unwrap_or(value);
-                        match field {
-                            "id" => event.id = Some(value.to_owned()),
-                            "event" => event.event = Some(value.to_owned()),
-                            "data" => event.data.push_str(value),
-                            _ => {}
-                        }
-                    }
+            while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line[..end]);
+                // The server ends lines with LF; CRLF is read too.
+                if let Some(event) = self.read_line(line.strip_suffix('\r').unwrap_or(&line)) {
+                    return SseNext::Event(event);
                 }
-                return SseNext::Event(event);
             }
             match tokio::time::timeout(wait, self.body.next()).await {
-                Ok(Some(Ok(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(Some(Ok(chunk))) => self.buffer.extend_from_slice(&chunk),
                 Ok(Some(Err(error))) => return SseNext::Error(error.to_string()),
                 Ok(None) => return SseNext::End,
                 Err(_) => return SseNext::Timeout,
             }
         }
+    }
+
+    /// Takes one line into the pending event; a blank line ends it.
+    fn read_line(&mut self, line: &str) -> Option<SseEvent> {
+        if line.is_empty() {
+            if !std::mem::take(&mut self.started) {
+                return None;
+            }
+            let mut event = std::mem::take(&mut self.pending);
+            // Each data line added a newline; the last one is not data.
+            if event.data.ends_with('\n') {
+                event.data.pop();
+            }
+            return Some(event);
+        }
+        self.started = true;
+        if let Some(comment) = line.strip_prefix(':') {
+            self.pending.comment = Some(comment.trim().to_owned());
+            return None;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "id" => self.pending.id = Some(value.to_owned()),
+            "event" => self.pending.event = Some(value.to_owned()),
+            "data" => {
+                self.pending.data.push_str(value);
+                self.pending.data.push('\n');
+            }
+            _ => {}
+        }
+        None
     }
 
     /// The next message event (skipping heartbeats), as REST JSON.
@@ -849,5 +891,51 @@ impl SseClient {
                 other => panic!("expected an event within 10 s, got {other:?}"),
             }
         }
+    }
+}
+
+/// The SSE reader on its own, fed chunks cut where the network may cut them.
+mod sse_reader {
+    use super::*;
+
+    fn reader(chunks: Vec<Vec<u8>>) -> SseClient {
+        let chunks = chunks.into_iter().map(|c| Ok(bytes::Bytes::from(c)));
+        SseClient::over(futures::stream::iter(chunks))
+    }
+
+    /// `bytes` one byte per chunk: every multi-byte character is split.
+    fn bytewise(bytes: &[u8]) -> Vec<Vec<u8>> {
+        bytes.iter().map(|&b| vec![b]).collect()
+    }
+
+    #[tokio::test]
+    async fn a_character_split_across_chunks_arrives_whole() {
+        let data = r#"{"text":"héllo #東京 🦀 नमस्ते"}"#;
+        let wire = format!("id: 01A\nevent: message\ndata: {data}\n\n");
+        let mut sse = reader(bytewise(wire.as_bytes()));
+        let expected = SseEvent {
+            id: Some("01A".to_owned()),
+            event: Some("message".to_owned()),
+            data: data.to_owned(),
+            comment: None,
+        };
+        assert_eq!(sse.next_message().await, expected);
+        assert_eq!(sse.next_within(Duration::from_secs(1)).await, SseNext::End);
+    }
+
+    #[tokio::test]
+    async fn comments_data_lines_and_line_endings_follow_the_specification() {
+        let wire = b": heartbeat\n\ndata: one\r\ndata:two\r\n\r\n\n\nevent: x\ndata: cut";
+        let mut sse = reader(vec![wire[..20].to_vec(), wire[20..].to_vec()]);
+        let wait = Duration::from_secs(1);
+        let heartbeat = SseEvent {
+            comment: Some("heartbeat".to_owned()),
+            ..SseEvent::default()
+        };
+        assert_eq!(sse.next_within(wait).await, SseNext::Event(heartbeat));
+        let event = sse.next_message().await;
+        assert_eq!((event.id, event.data), (None, "one\ntwo".to_owned()));
+        // Blank lines alone dispatch nothing; an unfinished event is dropped.
+        assert_eq!(sse.next_within(wait).await, SseNext::End);
     }
 }
