@@ -20,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -228,7 +228,7 @@ pub async fn get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     if wants_html && !raw.split('&').any(|pair| pair.starts_with("query=")) {
-        return Html(include_str!("graphiql.html")).into_response();
+        return super::playground::page();
     }
     let client = Client::new(&headers, &extensions);
     get_query(&state, &headers, &client, &raw)

@@ -17,6 +17,7 @@ mod http;
 mod limits;
 mod loaders;
 mod mutation;
+pub(crate) mod playground;
 mod query;
 mod subscription;
 mod types;

@@ -262,6 +262,7 @@ fn router(
     Router::new()
         .merge(rest::router(rest_state))
         .merge(graphql::router(graphql_state))
+        .merge(graphql::playground::router())
         .merge(operations)
         .fallback(no_route)
         .layer(from_fn_with_state(

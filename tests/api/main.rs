@@ -21,6 +21,7 @@ mod logging;
 mod messages;
 mod migrations;
 mod openapi;
+mod playground;
 mod refusals;
 mod relay;
 mod schema_file;

@@ -1,0 +1,151 @@
+//! The GraphiQL playground that `GET /graphql` shows a browser: the page
+//! and, under `/graphql/assets/`, everything it loads. GraphiQL, React and
+//! ReactDOM are compiled into the binary (refreshed from the npm registry by
+//! `scripts/refresh-graphiql`, versions and checksums in
+//! `assets/graphiql/VERSIONS.md`), so the playground works without internet
+//! access and the page can forbid every other origin.
+
+use axum::extract::Path;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+/// What the page may load and where it may connect: only this server.
+/// `connect-src 'self'` also admits `ws:`/`wss:` to the same host and port
+/// (Content Security Policy Level 3), which is where `/graphql/ws` is. The
+/// bundled stylesheet inlines its fonts and icons, hence `data:` for those.
+/// No inline script: the page's own script is served as a file. One inline
+/// style is admitted by its hash: the scroll lock that GraphiQL's dialogs
+/// (settings, keyboard shortcuts) add as a `<style>` element, whose text is
+/// fixed because the page never scrolls (no scroll bar to make room for).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; \
+    script-src 'self'; \
+    style-src 'self' 'sha256-nzTgYzXYDNe6BAHiiI7NNlfK8n/auuOAhh2t92YvuXo='; \
+    img-src 'self' data:; \
+    font-src 'self' data:; \
+    connect-src 'self'; \
+    base-uri 'none'; \
+    form-action 'none'; \
+    frame-ancestors 'none'";
+
+/// Where the assets are served; the page refers to them by these paths.
+pub const ASSETS_PATH: &str = "/graphql/assets";
+
+const PAGE: &str = include_str!("../../assets/playground/index.html");
+
+/// How long a browser may keep an asset.
+#[derive(Clone, Copy)]
+enum Caching {
+    /// The name carries the library's version: the bytes under it never
+    /// change, so a year without asking again.
+    Versioned,
+    /// Dunder's own files change with Dunder under the same name: asked
+    /// again each time (they are small).
+    Revalidate,
+}
+
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    caching: Caching,
+    body: &'static [u8],
+}
+
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// Every file the page may load. The vendored names are rewritten by
+/// `scripts/refresh-graphiql` when the versions change.
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "react-18.3.1.production.min.js",
+        content_type: JAVASCRIPT,
+        caching: Caching::Versioned,
+        body: include_bytes!("../../assets/graphiql/react-18.3.1.production.min.js"),
+    },
+    Asset {
+        name: "react-dom-18.3.1.production.min.js",
+        content_type: JAVASCRIPT,
+        caching: Caching::Versioned,
+        body: include_bytes!("../../assets/graphiql/react-dom-18.3.1.production.min.js"),
+    },
+    Asset {
+        name: "graphiql-4.1.2.min.js",
+        content_type: JAVASCRIPT,
+        caching: Caching::Versioned,
+        body: include_bytes!("../../assets/graphiql/graphiql-4.1.2.min.js"),
+    },
+    Asset {
+        name: "graphiql-4.1.2.min.css",
+        content_type: CSS,
+        caching: Caching::Versioned,
+        body: include_bytes!("../../assets/graphiql/graphiql-4.1.2.min.css"),
+    },
+    Asset {
+        name: "playground.js",
+        content_type: JAVASCRIPT,
+        caching: Caching::Revalidate,
+        body: include_bytes!("../../assets/playground/playground.js"),
+    },
+    Asset {
+        name: "playground.css",
+        content_type: CSS,
+        caching: Caching::Revalidate,
+        body: include_bytes!("../../assets/playground/playground.css"),
+    },
+];
+
+/// The playground page, with its Content-Security-Policy.
+pub fn page() -> Response {
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            // The same URL answers JSON to other clients.
+            (header::VARY, "Accept"),
+        ],
+        PAGE,
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    // For browsers that predate `frame-ancestors`.
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// `GET /graphql/assets/{name}`: the page's scripts and stylesheets.
+pub fn router() -> Router {
+    Router::new().route(&format!("{ASSETS_PATH}/{{name}}"), get(asset))
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    let Some(asset) = ASSETS.iter().find(|asset| asset.name == name) else {
+        return (StatusCode::NOT_FOUND, "no such playground asset").into_response();
+    };
+    let cache_control = match asset.caching {
+        Caching::Versioned => "public, max-age=31536000, immutable",
+        Caching::Revalidate => "no-cache",
+    };
+    (
+        [
+            (header::CONTENT_TYPE, asset.content_type),
+            (header::CACHE_CONTROL, cache_control),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        asset.body,
+    )
+        .into_response()
+}
