@@ -98,6 +98,11 @@ async fn a_burst_is_written_in_few_batches(backend: Backend) {
             &database.url,
             dunder::store::StoreOptions {
                 max_batch,
+                // This test counts transactions, not deadlines: one post
+                // per transaction on a loaded machine may take longer than
+                // the default 5 s for the last of 200, which would refuse
+                // it (503) instead of writing it.
+                post_timeout: std::time::Duration::from_secs(120),
                 ..dunder::store::StoreOptions::default()
             },
         )
