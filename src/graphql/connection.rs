@@ -101,11 +101,7 @@ impl PageArgs {
 }
 
 /// One connection page of `filter`.
-pub async fn load(
-    store: &Store,
-    filter: &MessageFilter,
-    args: &PageArgs,
-) -> Result<Page> {
+pub async fn load(store: &Store, filter: &MessageFilter, args: &PageArgs) -> Result<Page> {
     let (page, size) = args.request().extend()?;
     let mut messages = store.list(filter, &page).await.extend()?;
     let more_in_direction = messages.len() as u64 > size;
@@ -140,11 +136,7 @@ pub async fn load(
 }
 
 async fn exists(store: &Store, filter: &MessageFilter, probe: PageRequest) -> Result<bool> {
-    Ok(!store
-        .list(filter, &probe)
-        .await
-        .extend()?
-        .is_empty())
+    Ok(!store.list(filter, &probe).await.extend()?.is_empty())
 }
 
 #[cfg(test)]

@@ -99,11 +99,37 @@ impl ErrorExtensions for StoreError {
     }
 }
 
+/// Gives an error made from a domain or store error by a plain `?` (which
+/// async-graphql turns into an error without extensions, keeping the value
+/// as its source) what `.extend()` would have given it: the same error
+/// then reads the same whichever way a resolver returned it.
+pub fn extend_from_source(error: &mut ServerError) {
+    if error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some())
+    {
+        return;
+    }
+    let extended = if let Some(refusal) = error.source::<DomainError>() {
+        refusal.extend()
+    } else if let Some(failure) = error.source::<StoreError>() {
+        failure.extend()
+    } else {
+        return;
+    };
+    error.message = extended.message;
+    error.extensions = extended.extensions;
+    error.source = extended.source;
+}
+
 /// Logs the store failure behind `error`, if any, and forgets it: called
 /// on every error that leaves, so each cause is logged exactly once.
 pub fn log_cause(error: &mut ServerError) {
     match error.source::<StoreError>() {
-        Some(cause @ StoreError::Unavailable { .. }) => tracing::warn!(error = %cause, "post refused"),
+        Some(cause @ StoreError::Unavailable { .. }) => {
+            tracing::warn!(error = %cause, "post refused")
+        }
         Some(cause) => tracing::error!(error = %cause, "store failure"),
         None => return,
     }
@@ -152,5 +178,24 @@ mod tests {
         ));
         log_cause(&mut server);
         assert!(server.source.is_none(), "logged once, then forgotten");
+    }
+
+    #[test]
+    fn a_plain_question_mark_reads_as_extend_would() {
+        let refusal = DomainError::InvalidInput {
+            field: Field::UserName,
+            reason: Reason::Rule("must not be empty".into()),
+        };
+        let pos = async_graphql::Pos::default();
+        let mut plain = Error::from(refusal.clone()).into_server_error(pos);
+        extend_from_source(&mut plain);
+        assert_eq!(plain, refusal.extend().into_server_error(pos));
+        assert_eq!(plain.message, "userName: must not be empty");
+
+        let failure = StoreError::WriterStopped;
+        let mut plain = Error::from(failure.clone()).into_server_error(pos);
+        extend_from_source(&mut plain);
+        assert_eq!(plain, failure.extend().into_server_error(pos));
+        assert!(plain.source::<StoreError>().is_some(), "kept for the log");
     }
 }

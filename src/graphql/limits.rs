@@ -28,7 +28,7 @@ use futures::StreamExt;
 use super::admission::{admit, request_data, Admitted, Asker, ClientAddress};
 use super::budget::{CostPhase, OperationBudget, RequestCost};
 use super::errors::{
-    log_cause, BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED,
+    extend_from_source, log_cause, BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED,
     INTERNAL_SERVER_ERROR, QUERY_TOO_COMPLEX, REQUEST_TOO_COMPLEX, TOO_MANY_OPERATIONS,
 };
 use super::Viewer;
@@ -199,7 +199,8 @@ impl Extension for RequestGuard {
 }
 
 /// Gives every error of `response` a code, and logs the store failures
-/// behind them. Resolvers code their own.
+/// behind them. Resolvers code their own (a domain or store error returned
+/// with a plain `?` is coded from its source, see [`extend_from_source`]).
 /// Without data, nothing ran: the request could not run as sent (no such
 /// operation, say). async-graphql refuses a scalar it cannot parse (a
 /// malformed DateTime) only as the field runs, without a code: that is the
@@ -211,6 +212,7 @@ impl Extension for RequestGuard {
 fn code_errors(mut response: Response) -> Response {
     let ran = response.data != Value::Null;
     for error in &mut response.errors {
+        extend_from_source(error);
         log_cause(error);
         if has_code(error) {
             continue;

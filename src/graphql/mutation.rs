@@ -33,8 +33,8 @@ impl MutationRoot {
         let author = ctx.data::<Viewer>()?.user().extend()?;
         let services = ctx.data::<Services>()?;
         let hashtags = input.hashtags.unwrap_or_default();
-        let post = NewMessage::parse(author, &input.text, &hashtags, services.max_text_chars)
-            .extend()?;
+        let post =
+            NewMessage::parse(author, &input.text, &hashtags, services.max_text_chars).extend()?;
         let message = services.store.post(post).await.extend()?;
         Ok(MessageObject::from(message))
     }

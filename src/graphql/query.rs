@@ -113,12 +113,7 @@ impl QueryRoot {
         #[graphql(default = "1m")] aggregation: String,
     ) -> Result<Vec<TrendBucketObject>> {
         let query = trend_query(hashtag, from_date, to_date, &aggregation).extend()?;
-        let buckets = ctx
-            .data::<Services>()?
-            .store
-            .trend(&query)
-            .await
-            .extend()?;
+        let buckets = ctx.data::<Services>()?.store.trend(&query).await.extend()?;
         Ok(buckets.into_iter().map(TrendBucketObject::from).collect())
     }
 
@@ -159,9 +154,5 @@ fn trend_query(
 
 async fn message_by_id(ctx: &Context<'_>, id: MessageId) -> Result<Option<MessageObject>> {
     let loader = ctx.data::<DataLoader<MessageLoader>>()?;
-    Ok(loader
-        .load_one(id)
-        .await
-        .extend()?
-        .map(MessageObject::from))
+    Ok(loader.load_one(id).await.extend()?.map(MessageObject::from))
 }

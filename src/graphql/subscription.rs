@@ -29,11 +29,7 @@ impl SubscriptionRoot {
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<MessageObject>>> {
         let filter = filter.unwrap_or_default().parse().extend()?;
-        let after = after
-            .as_deref()
-            .map(parse_after)
-            .transpose()
-            .extend()?;
+        let after = after.as_deref().map(parse_after).transpose().extend()?;
         let store = ctx.data::<Services>()?.store.clone();
         let live = ctx.data::<Live>()?;
         let feed = message_feed(

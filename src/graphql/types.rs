@@ -160,11 +160,7 @@ pub async fn message_connection(
 /// Looks a user up by id through the batching loader.
 pub async fn user_by_id(ctx: &Context<'_>, id: i64) -> Result<Option<UserObject>> {
     let loader = ctx.data::<DataLoader<UserLoader>>()?;
-    Ok(loader
-        .load_one(id)
-        .await
-        .extend()?
-        .map(UserObject))
+    Ok(loader.load_one(id).await.extend()?.map(UserObject))
 }
 
 /// Messages created in `[fromDate, toDate)`, one aligned bucket.

@@ -110,3 +110,30 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Field, Reason};
+
+    #[test]
+    fn domain_refusals_use_the_rest_names() {
+        let error = ApiError::from(DomainError::InvalidInput {
+            field: Field::ToDate,
+            reason: Reason::LaterThan(Field::FromDate),
+        });
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert_eq!(error.message, "to_date: must be later than from_date");
+        assert!(error.cause.is_none());
+    }
+
+    #[test]
+    fn store_failures_keep_their_cause_for_the_log_only() {
+        let cause = sea_orm::DbErr::Custom("relation \"messages\" does not exist".into());
+        let error = ApiError::from(StoreError::from(cause));
+        assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.message, "internal server error");
+        let kept = error.cause.as_ref().map(ToString::to_string).unwrap();
+        assert!(kept.contains("relation \"messages\""), "{kept}");
+    }
+}

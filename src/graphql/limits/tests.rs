@@ -156,7 +156,10 @@ fn async_graphql_still_words_input_errors_as_pinned() {
         assert_eq!(input_or(&error, INTERNAL_SERVER_ERROR), BAD_USER_INPUT);
     }
     let fault = ServerError::new("something broke", None);
-    assert_eq!(input_or(&fault, INTERNAL_SERVER_ERROR), INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        input_or(&fault, INTERNAL_SERVER_ERROR),
+        INTERNAL_SERVER_ERROR
+    );
 }
 
 /// A malformed `DateTime` literal, refused as the field runs, is the
@@ -166,5 +169,10 @@ async fn a_malformed_scalar_is_bad_user_input() {
     let response = schema(GraphqlLimits::default())
         .execute("{ trend(fromDate: \"garbage\", toDate: \"2019-09-23T10:00:00Z\") { count } }")
         .await;
-    assert_eq!(codes(&response), ["BAD_USER_INPUT"], "{:?}", response.errors);
+    assert_eq!(
+        codes(&response),
+        ["BAD_USER_INPUT"],
+        "{:?}",
+        response.errors
+    );
 }
