@@ -167,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn store_errors_hide_their_detail_and_keep_their_cause() {
+    fn store_errors_hide_their_detail() {
         let cause = sea_orm::DbErr::Custom("password authentication failed".into());
         let error = StoreError::from(cause).extend();
         assert_eq!(error.message, "internal server error");
