@@ -64,12 +64,6 @@ impl From<String> for Field {
     }
 }
 
-impl From<&Field> for Field {
-    fn from(field: &Field) -> Self {
-        field.clone()
-    }
-}
-
 impl PartialEq<&str> for Field {
     fn eq(&self, other: &&str) -> bool {
         self.name() == *other

@@ -249,7 +249,7 @@ pub fn request_too_complex(total: usize, limit: usize) -> ServerError {
 /// `async_graphql_still_words_input_errors_as_pinned` fails if a new
 /// async-graphql words them otherwise (the client's mistakes would then
 /// be answered as internal errors).
-pub(crate) const INPUT_VALUE_ERROR_PREFIX: &str = "Failed to parse \"";
+const INPUT_VALUE_ERROR_PREFIX: &str = "Failed to parse \"";
 
 /// Whether `error` is async-graphql's refusal of an input value.
 fn is_input_value_error(error: &ServerError) -> bool {
