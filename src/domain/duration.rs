@@ -325,9 +325,9 @@ mod tests {
     #[test]
     fn aggregation_refusals_name_the_field_and_problem() {
         let err = |s| match Aggregation::parse("aggregation", s) {
-            Err(DomainError::InvalidInput { field, message }) => {
+            Err(DomainError::InvalidInput { field, reason }) => {
                 assert_eq!(field, "aggregation");
-                message
+                reason.to_string()
             }
             other => panic!("{s:?}: {other:?}"),
         };

@@ -170,9 +170,9 @@ mod tests {
 
     fn message(raw: &str) -> String {
         match Hashtag::parse("hashtags[0]", raw) {
-            Err(DomainError::InvalidInput { field, message }) => {
+            Err(DomainError::InvalidInput { field, reason }) => {
                 assert_eq!(field, "hashtags[0]");
-                message
+                reason.to_string()
             }
             other => panic!("{raw:?}: {other:?}"),
         }
@@ -406,7 +406,8 @@ mod tests {
     fn collect_refuses_over_long_tags_in_text() {
         let text = format!("see #{}", "x".repeat(65));
         match collect_hashtags("hashtags", &[], &text) {
-            Err(DomainError::InvalidInput { field, message }) => {
+            Err(DomainError::InvalidInput { field, reason }) => {
+                let message = reason.to_string();
                 assert_eq!(field, "text");
                 assert!(message.contains("longer than 64 characters"), "{message}");
             }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::error::{Field, Reason};
 use super::{Cursor, DomainError, Hashtag, Message, MessageId, UserName};
 
 /// Which messages a listing covers. Every field is optional and they combine
@@ -26,13 +27,13 @@ impl MessageFilter {
     }
 
     /// Refuses a range that ends before it starts, naming the fields.
-    pub fn validated(self, from_field: &str, to_field: &str) -> Result<Self, DomainError> {
+    pub fn validated(self) -> Result<Self, DomainError> {
         if let (Some(from), Some(to)) = (self.from, self.to) {
             if to < from {
-                return Err(DomainError::invalid(
-                    to_field,
-                    format!("must not be earlier than {from_field}"),
-                ));
+                return Err(DomainError::InvalidInput {
+                    field: Field::ToDate,
+                    reason: Reason::NotEarlierThan(Field::FromDate),
+                });
             }
         }
         Ok(self)
@@ -116,7 +117,7 @@ mod tests {
             to: Some(Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap()),
             ..MessageFilter::default()
         };
-        let error = filter.validated("from_date", "to_date").unwrap_err();
+        let error = filter.validated().unwrap_err();
         assert_eq!(
             error.to_string(),
             "to_date: must not be earlier than from_date"

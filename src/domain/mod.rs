@@ -17,7 +17,7 @@ pub mod user;
 
 pub use cursor::Cursor;
 pub use duration::Aggregation;
-pub use error::DomainError;
+pub use error::{DomainError, Field, Reason};
 pub use hashtag::{collect_hashtags, Hashtag};
 pub use id::MessageId;
 pub use message::{Message, NewMessage, User};

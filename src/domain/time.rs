@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
 
-use super::DomainError;
+use super::{DomainError, Field};
 
 const FORMATS: &str =
     "must be a date such as 2019-09-23, 2019-09-23T10:00:00Z, 2019-09-23 10:00:00 or Unix seconds";
@@ -33,7 +33,8 @@ enum Refusal {
 /// too); `2019-09-23 10:00:00` or `2019-09-23T10:00:00` with optional
 /// fractional seconds, taken as UTC; and Unix seconds such as `1569232800`
 /// or `-86400`.
-pub fn parse_date(field: &str, value: &str) -> Result<DateTime<Utc>, DomainError> {
+pub fn parse_date(field: impl Into<Field>, value: &str) -> Result<DateTime<Utc>, DomainError> {
+    let field = field.into();
     let s = value.trim();
     if is_integer(s) {
         return s

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::duration::MAX_TREND_BUCKETS;
+use super::error::{Field, Reason};
 use super::{Aggregation, DomainError, Hashtag};
 
 /// A validated trend query over `[from, to)`.
@@ -24,10 +25,10 @@ impl TrendQuery {
         aggregation: Aggregation,
     ) -> Result<Self, DomainError> {
         if to <= from {
-            return Err(DomainError::invalid(
-                "to_date",
-                "must be later than from_date",
-            ));
+            return Err(DomainError::InvalidInput {
+                field: Field::ToDate,
+                reason: Reason::LaterThan(Field::FromDate),
+            });
         }
         let buckets = aggregation.bucket_count(from, to);
         if buckets > MAX_TREND_BUCKETS {

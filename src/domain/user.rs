@@ -8,7 +8,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
 
-use super::DomainError;
+use super::{DomainError, Field};
 
 /// Longest user name, in characters.
 const MAX_USER_NAME_CHARS: usize = 64;
@@ -31,7 +31,8 @@ impl UserName {
     /// Validates a user name given as `field`. It is not trimmed: names are
     /// identities, so `alice ` silently becoming `alice` would be worse than
     /// a refusal.
-    pub fn parse(field: &str, raw: &str) -> Result<Self, DomainError> {
+    pub fn parse(field: impl Into<Field>, raw: &str) -> Result<Self, DomainError> {
+        let field = field.into();
         if raw.is_empty() {
             return Err(DomainError::invalid(field, "must not be empty"));
         }
@@ -85,7 +86,7 @@ impl UserName {
         };
         let name = String::from_utf8(bytes).map_err(|_| invalid_name("it is not UTF-8 text"))?;
         UserName::parse("user", &name).map_err(|error| match error {
-            DomainError::InvalidInput { message, .. } => invalid_name(&message),
+            DomainError::InvalidInput { reason, .. } => invalid_name(&reason.to_string()),
             other => other,
         })
     }
@@ -111,9 +112,9 @@ mod tests {
 
     fn name_error(raw: &str) -> String {
         match UserName::parse("author", raw) {
-            Err(DomainError::InvalidInput { field, message }) => {
+            Err(DomainError::InvalidInput { field, reason }) => {
                 assert_eq!(field, "author");
-                message
+                reason.to_string()
             }
             other => panic!("{raw:?}: {other:?}"),
         }

@@ -1,14 +1,15 @@
-//! Relay connections over the store's keyset pages: `first/after` walks
-//! from the newest end, `last/before` from the oldest, in the newest-first
+//! Relay paging over the store's keyset pages: `first/after` walks from
+//! the newest end, `last/before` from the oldest, in the newest-first
 //! order every listing has. A cursor is the same token as REST's
-//! `next_cursor`.
+//! `next_cursor`. The connection objects themselves (`MessageConnection`,
+//! its edges and `PageInfo`) live with the types they connect, in
+//! `types`, which builds them from a [`Page`]: this module knows nothing
+//! of them.
 
-use async_graphql::{Result, SimpleObject};
+use async_graphql::{Result, ResultExt};
 
-use super::errors::{domain_error, store_error};
-use super::types::MessageObject;
 use crate::domain::listing::{Direction, MessageFilter, PageRequest};
-use crate::domain::{Cursor, DomainError};
+use crate::domain::{Cursor, DomainError, Message};
 use crate::store::Store;
 
 /// The largest `first` or `last` a connection accepts.
@@ -16,27 +17,12 @@ pub const MAX_PAGE: i32 = 100;
 /// The page size when neither `first` nor `last` is given.
 pub const DEFAULT_PAGE: i32 = 20;
 
-#[derive(SimpleObject)]
-#[graphql(name = "MessageConnection")]
-pub struct MessageConnection {
-    pub edges: Vec<MessageEdge>,
-    pub page_info: PageInfo,
-}
-
-#[derive(SimpleObject)]
-#[graphql(name = "MessageEdge")]
-pub struct MessageEdge {
-    pub cursor: String,
-    pub node: MessageObject,
-}
-
-#[derive(SimpleObject)]
-#[graphql(name = "PageInfo")]
-pub struct PageInfo {
+/// One page of a connection, newest first, and whether there is more on
+/// either side of it.
+pub struct Page {
+    pub messages: Vec<Message>,
     pub has_next_page: bool,
     pub has_previous_page: bool,
-    pub start_cursor: Option<String>,
-    pub end_cursor: Option<String>,
 }
 
 /// Relay paging arguments as given.
@@ -115,13 +101,9 @@ impl PageArgs {
 }
 
 /// One connection page of `filter`.
-pub async fn load(
-    store: &Store,
-    filter: &MessageFilter,
-    args: &PageArgs,
-) -> Result<MessageConnection> {
-    let (page, size) = args.request().map_err(domain_error)?;
-    let mut messages = store.list(filter, &page).await.map_err(store_error)?;
+pub async fn load(store: &Store, filter: &MessageFilter, args: &PageArgs) -> Result<Page> {
+    let (page, size) = args.request().extend()?;
+    let mut messages = store.list(filter, &page).await.extend()?;
     let more_in_direction = messages.len() as u64 > size;
     messages.truncate(size as usize);
 
@@ -146,30 +128,15 @@ pub async fn load(
         }
     };
 
-    let edges: Vec<MessageEdge> = messages
-        .into_iter()
-        .map(|message| MessageEdge {
-            cursor: Cursor::new(message.id).encode(),
-            node: MessageObject::from(message),
-        })
-        .collect();
-    Ok(MessageConnection {
-        page_info: PageInfo {
-            has_next_page,
-            has_previous_page,
-            start_cursor: edges.first().map(|e| e.cursor.clone()),
-            end_cursor: edges.last().map(|e| e.cursor.clone()),
-        },
-        edges,
+    Ok(Page {
+        messages,
+        has_next_page,
+        has_previous_page,
     })
 }
 
 async fn exists(store: &Store, filter: &MessageFilter, probe: PageRequest) -> Result<bool> {
-    Ok(!store
-        .list(filter, &probe)
-        .await
-        .map_err(store_error)?
-        .is_empty())
+    Ok(!store.list(filter, &probe).await.extend()?.is_empty())
 }
 
 #[cfg(test)]

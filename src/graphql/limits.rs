@@ -3,8 +3,9 @@
 //! [`super::admission`]) before async-graphql parses anything, unless the
 //! HTTP adapter admitted the request already; the cost limits once
 //! async-graphql has counted the operation's complexity; the cap on
-//! operations in flight on one WebSocket; and an `extensions.code` on
-//! every error that leaves.
+//! operations in flight on one WebSocket; an `extensions.code` on every
+//! error that leaves; and the one log line of each store failure behind
+//! an error (see [`log_cause`]).
 //!
 //! Complexity is async-graphql's count (a list field counts the items it
 //! can return times its children; see the `complexity` attributes), which
@@ -27,8 +28,8 @@ use futures::StreamExt;
 use super::admission::{admit, request_data, Admitted, Asker, ClientAddress};
 use super::budget::{CostPhase, OperationBudget, RequestCost};
 use super::errors::{
-    BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, INTERNAL_SERVER_ERROR,
-    QUERY_TOO_COMPLEX, REQUEST_TOO_COMPLEX, TOO_MANY_OPERATIONS,
+    extend_from_source, log_cause, BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED,
+    INTERNAL_SERVER_ERROR, QUERY_TOO_COMPLEX, REQUEST_TOO_COMPLEX, TOO_MANY_OPERATIONS,
 };
 use super::Viewer;
 use crate::config::GraphqlLimits;
@@ -197,14 +198,22 @@ impl Extension for RequestGuard {
     }
 }
 
-/// Gives every error of `response` a code. Resolvers code their own.
+/// Gives every error of `response` a code, and logs the store failures
+/// behind them. Resolvers code their own (a domain or store error returned
+/// with a plain `?` is coded from its source, see [`extend_from_source`]).
 /// Without data, nothing ran: the request could not run as sent (no such
 /// operation, say). async-graphql refuses a scalar it cannot parse (a
 /// malformed DateTime) only as the field runs, without a code: that is the
 /// client's input. Anything else is unexpected.
+///
+/// Every response passes here at least once (an HTTP request twice, as
+/// `execute` runs inside `request`): [`log_cause`] forgets the cause it
+/// logs, so it is logged once.
 fn code_errors(mut response: Response) -> Response {
     let ran = response.data != Value::Null;
     for error in &mut response.errors {
+        extend_from_source(error);
+        log_cause(error);
         if has_code(error) {
             continue;
         }
@@ -230,11 +239,28 @@ pub fn request_too_complex(total: usize, limit: usize) -> ServerError {
     )
 }
 
+/// How async-graphql begins the message of a value it could not read as
+/// its type (`InputValueError::custom`, e.g. a malformed `DateTime`):
+/// `Failed to parse "DateTime": ...`.
+///
+/// async-graphql gives that error no code, no source and no type of its
+/// own once it is a `ServerError`: the words are all there is to tell it
+/// from a fault. They are pinned here, once, and the test
+/// `async_graphql_still_words_input_errors_as_pinned` fails if a new
+/// async-graphql words them otherwise (the client's mistakes would then
+/// be answered as internal errors).
+const INPUT_VALUE_ERROR_PREFIX: &str = "Failed to parse \"";
+
+/// Whether `error` is async-graphql's refusal of an input value.
+fn is_input_value_error(error: &ServerError) -> bool {
+    error.message.starts_with(INPUT_VALUE_ERROR_PREFIX)
+}
+
 /// `BAD_USER_INPUT` for a value async-graphql could not read as its type
 /// (the only errors it leaves uncoded that are the client's input), else
 /// `otherwise`.
 fn input_or(error: &ServerError, otherwise: &'static str) -> &'static str {
-    if error.message.starts_with("Failed to parse") {
+    if is_input_value_error(error) {
         BAD_USER_INPUT
     } else {
         otherwise

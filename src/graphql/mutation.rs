@@ -1,9 +1,8 @@
 //! `Mutation`: posting a message as the user the token names.
 
-use async_graphql::{Context, InputObject, Object, Result};
+use async_graphql::{Context, InputObject, Object, Result, ResultExt};
 
 use super::cost;
-use super::errors::{domain_error, store_error};
 use super::types::MessageObject;
 use super::{Services, Viewer};
 use crate::domain::NewMessage;
@@ -31,12 +30,12 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: PostMessageInput,
     ) -> Result<MessageObject> {
-        let author = ctx.data::<Viewer>()?.user().map_err(domain_error)?;
+        let author = ctx.data::<Viewer>()?.user().extend()?;
         let services = ctx.data::<Services>()?;
         let hashtags = input.hashtags.unwrap_or_default();
-        let post = NewMessage::parse(author, &input.text, &hashtags, services.max_text_chars)
-            .map_err(domain_error)?;
-        let message = services.store.post(post).await.map_err(store_error)?;
+        let post =
+            NewMessage::parse(author, &input.text, &hashtags, services.max_text_chars).extend()?;
+        let message = services.store.post(post).await.extend()?;
         Ok(MessageObject::from(message))
     }
 }

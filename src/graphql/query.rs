@@ -1,21 +1,21 @@
 //! `Query`: listings as relay connections, lookups by id and name, trends.
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, InputObject, Object, Result, ID};
+use async_graphql::{Context, InputObject, Object, Result, ResultExt, ID};
 use chrono::{DateTime, Utc};
 
-use super::connection::{self, MessageConnection, PageArgs};
+use super::connection::{self, PageArgs};
 use super::cost;
-use super::errors::{domain_error, store_error};
 use super::global_id::GlobalId;
 use super::loaders::MessageLoader;
 use super::types::{
-    user_by_id, HashtagCountObject, MessageObject, Node, TrendBucketObject, UserObject,
+    message_connection, user_by_id, HashtagCountObject, MessageConnection, MessageObject, Node,
+    TrendBucketObject, UserObject,
 };
 use super::Services;
 use crate::domain::listing::MessageFilter;
 use crate::domain::trend::{TrendQuery, TrendingQuery};
-use crate::domain::{Aggregation, DomainError, Hashtag, MessageId, UserName};
+use crate::domain::{Aggregation, DomainError, Field, Hashtag, MessageId, UserName};
 
 /// Which messages a listing covers; every field optional, combined with AND.
 /// The date range is half-open: `fromDate <= createdAt < toDate`.
@@ -40,12 +40,12 @@ impl MessageFilterInput {
             user: self
                 .user_name
                 .as_deref()
-                .map(|raw| UserName::parse("user_name", raw))
+                .map(|raw| UserName::parse(Field::UserName, raw))
                 .transpose()?,
             from: self.from_date,
             to: self.to_date,
         }
-        .validated("from_date", "to_date")
+        .validated()
     }
 }
 
@@ -65,9 +65,9 @@ impl QueryRoot {
         before: Option<String>,
         filter: Option<MessageFilterInput>,
     ) -> Result<MessageConnection> {
-        let filter = filter.unwrap_or_default().parse().map_err(domain_error)?;
+        let filter = filter.unwrap_or_default().parse().extend()?;
         let args = PageArgs::new(first, after, last, before);
-        connection::load(&ctx.data::<Services>()?.store, &filter, &args).await
+        message_connection(&ctx.data::<Services>()?.store, &filter, &args).await
     }
 
     /// One message, by its global id or by the plain id REST answers with;
@@ -76,14 +76,14 @@ impl QueryRoot {
         let id = match GlobalId::parse("id", &id) {
             Ok(GlobalId::Message(id)) => id,
             Ok(GlobalId::User(_)) => return Ok(None),
-            Err(_) => MessageId::parse("id", &id).map_err(domain_error)?,
+            Err(_) => MessageId::parse("id", &id).extend()?,
         };
         message_by_id(ctx, id).await
     }
 
     /// Any node by its global id; null when there is none.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
-        match GlobalId::parse("id", &id).map_err(domain_error)? {
+        match GlobalId::parse("id", &id).extend()? {
             GlobalId::Message(id) => Ok(message_by_id(ctx, id).await?.map(Node::Message)),
             GlobalId::User(id) => Ok(user_by_id(ctx, id).await?.map(Node::User)),
         }
@@ -91,12 +91,12 @@ impl QueryRoot {
 
     /// A user by name; null when nobody has posted under that name.
     async fn user(&self, ctx: &Context<'_>, name: String) -> Result<Option<UserObject>> {
-        let name = UserName::parse("name", &name).map_err(domain_error)?;
+        let name = UserName::parse("name", &name).extend()?;
         let store = &ctx.data::<Services>()?.store;
         Ok(store
             .user_by_name(name.as_str())
             .await
-            .map_err(store_error)?
+            .extend()?
             .map(UserObject))
     }
 
@@ -112,13 +112,8 @@ impl QueryRoot {
         to_date: DateTime<Utc>,
         #[graphql(default = "1m")] aggregation: String,
     ) -> Result<Vec<TrendBucketObject>> {
-        let query = trend_query(hashtag, from_date, to_date, &aggregation).map_err(domain_error)?;
-        let buckets = ctx
-            .data::<Services>()?
-            .store
-            .trend(&query)
-            .await
-            .map_err(store_error)?;
+        let query = trend_query(hashtag, from_date, to_date, &aggregation).extend()?;
+        let buckets = ctx.data::<Services>()?.store.trend(&query).await.extend()?;
         Ok(buckets.into_iter().map(TrendBucketObject::from).collect())
     }
 
@@ -132,13 +127,13 @@ impl QueryRoot {
         #[graphql(default = 10)] first: Option<i32>,
     ) -> Result<Vec<HashtagCountObject>> {
         let first = first.unwrap_or(10);
-        let query = TrendingQuery::new(&window, first.into()).map_err(domain_error)?;
+        let query = TrendingQuery::new(&window, first.into()).extend()?;
         let counts = ctx
             .data::<Services>()?
             .store
             .trending(&query)
             .await
-            .map_err(store_error)?;
+            .extend()?;
         Ok(counts.into_iter().map(HashtagCountObject::from).collect())
     }
 }
@@ -159,9 +154,5 @@ fn trend_query(
 
 async fn message_by_id(ctx: &Context<'_>, id: MessageId) -> Result<Option<MessageObject>> {
     let loader = ctx.data::<DataLoader<MessageLoader>>()?;
-    Ok(loader
-        .load_one(id)
-        .await
-        .map_err(store_error)?
-        .map(MessageObject::from))
+    Ok(loader.load_one(id).await.extend()?.map(MessageObject::from))
 }

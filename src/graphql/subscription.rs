@@ -1,10 +1,10 @@
 //! `Subscription`: new messages as they are posted (resumable with
 //! `after`), and the live count of the current trend bucket.
 
-use async_graphql::{Context, ErrorExtensions, Result, Subscription};
+use async_graphql::{Context, ErrorExtensions, Result, ResultExt, Subscription};
 use futures::{Stream, StreamExt};
 
-use super::errors::{coded, domain_error, store_error, LAGGED, REPLAY_LIMIT};
+use super::errors::{coded, LAGGED, REPLAY_LIMIT};
 use super::global_id::GlobalId;
 use super::query::MessageFilterInput;
 use super::types::{MessageObject, TrendBucketObject};
@@ -28,12 +28,8 @@ impl SubscriptionRoot {
         filter: Option<MessageFilterInput>,
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<MessageObject>>> {
-        let filter = filter.unwrap_or_default().parse().map_err(domain_error)?;
-        let after = after
-            .as_deref()
-            .map(parse_after)
-            .transpose()
-            .map_err(domain_error)?;
+        let filter = filter.unwrap_or_default().parse().extend()?;
+        let after = after.as_deref().map(parse_after).transpose().extend()?;
         let store = ctx.data::<Services>()?.store.clone();
         let live = ctx.data::<Live>()?;
         let feed = message_feed(
@@ -50,7 +46,7 @@ impl SubscriptionRoot {
             Ok(FeedEvent::ReplayLimit { resume_after, max }) => {
                 Err(replay_limit(resume_after, max))
             }
-            Err(error) => Err(store_error(error)),
+            Err(error) => Err(error.extend()),
         }))
     }
 
@@ -67,12 +63,12 @@ impl SubscriptionRoot {
             .as_deref()
             .map(|raw| Hashtag::parse("hashtag", raw))
             .transpose()
-            .map_err(domain_error)?;
-        let aggregation = Aggregation::parse("aggregation", &aggregation).map_err(domain_error)?;
+            .extend()?;
+        let aggregation = Aggregation::parse("aggregation", &aggregation).extend()?;
         let store = ctx.data::<Services>()?.store.clone();
         let hub = ctx.data::<Live>()?.hub().clone();
         Ok(trend_feed(store, hub, hashtag, aggregation)
-            .map(|bucket| bucket.map(TrendBucketObject::from).map_err(store_error)))
+            .map(|bucket| bucket.map(TrendBucketObject::from).extend()))
     }
 }
 

@@ -1,21 +1,23 @@
 //! The GraphQL object types: `Message` and `User` (both relay `Node`s),
-//! `TrendBucket` and `HashtagCount`, wrapping domain values.
+//! the message connection (`MessageConnection`, `MessageEdge`,
+//! `PageInfo`), `TrendBucket` and `HashtagCount`, wrapping domain values.
+//! Paging itself is `connection`'s, which does not know these types.
 
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Interface, Object, Result, SimpleObject, ID};
+use async_graphql::{Context, Interface, Object, Result, ResultExt, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use super::connection::{self, MessageConnection, PageArgs};
+use super::connection::{self, Page, PageArgs};
 use super::cost;
-use super::errors::store_error;
 use super::global_id::GlobalId;
 use super::loaders::UserLoader;
 use super::Services;
 use crate::domain::listing::MessageFilter;
 use crate::domain::trend::{HashtagCount, TrendBucket};
-use crate::domain::{Message, User, UserName};
+use crate::domain::{Cursor, Message, User, UserName};
+use crate::store::Store;
 
 /// Anything with a global id, fetched again with `node(id:)`.
 #[derive(Interface)]
@@ -95,18 +97,70 @@ impl UserObject {
             ..MessageFilter::default()
         };
         let args = PageArgs::new(first, after, last, before);
-        connection::load(&ctx.data::<Services>()?.store, &filter, &args).await
+        message_connection(&ctx.data::<Services>()?.store, &filter, &args).await
     }
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "MessageConnection")]
+pub struct MessageConnection {
+    pub edges: Vec<MessageEdge>,
+    pub page_info: PageInfo,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "MessageEdge")]
+pub struct MessageEdge {
+    pub cursor: String,
+    pub node: MessageObject,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "PageInfo")]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+impl From<Page> for MessageConnection {
+    fn from(page: Page) -> Self {
+        let edges: Vec<MessageEdge> = page
+            .messages
+            .into_iter()
+            .map(|message| MessageEdge {
+                cursor: Cursor::new(message.id).encode(),
+                node: MessageObject::from(message),
+            })
+            .collect();
+        MessageConnection {
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                has_previous_page: page.has_previous_page,
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+        }
+    }
+}
+
+/// One connection page of `filter` (see [`connection::load`]).
+pub async fn message_connection(
+    store: &Store,
+    filter: &MessageFilter,
+    args: &PageArgs,
+) -> Result<MessageConnection> {
+    connection::load(store, filter, args)
+        .await
+        .map(MessageConnection::from)
 }
 
 /// Looks a user up by id through the batching loader.
 pub async fn user_by_id(ctx: &Context<'_>, id: i64) -> Result<Option<UserObject>> {
     let loader = ctx.data::<DataLoader<UserLoader>>()?;
-    Ok(loader
-        .load_one(id)
-        .await
-        .map_err(store_error)?
-        .map(UserObject))
+    Ok(loader.load_one(id).await.extend()?.map(UserObject))
 }
 
 /// Messages created in `[fromDate, toDate)`, one aligned bucket.

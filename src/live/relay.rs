@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::DbBackend;
+use sea_orm::{DbBackend, DbErr, RuntimeErr};
 use tokio::sync::watch;
 
 use super::hub::Hub;
@@ -60,9 +60,9 @@ pub async fn start(
         ActiveRelay::Off => {}
         ActiveRelay::Notify => {
             if store.backend() != DbBackend::Postgres {
-                return Err(StoreError::Database(
+                return Err(StoreError::from(DbErr::Custom(
                     "live.relay notify needs PostgreSQL (use tail)".into(),
-                ));
+                )));
             }
             let mut listener = PgListener::connect(store.url()).await.map_err(sqlx_error)?;
             listener.listen(NOTIFY_CHANNEL).await.map_err(sqlx_error)?;
@@ -78,7 +78,7 @@ pub async fn start(
 }
 
 fn sqlx_error(error: sea_orm::sqlx::Error) -> StoreError {
-    StoreError::Database(error.to_string())
+    StoreError::from(DbErr::Conn(RuntimeErr::SqlxError(error)))
 }
 
 async fn run_notify(

@@ -1,6 +1,7 @@
 //! The REST error: a status and a message, answered as `{"error": "..."}`.
-//! Domain errors map to 4xx with their own words; store errors are logged
-//! with their detail and answered without it.
+//! Domain errors map to 4xx with their own words; store errors keep their
+//! cause, which is logged once, when the error becomes a response, and
+//! never answered.
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +17,8 @@ pub struct ApiError {
     pub message: String,
     /// Extra headers: `Retry-After` and the `RateLimit` pair on 429 and 503.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The server fault behind a 5xx, for the log.
+    pub cause: Option<StoreError>,
 }
 
 impl ApiError {
@@ -24,6 +27,7 @@ impl ApiError {
             status,
             message: message.into(),
             headers: Vec::new(),
+            cause: None,
         }
     }
 
@@ -58,27 +62,39 @@ impl From<DomainError> for ApiError {
             DomainError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             DomainError::NotFound(_) => StatusCode::NOT_FOUND,
         };
+        // REST names fields as the domain does: the historical service's
+        // snake case (`to_date`).
         ApiError::new(status, error.to_string())
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        if let StoreError::Unavailable { retry_after, .. } = &error {
-            tracing::warn!(%error, "post refused");
-            return ApiError::new(
+        let answer = match &error {
+            StoreError::Unavailable { retry_after, .. } => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the message could not be written in time and was not stored; try again",
             )
-            .retry_after(*retry_after);
+            .retry_after(*retry_after),
+            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"),
+        };
+        ApiError {
+            cause: Some(error),
+            ..answer
         }
-        tracing::error!(%error, "store failure");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // The one place a REST server fault is logged, with its cause.
+        match &self.cause {
+            Some(error @ StoreError::Unavailable { .. }) => {
+                tracing::warn!(%error, "post refused")
+            }
+            Some(error) => tracing::error!(%error, "store failure"),
+            None => {}
+        }
         let mut response = (
             self.status,
             Json(serde_json::json!({ "error": self.message })),
@@ -92,5 +108,32 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Field, Reason};
+
+    #[test]
+    fn domain_refusals_use_the_rest_names() {
+        let error = ApiError::from(DomainError::InvalidInput {
+            field: Field::ToDate,
+            reason: Reason::LaterThan(Field::FromDate),
+        });
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert_eq!(error.message, "to_date: must be later than from_date");
+        assert!(error.cause.is_none());
+    }
+
+    #[test]
+    fn store_failures_keep_their_cause_for_the_log_only() {
+        let cause = sea_orm::DbErr::Custom("relation \"messages\" does not exist".into());
+        let error = ApiError::from(StoreError::from(cause));
+        assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.message, "internal server error");
+        let kept = error.cause.as_ref().map(ToString::to_string).unwrap();
+        assert!(kept.contains("relation \"messages\""), "{kept}");
     }
 }

@@ -12,7 +12,7 @@ use utoipa::openapi::{KnownFormat, RefOr};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::domain::listing::MessageFilter;
-use crate::domain::{parse_date, DomainError, Hashtag, UserName};
+use crate::domain::{parse_date, DomainError, Field, Hashtag, UserName};
 
 /// The filter parameters shared by listings.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -42,16 +42,16 @@ impl FilterParams {
                 .map(|raw| Hashtag::parse("hashtag", raw))
                 .transpose()?,
             user: given(&self.user_name)
-                .map(|raw| UserName::parse("user_name", raw))
+                .map(|raw| UserName::parse(Field::UserName, raw))
                 .transpose()?,
             from: given(&self.from_date)
-                .map(|raw| parse_date("from_date", raw))
+                .map(|raw| parse_date(Field::FromDate, raw))
                 .transpose()?,
             to: given(&self.to_date)
-                .map(|raw| parse_date("to_date", raw))
+                .map(|raw| parse_date(Field::ToDate, raw))
                 .transpose()?,
         }
-        .validated("from_date", "to_date")
+        .validated()
     }
 }
 

@@ -300,7 +300,7 @@ fn fail(writer: &Writer, batch: Vec<Taken>, reason: &str) {
     for taken in batch {
         taken
             .slot
-            .answer(Err(StoreError::Database(reason.to_owned())));
+            .answer(Err(StoreError::Writer(reason.to_owned())));
     }
 }
 

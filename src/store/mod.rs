@@ -29,11 +29,18 @@ pub use stats::StoreStats;
 pub use writer::MAX_BATCH;
 use writer::{WriterHandle, WriterSetup};
 
-/// A store failure: never the client's fault. The text is for logs only.
+/// A store failure: never the client's fault. The text and the causes are
+/// for the log only; the faces answer without them.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// A statement failed. The database's own error is kept as the cause
+    /// (shared, since one failed batch answers several posts).
     #[error("database error: {0}")]
-    Database(String),
+    Database(#[source] Arc<DbErr>),
+    /// The writer's account of a post it could not answer with a message:
+    /// not written, or written with an outcome it cannot tell.
+    #[error("{0}")]
+    Writer(String),
     #[error("the writer task has stopped")]
     WriterStopped,
     /// The write could not be made in time (the database cannot be reached,
@@ -48,13 +55,7 @@ pub enum StoreError {
 
 impl From<DbErr> for StoreError {
     fn from(error: DbErr) -> Self {
-        StoreError::Database(error.to_string())
-    }
-}
-
-impl From<&DbErr> for StoreError {
-    fn from(error: &DbErr) -> Self {
-        StoreError::Database(error.to_string())
+        StoreError::Database(Arc::new(error))
     }
 }
 

@@ -232,7 +232,7 @@ async fn settle_in_flight(writer: &Writer) {
                 .failed_posts
                 .fetch_add(open.len() as u64, Ordering::Relaxed);
             for (_, slot) in open {
-                slot.answer(Err(StoreError::Database(format!(
+                slot.answer(Err(StoreError::Writer(format!(
                     "the writer failed while writing this post, and whether it was stored is unknown: {reason}"
                 ))));
             }
@@ -251,7 +251,7 @@ async fn settle_in_flight(writer: &Writer) {
             }
             None => {
                 stats.failed_posts.fetch_add(1, Ordering::Relaxed);
-                slot.answer(Err(StoreError::Database(
+                slot.answer(Err(StoreError::Writer(
                     "the writer failed while writing this post; it was not stored".to_owned(),
                 )));
             }

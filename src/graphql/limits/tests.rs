@@ -141,3 +141,38 @@ async fn the_heaviest_admitted_documents_validate_quickly() {
         assert!(took.as_secs_f64() < 1.0, "{name}: {took:?}");
     }
 }
+
+/// The one message of async-graphql that Dunder reads (see
+/// [`INPUT_VALUE_ERROR_PREFIX`]), made by async-graphql itself, for a
+/// scalar and for a value a custom scalar refuses.
+#[test]
+fn async_graphql_still_words_input_errors_as_pinned() {
+    use async_graphql::{InputValueError, Pos};
+    let date = InputValueError::<chrono::DateTime<chrono::Utc>>::custom("premature end of input")
+        .into_server_error(Pos::default());
+    let number = InputValueError::<i32>::custom("out of range").into_server_error(Pos::default());
+    for error in [date, number] {
+        assert!(is_input_value_error(&error), "{}", error.message);
+        assert_eq!(input_or(&error, INTERNAL_SERVER_ERROR), BAD_USER_INPUT);
+    }
+    let fault = ServerError::new("something broke", None);
+    assert_eq!(
+        input_or(&fault, INTERNAL_SERVER_ERROR),
+        INTERNAL_SERVER_ERROR
+    );
+}
+
+/// A malformed `DateTime` literal, refused as the field runs, is the
+/// client's input, coded as such.
+#[tokio::test]
+async fn a_malformed_scalar_is_bad_user_input() {
+    let response = schema(GraphqlLimits::default())
+        .execute("{ trend(fromDate: \"garbage\", toDate: \"2019-09-23T10:00:00Z\") { count } }")
+        .await;
+    assert_eq!(
+        codes(&response),
+        ["BAD_USER_INPUT"],
+        "{:?}",
+        response.errors
+    );
+}

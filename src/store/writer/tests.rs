@@ -322,10 +322,7 @@ async fn posts_of_a_dead_writer_that_were_not_stored_get_an_error() {
     drop(batch);
     settle_in_flight(&writer).await;
     for answer in answers {
-        assert!(matches!(
-            answer.await.unwrap(),
-            Err(StoreError::Database(_))
-        ));
+        assert!(matches!(answer.await.unwrap(), Err(StoreError::Writer(_))));
     }
     assert_eq!(writer.setup.stats.failed_posts.load(Ordering::Relaxed), 1);
 }
