@@ -13,8 +13,12 @@ use crate::on_every_backend;
 /// Clients sending the attack at once, and how many times each sends it.
 const CLIENTS: usize = 4;
 const ROUNDS: usize = 5;
-/// How long `/healthz` may take while the server is under attack.
-const HEALTHY: Duration = Duration::from_secs(1);
+/// How long `/healthz` may take while the server is under attack: a
+/// liveness bound, not a speed target (the hostile-clients benchmark has
+/// the figures). The attacks this guards against froze the server for a
+/// minute; on two cores shared with the rest of the suite a sound server
+/// answered in up to 2 s, so the bound leaves room above that.
+const HEALTHY: Duration = Duration::from_secs(5);
 
 /// Sends `body` to `POST /graphql` from [`CLIENTS`] clients at once,
 /// [`ROUNDS`] times each (as `user` when given), probing `/healthz` all the
