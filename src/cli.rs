@@ -1,23 +1,26 @@
-//! Command-line interface of the `dunder` binary.
+//! Command-line interface of the `dunder` binary: the subcommands, and the
+//! parse of the flags that `crate::config` declares.
 //!
 //! The flag names are a compatibility contract with the historical Go service:
 //! deployments still pass `--use_tls`, `--tls.crt`, `--cockroach.host` and so
 //! on, so those spellings (underscores and dots included) are the primary
-//! names and the dashed spellings are only aliases.
+//! names and the dashed spellings are only aliases. Each flag, with its
+//! `DUNDER_<NAME>` variable, default and help, is declared once in
+//! `crate::config`; this module only parses.
 //!
 //! Every flag is an `Option` without a clap default, so that
 //! [`crate::config::Settings`] can tell "not given" apart from "given the
 //! default value" when it layers defaults < config file < environment < flags.
-//! Each flag also reads a `DUNDER_<NAME>` environment variable; clap applies
-//! it only when the flag itself is absent, which gives environment < flags.
-//!
-//! The defaults shown in `--help` are written by hand (clap cannot show them
-//! without owning them); a test checks them against [`crate::config`].
+//! Clap reads a flag's variable only when the flag itself is absent, which
+//! gives environment < flags; [`parse`] records, from clap's value sources,
+//! which values came from a variable, so that an error about one names it.
 
-use std::net::IpAddr;
-use std::path::PathBuf;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-use crate::config::{GraphqlFlags, HttpFlags, RateLimitFlags, RelayMode, WriterFlags};
+// The vocabulary lives in `config`; these names stay reachable from here
+// for the code that has always imported them from the command line.
+pub use crate::config::{Flags, LogLevel, RelayMode};
 
 /// The `dunder` message API server.
 #[derive(clap::Parser, Debug)]
@@ -27,7 +30,9 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Settings shared by the server and every subcommand.
+    /// Settings shared by the server and every subcommand. The flags are
+    /// `global` so they work both before and after a subcommand
+    /// (`dunder --port 1 migrate` and `dunder migrate --port 1`).
     #[command(flatten)]
     pub flags: Flags,
 }
@@ -39,298 +44,115 @@ pub enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL) to standard output.
     Schema,
+    /// Print the settings table (flag, variable, default, range) as
+    /// Markdown, as README.md shows it.
+    Settings,
 }
 
-/// Every setting that can be given on the command line or in the environment.
+/// Parses the process's arguments and environment.
+pub fn parse() -> Result<Cli, clap::Error> {
+    parse_from(std::env::args_os())
+}
+
+/// Parses `args` (the program name first) and the `DUNDER_*` variables.
 ///
-/// All fields are `None` when neither the flag nor its environment variable
-/// was given; defaults are applied later, after the config file is merged in.
-/// The flags are `global` so they work both before and after a subcommand
-/// (`dunder --port 1 migrate` and `dunder migrate --port 1`).
-#[derive(clap::Args, Debug, Default, Clone)]
-pub struct Flags {
-    /// Serve HTTPS with --tls.crt and --tls.key [default: false]
-    #[arg(
-        long = "use_tls",
-        alias = "use-tls",
-        env = "DUNDER_USE_TLS",
-        global = true,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = parse_bool
-    )]
-    pub use_tls: Option<bool>,
-
-    /// TCP port to listen on [default: 9000]
-    #[arg(long = "port", env = "DUNDER_PORT", global = true)]
-    pub port: Option<u16>,
-
-    /// Log verbosity; fatal and panic behave like error [default: info]
-    #[arg(
-        long = "log_level",
-        alias = "log-level",
-        env = "DUNDER_LOG_LEVEL",
-        global = true,
-        ignore_case = true
-    )]
-    pub log_level: Option<LogLevel>,
-
-    /// YAML config file; its values sit below environment and flags
-    #[arg(
-        long = "config_file",
-        alias = "config-file",
-        env = "DUNDER_CONFIG_FILE",
-        global = true,
-        value_name = "PATH"
-    )]
-    pub config_file: Option<PathBuf>,
-
-    /// TLS certificate chain (PEM) used with --use_tls [default: tls/tls.crt]
-    #[arg(
-        long = "tls.crt",
-        env = "DUNDER_TLS_CRT",
-        global = true,
-        value_name = "PATH"
-    )]
-    pub tls_crt: Option<PathBuf>,
-
-    /// TLS private key (PEM) used with --use_tls [default: tls/tls.key]
-    #[arg(
-        long = "tls.key",
-        env = "DUNDER_TLS_KEY",
-        global = true,
-        value_name = "PATH"
-    )]
-    pub tls_key: Option<PathBuf>,
-
-    /// CockroachDB host; when set (and --database_url is not), use CockroachDB
-    #[arg(
-        long = "cockroach.host",
-        env = "DUNDER_COCKROACH_HOST",
-        global = true,
-        value_name = "HOST"
-    )]
-    pub cockroach_host: Option<String>,
-
-    /// CockroachDB port [default: 26257]
-    #[arg(
-        long = "cockroach.port",
-        env = "DUNDER_COCKROACH_PORT",
-        global = true,
-        value_name = "PORT"
-    )]
-    pub cockroach_port: Option<u16>,
-
-    /// CockroachDB database name [default: dunder]
-    #[arg(
-        long = "cockroach.database",
-        env = "DUNDER_COCKROACH_DATABASE",
-        global = true,
-        value_name = "NAME"
-    )]
-    pub cockroach_database: Option<String>,
-
-    /// CockroachDB user [default: root]
-    #[arg(
-        long = "cockroach.user",
-        env = "DUNDER_COCKROACH_USER",
-        global = true,
-        value_name = "USER"
-    )]
-    pub cockroach_user: Option<String>,
-
-    /// Apply pending migrations when the server starts [default: true]
-    #[arg(
-        long = "cockroach.should_migrate",
-        alias = "cockroach.should-migrate",
-        env = "DUNDER_COCKROACH_SHOULD_MIGRATE",
-        global = true,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = parse_bool
-    )]
-    pub cockroach_should_migrate: Option<bool>,
-
-    /// Log every database statement [default: false]
-    #[arg(
-        long = "cockroach.debug",
-        env = "DUNDER_COCKROACH_DEBUG",
-        global = true,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = parse_bool
-    )]
-    pub cockroach_debug: Option<bool>,
-
-    /// Database URL: sqlite:..., postgres://... or postgresql://...; overrides --cockroach.* [default: sqlite:dunder.db?mode=rwc]
-    #[arg(
-        long = "database_url",
-        alias = "database-url",
-        env = "DUNDER_DATABASE_URL",
-        global = true,
-        value_name = "URL"
-    )]
-    pub database_url: Option<String>,
-
-    /// IP address to bind [default: 0.0.0.0]
-    #[arg(
-        long = "listen_address",
-        alias = "listen-address",
-        env = "DUNDER_LISTEN_ADDRESS",
-        global = true,
-        value_name = "IP"
-    )]
-    pub listen_address: Option<IpAddr>,
-
-    /// Longest accepted message text, in characters (1 to 10000) [default: 500]
-    #[arg(
-        long = "max_text_length",
-        alias = "max-text-length",
-        env = "DUNDER_MAX_TEXT_LENGTH",
-        global = true,
-        value_name = "CHARS"
-    )]
-    pub max_text_length: Option<usize>,
-
-    /// GraphQL limits.
-    #[command(flatten)]
-    pub graphql: GraphqlFlags,
-
-    /// Transport limits.
-    #[command(flatten)]
-    pub http: HttpFlags,
-
-    /// Rate limits.
-    #[command(flatten)]
-    pub rate_limit: RateLimitFlags,
-
-    /// The write path.
-    #[command(flatten)]
-    pub writer: WriterFlags,
-
-    /// Live feeds: how posts reach subscribers on other Dunder processes sharing the database [default: auto]
-    #[arg(
-        long = "live.relay",
-        env = "DUNDER_LIVE_RELAY",
-        global = true,
-        value_name = "MODE",
-        ignore_case = true
-    )]
-    pub live_relay: Option<RelayMode>,
-
-    /// Live feeds: how often the tail relay polls the database, in milliseconds (10 to 60000) [default: 250]
-    #[arg(
-        long = "live.tail_interval_ms",
-        alias = "live.tail-interval-ms",
-        env = "DUNDER_LIVE_TAIL_INTERVAL_MS",
-        global = true,
-        value_name = "MS"
-    )]
-    pub live_tail_interval_ms: Option<u64>,
-
-    /// Live feeds: messages buffered per subscriber before it is told it lagged (1 to 1000000) [default: 1024]
-    #[arg(
-        long = "live.subscriber_queue",
-        alias = "live.subscriber-queue",
-        env = "DUNDER_LIVE_SUBSCRIBER_QUEUE",
-        global = true,
-        value_name = "N"
-    )]
-    pub live_subscriber_queue: Option<usize>,
-
-    /// Live feeds: most operations in flight (subscriptions, queries, mutations) per WebSocket connection [default: 20]
-    #[arg(
-        long = "live.max_operations",
-        aliases = ["live.max-operations", "live.max_subscriptions", "live.max-subscriptions"],
-        env = "DUNDER_LIVE_MAX_OPERATIONS",
-        global = true,
-        value_name = "N"
-    )]
-    pub live_max_operations: Option<usize>,
-
-    /// Live feeds: most messages one resume replays from the store; a cursor further back is told to page with the listings (1 to 1000000) [default: 10000]
-    #[arg(
-        long = "live.max_replay",
-        alias = "live.max-replay",
-        env = "DUNDER_LIVE_MAX_REPLAY",
-        global = true,
-        value_name = "N"
-    )]
-    pub live_max_replay: Option<usize>,
-
-    /// Live feeds: how long a WebSocket may wait before connection_init, in milliseconds (100 to 600000) [default: 3000]
-    #[arg(
-        long = "live.connection_init_timeout_ms",
-        alias = "live.connection-init-timeout-ms",
-        env = "DUNDER_LIVE_CONNECTION_INIT_TIMEOUT_MS",
-        global = true,
-        value_name = "MS"
-    )]
-    pub live_connection_init_timeout_ms: Option<u64>,
-
-    /// Live feeds: interval of WebSocket keepalive pings and SSE heartbeats, in milliseconds (100 to 600000) [default: 15000]
-    #[arg(
-        long = "live.keepalive_interval_ms",
-        alias = "live.keepalive-interval-ms",
-        env = "DUNDER_LIVE_KEEPALIVE_INTERVAL_MS",
-        global = true,
-        value_name = "MS"
-    )]
-    pub live_keepalive_interval_ms: Option<u64>,
-}
-
-/// Log levels of the historical service (logrus names).
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Debug,
-    Info,
-    // logrus also accepted "warning", so old configs may still say it.
-    #[value(alias = "warning")]
-    #[serde(alias = "warning")]
-    Warn,
-    Error,
-    Fatal,
-    Panic,
-}
-
-impl LogLevel {
-    /// The `tracing` filter directive for this level.
-    ///
-    /// `tracing` has no levels above error; fatal and panic only ever made
-    /// the Go service quieter, so they map to "error".
-    pub fn as_filter(&self) -> &'static str {
-        match self {
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error | LogLevel::Fatal | LogLevel::Panic => "error",
+/// A value clap refuses that came from a variable rather than a flag is
+/// reported under the variable's name: clap itself names only the flag,
+/// which the operator never typed.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let command = Cli::command();
+    let mut matches = match command.clone().try_get_matches_from(&args) {
+        Ok(matches) => matches,
+        Err(error) => return Err(name_the_variable(error, &command, &args)),
+    };
+    // Read before the struct is filled: filling it takes the values out.
+    let mut from_environment = crate::config::FromEnvironment::default();
+    {
+        let mut levels = vec![&matches];
+        if let Some((_, sub)) = matches.subcommand() {
+            levels.push(sub);
+        }
+        for arg in command.get_arguments() {
+            let (Some(long), Some(variable)) = (arg.get_long(), arg.get_env()) else {
+                continue;
+            };
+            let id = arg.get_id().as_str();
+            if levels.iter().any(|m| from_variable(m, id)) {
+                from_environment.note(long, &variable.to_string_lossy());
+            }
         }
     }
+    let mut cli = Cli::from_arg_matches_mut(&mut matches)?;
+    cli.flags.from_environment = from_environment;
+    Ok(cli)
 }
 
-/// Parses a boolean the way operators wrote them for the Go service
-/// (`strconv.ParseBool` plus yes/no), case-insensitively.
-pub(crate) fn parse_bool(value: &str) -> Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "t" | "1" | "yes" | "y" | "on" => Ok(true),
-        "false" | "f" | "0" | "no" | "n" | "off" => Ok(false),
-        _ => Err(format!(
-            "'{value}' is not a boolean (use true/false, 1/0 or yes/no)"
-        )),
+/// Whether clap took the value of `id` from its environment variable.
+fn from_variable(matches: &ArgMatches, id: &str) -> bool {
+    matches!(
+        matches
+            .try_get_raw(id)
+            .ok()
+            .flatten()
+            .and(matches.value_source(id)),
+        Some(ValueSource::EnvVariable)
+    )
+}
+
+/// Reworks a clap error about a bad value that came from a variable so
+/// that it names the variable. The command line alone parsing cleanly
+/// shows the environment was at fault; the arg clap names tells which
+/// variable.
+fn name_the_variable(
+    error: clap::Error,
+    command: &clap::Command,
+    args: &[std::ffi::OsString],
+) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        error.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return error;
     }
+    let without_environment = command.clone().mut_args(|arg| arg.env(None));
+    if without_environment.try_get_matches_from(args).is_err() {
+        return error;
+    }
+    let Some(ContextValue::String(named)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    let variable = command.get_arguments().find_map(|arg| {
+        let long = arg.get_long()?;
+        let is_it = named == &format!("--{long}")
+            || named.starts_with(&format!("--{long} "))
+            || named.starts_with(&format!("--{long}="));
+        is_it.then(|| arg.get_env()).flatten()
+    });
+    let Some(variable) = variable else {
+        return error;
+    };
+    let rendered = error.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    clap::Error::raw(
+        error.kind(),
+        format!("{}: {first}\n", variable.to_string_lossy()),
+    )
+    .with_cmd(command)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::path::PathBuf;
+
     use super::*;
-    use clap::{CommandFactory, FromArgMatches, Parser};
+    use crate::config::{parse_bool, Settings};
 
     /// Parses `args` with every `env` binding removed, so tests see only the
     /// command line: neither the developer's shell nor the one test that
@@ -342,35 +164,10 @@ pub(crate) mod tests {
     }
 
     /// Parses `args` as the binary does, with the `DUNDER_*` variables
-    /// `vars` set for the parse only. These are the only tests that read the
-    /// process environment: one lock makes them take turns, so two of them
-    /// never see each other's variables, and every other test parses with
-    /// [`parse_without_env`], which reads none. The variables are removed
-    /// again even when the parse panics.
+    /// `vars` set for the parse only (taking turns with every other test
+    /// that sets variables).
     pub(crate) fn parse_with_env(vars: &[(&str, &str)], args: &[&str]) -> Result<Cli, clap::Error> {
-        static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        struct Unset<'a>(&'a [(&'a str, &'a str)]);
-        impl Drop for Unset<'_> {
-            fn drop(&mut self) {
-                for (name, _) in self.0 {
-                    std::env::remove_var(name);
-                }
-            }
-        }
-        // A test that failed while holding the lock left nothing set.
-        let _turn = ENVIRONMENT
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let _unset = Unset(vars);
-        for (name, value) in vars {
-            assert!(
-                name.starts_with("DUNDER_"),
-                "{name} is not a Dunder variable"
-            );
-            // Edition 2021: set_var is still a safe function here.
-            std::env::set_var(name, value);
-        }
-        Cli::try_parse_from(args)
+        crate::config::tests::with_environment(vars, || parse_from(args))
     }
 
     fn flags(args: &[&str]) -> Flags {
@@ -568,16 +365,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn log_levels_map_to_tracing_filters() {
-        assert_eq!(LogLevel::Debug.as_filter(), "debug");
-        assert_eq!(LogLevel::Info.as_filter(), "info");
-        assert_eq!(LogLevel::Warn.as_filter(), "warn");
-        assert_eq!(LogLevel::Error.as_filter(), "error");
-        assert_eq!(LogLevel::Fatal.as_filter(), "error");
-        assert_eq!(LogLevel::Panic.as_filter(), "error");
-    }
-
-    #[test]
     fn subcommands_accept_global_flags_before_and_after() {
         let cli =
             parse_without_env(&["dunder", "migrate", "--database_url", "sqlite::memory:"]).unwrap();
@@ -631,65 +418,48 @@ pub(crate) mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
     }
 
-    /// The `[default: ...]` notes in the help are hand-written; keep them
-    /// in step with the values `Settings` really uses.
+    /// The help of every declared setting is generated from its
+    /// declaration: the flag's own lines say what it does, its range, its
+    /// default and its variable.
     #[test]
-    fn help_shows_the_real_defaults() {
-        use crate::config as c;
+    fn help_shows_each_declaration() {
         let help = Cli::command().render_long_help().to_string();
-        for expected in [
-            format!("[default: {}]", c::DEFAULT_PORT),
-            format!("[default: {}]", c::DEFAULT_LISTEN_ADDRESS),
-            format!("[default: {}]", c::DEFAULT_MAX_TEXT_LENGTH),
-            format!("[default: {}]", c::DEFAULT_TLS_CRT),
-            format!("[default: {}]", c::DEFAULT_TLS_KEY),
-            format!("[default: {}]", c::DEFAULT_COCKROACH_PORT),
-            format!("[default: {}]", c::DEFAULT_COCKROACH_DATABASE),
-            format!("[default: {}]", c::DEFAULT_COCKROACH_USER),
-            format!("[default: {}]", c::DEFAULT_SQLITE_URL),
-            format!("(1 to {})", c::MAX_TEXT_LENGTH_LIMIT),
-        ] {
-            assert!(help.contains(&expected), "help lacks {expected}:\n{help}");
-        }
-        // Several settings share a default, so check each flag's own help
-        // rather than the help as a whole. The declared sections print
-        // theirs from the declaration itself; the rest are typed by hand.
-        let declared = [
-            c::GraphqlLimits::DECLARED,
-            c::HttpLimits::DECLARED,
-            c::RateLimits::DECLARED,
-            c::WriterSettings::DECLARED,
-        ];
-        for (flag, default, range) in declared.into_iter().flatten() {
-            let text = flag_help(&help, flag);
-            let expected = format!("({range}) [default: {default}]");
+        for setting in crate::config::declared() {
+            let text = flag_help(&help, setting.name)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let expected = setting.help_text();
             assert!(
                 text.contains(&expected),
-                "--{flag} lacks {expected}:\n{text}"
+                "--{} lacks {expected}:\n{text}",
+                setting.name
+            );
+            let variable = format!("[env: {}=", setting.env);
+            assert!(
+                help.contains(&variable),
+                "--{} lacks {variable}:\n{help}",
+                setting.name
             );
         }
+        let database_url = flag_help(&help, "database_url");
+        assert!(
+            database_url.contains(crate::config::DEFAULT_SQLITE_URL),
+            "{database_url}"
+        );
+        // The historical defaults, as the README and the Go service had them.
         for (flag, default) in [
-            ("live.relay", c::DEFAULT_LIVE_RELAY.to_string()),
-            (
-                "live.tail_interval_ms",
-                c::DEFAULT_LIVE_TAIL_INTERVAL_MS.to_string(),
-            ),
-            (
-                "live.subscriber_queue",
-                c::DEFAULT_LIVE_SUBSCRIBER_QUEUE.to_string(),
-            ),
-            (
-                "live.max_operations",
-                c::DEFAULT_LIVE_MAX_OPERATIONS.to_string(),
-            ),
-            (
-                "live.connection_init_timeout_ms",
-                c::DEFAULT_LIVE_CONNECTION_INIT_TIMEOUT_MS.to_string(),
-            ),
-            (
-                "live.keepalive_interval_ms",
-                c::DEFAULT_LIVE_KEEPALIVE_INTERVAL_MS.to_string(),
-            ),
+            ("port", "9000"),
+            ("listen_address", "0.0.0.0"),
+            ("log_level", "info"),
+            ("tls.crt", "tls/tls.crt"),
+            ("tls.key", "tls/tls.key"),
+            ("cockroach.port", "26257"),
+            ("cockroach.database", "dunder"),
+            ("cockroach.user", "root"),
+            ("cockroach.should_migrate", "true"),
+            ("use_tls", "false"),
+            ("live.relay", "auto"),
         ] {
             let text = flag_help(&help, flag);
             let expected = format!("[default: {default}]");
@@ -698,20 +468,29 @@ pub(crate) mod tests {
                 "--{flag} lacks {expected}:\n{text}"
             );
         }
-        // Every flag advertises its environment variable.
-        assert!(help.contains("[env: DUNDER_COCKROACH_SHOULD_MIGRATE="));
-        assert!(help.contains("[env: DUNDER_GRAPHQL_MAX_QUERY_BYTES="));
-        assert!(help.contains("[env: DUNDER_LIVE_RELAY="));
-        assert!(help.contains("[env: DUNDER_LIVE_KEEPALIVE_INTERVAL_MS="));
+    }
+
+    /// Each variable is the flag's name in capitals, dots and dashes as
+    /// underscores, after `DUNDER_`, as the README says.
+    #[test]
+    fn variables_follow_the_flag_names() {
+        for setting in crate::config::declared() {
+            let expected = format!("DUNDER_{}", setting.name.replace('.', "_").to_uppercase());
+            assert_eq!(setting.env, expected);
+        }
     }
 
     /// The lines of `help` that describe `--flag`: its heading line and
     /// everything up to the next option's heading.
     fn flag_help(help: &str, flag: &str) -> String {
-        let heading = format!("--{flag} ");
-        let mut lines = help
-            .lines()
-            .skip_while(|l| !l.trim_start().starts_with(&heading));
+        let heading = format!("--{flag}");
+        // `--port <PORT>`, or `--use_tls[=<BOOL>]` for a boolean.
+        let is_heading = |line: &str| {
+            line.trim_start()
+                .strip_prefix(&heading)
+                .is_some_and(|rest| rest.starts_with([' ', '[']))
+        };
+        let mut lines = help.lines().skip_while(|l| !is_heading(l));
         let first = lines
             .next()
             .unwrap_or_else(|| panic!("help lacks --{flag}:\n{help}"));
@@ -720,6 +499,79 @@ pub(crate) mod tests {
             .chain(rest)
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// A bad value names where it came from: the variable when the
+    /// environment gave it, the flag when the command line did.
+    #[test]
+    fn a_bad_value_names_its_variable_or_its_flag() {
+        let err = parse_with_env(&[("DUNDER_PORT", "http")], &["dunder"]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("DUNDER_PORT: "), "{text}");
+        assert!(text.contains("'http'"), "{text}");
+        let err = parse_with_env(&[("DUNDER_PORT", "1")], &["dunder", "--port=http"]).unwrap_err();
+        assert!(!err.to_string().contains("DUNDER_PORT"), "{err}");
+
+        let range = |vars: &[(&str, &str)], args: &[&str]| {
+            let cli = parse_with_env(vars, args).unwrap();
+            Settings::from_layers(None, &cli.flags)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            range(&[("DUNDER_GRAPHQL_MAX_DEPTH", "0")], &["dunder"]),
+            "DUNDER_GRAPHQL_MAX_DEPTH: must be between 1 and 1000, got 0"
+        );
+        assert_eq!(
+            range(
+                &[("DUNDER_GRAPHQL_MAX_DEPTH", "5")],
+                &["dunder", "--graphql.max-depth=0"]
+            ),
+            "--graphql.max_depth: must be between 1 and 1000, got 0"
+        );
+        assert_eq!(
+            range(&[("DUNDER_DATABASE_URL", "mysql://h/d")], &["dunder"]),
+            "DUNDER_DATABASE_URL: unsupported scheme 'mysql' (use sqlite:, postgres:// or postgresql://)"
+        );
+        assert_eq!(
+            range(
+                &[("DUNDER_LIVE_MAX_OPERATIONS", "0")],
+                &["dunder", "migrate"]
+            ),
+            "DUNDER_LIVE_MAX_OPERATIONS: must be between 1 and 1000000, got 0"
+        );
+    }
+
+    /// `config` holds the vocabulary and the declarations; the command line
+    /// depends on it and never the other way round.
+    #[test]
+    fn config_does_not_import_the_command_line() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&folder).expect("src/config is readable") {
+            let path = entry.expect("a directory entry").path();
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            assert!(
+                !text.contains("crate::cli"),
+                "{} imports the command line; move what it needs into config",
+                path.display()
+            );
+            checked += 1;
+        }
+        assert!(
+            checked >= 5,
+            "only {checked} files under {}",
+            folder.display()
+        );
+    }
+
+    #[test]
+    fn subcommand_with_global_flags_after_it() {
+        let cli =
+            parse_without_env(&["dunder", "migrate", "--database_url", "sqlite::memory:"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Migrate));
+        let s = Settings::from_layers(None, &cli.flags).unwrap();
+        assert_eq!(s.database.url, "sqlite::memory:");
     }
 
     #[test]
@@ -762,11 +614,8 @@ pub(crate) mod tests {
         // Environment beats the config file.
         let file = "port: 1\ncockroach: {host: file-db}\ngraphql: {max_depth: 5, max_aliases: 7}\n\
                     live: {relay: notify, tail_interval_ms: 500, max_subscriptions: 3}\n";
-        let settings = crate::config::Settings::from_layers(
-            Some((std::path::Path::new("dunder.yaml"), file)),
-            f,
-        )
-        .unwrap();
+        let settings =
+            Settings::from_layers(Some((std::path::Path::new("dunder.yaml"), file)), f).unwrap();
         assert_eq!(settings.port, 8080);
         assert_eq!(
             settings.database.url,

@@ -1,33 +1,40 @@
 //! The `dunder` binary: parse the command line, set up logging, dispatch.
-//! Every failure ends in one line naming what is at fault and a non-zero
-//! exit code, never a panic backtrace.
+//! Every failure ends in one line naming what is at fault and exit code 2,
+//! never a panic backtrace.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use dunder::cli::{Cli, Command};
+use anyhow::Context as _;
+use dunder::cli::{self, Cli, Command};
 use dunder::config::Settings;
 use dunder::server::{shutdown_signal, Application};
 use dunder::{store, telemetry};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(error) => return clap_exit(error),
     };
-    let settings = match Settings::load(&cli.flags) {
-        Ok(settings) => settings,
-        Err(error) => return fail(&error),
-    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&one_line(&error)),
+    }
+}
+
+/// Everything after the command line; an error says what was being done.
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.command == Some(Command::Settings) {
+        print!("{}", dunder::config::settings_table());
+        return Ok(());
+    }
+    // The configuration errors name their flag, variable or file already.
+    let settings = Settings::load(&cli.flags)?;
     telemetry::init(settings.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
-    };
-    let outcome = runtime.block_on(async {
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
         match cli.command {
             None => serve(&settings).await,
             Some(Command::Migrate) => migrate(&settings).await,
@@ -35,33 +42,46 @@ fn main() -> ExitCode {
                 print!("{}", dunder::graphql::sdl());
                 Ok(())
             }
+            Some(Command::Settings) => Ok(()),
         }
-    });
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => fail(&message),
-    }
+    })
 }
 
-async fn serve(settings: &Settings) -> Result<(), String> {
-    let application = Application::build(settings)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    // Each start-up error names the port, file or URL at fault.
+    let application = Application::build(settings).await?;
     application
         .run_until(shutdown_signal())
         .await
-        .map_err(|e| format!("server stopped: {e}"))
+        .context("server stopped")
 }
 
-async fn migrate(settings: &Settings) -> Result<(), String> {
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let applied = store::migrate_url(&settings.database.url, settings.database.debug)
         .await
-        .map_err(|e| format!("cannot migrate database: {e}"))?;
+        .context("cannot migrate database")?;
     println!("{} migration(s) applied", applied.len());
     Ok(())
 }
 
-fn fail(message: &dyn std::fmt::Display) -> ExitCode {
+/// The error and its causes on one line. A cause whose text the line
+/// already holds is left out: many errors print their source themselves.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn fail(message: &str) -> ExitCode {
     eprintln!("dunder: {message}");
     ExitCode::from(2)
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogLevel;
+use crate::config::LogLevel;
 use crate::store::StoreStats;
 
 /// Installs the global subscriber at `level`; `RUST_LOG`, when set, wins so

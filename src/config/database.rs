@@ -1,73 +1,85 @@
 //! Choosing the database URL: an explicit `database_url` (only the schemes
 //! the store supports), else a CockroachDB URL built from the `cockroach.*`
-//! settings, else the default SQLite file.
+//! settings, else the default SQLite file. The checks here run on each
+//! setting's winning value, named in the declaration (`flags.rs`).
 
-use std::fmt::Write as _;
 use std::net::Ipv6Addr;
 
-use super::file::FileCockroach;
-use super::{
-    layer, ConfigError, Origin, DEFAULT_COCKROACH_DATABASE, DEFAULT_COCKROACH_PORT,
-    DEFAULT_COCKROACH_USER, DEFAULT_SQLITE_URL,
-};
-use crate::cli::Flags;
+use url::Url;
 
-/// The URL of the database to use, from the flag and file layers.
+use super::flags::{Flags, TopLevel};
+use super::{ConfigError, Origin, DEFAULT_SQLITE_URL};
+
+/// The URL of the database to use, from the merged settings.
 /// `invalid` builds the error for a bad value; it is the caller's, so that
-/// every setting names its flag or file key the same way.
+/// every setting names its flag, variable or file key the same way.
 pub(super) fn choose_url(
-    f: &Flags,
-    file_url: Option<String>,
-    cockroach: &FileCockroach,
-    invalid: impl Fn(Origin, &'static str, String) -> ConfigError,
+    flags: &Flags,
+    top: &TopLevel,
+    invalid: &dyn Fn(Origin, &'static str, String) -> ConfigError,
 ) -> Result<String, ConfigError> {
+    if let Some(url) = &top.database_url {
+        return Ok(url.clone());
+    }
     // An empty host is Go's zero value for "not set", so it selects
     // SQLite rather than producing a URL without a host.
-    let cockroach_host = layer(f.cockroach_host.clone(), cockroach.host.clone())
-        .filter(|(host, _)| !host.is_empty());
-    let url = if let Some((url, origin)) = layer(f.database_url.clone(), file_url) {
-        check_database_url(&url).map_err(|reason| invalid(origin, "database_url", reason))?;
-        url
-    } else if let Some((host, host_origin)) = cockroach_host {
-        let host = url_host(&host).map_err(|r| invalid(host_origin, "cockroach.host", r))?;
-        let port = f
-            .cockroach_port
-            .or(cockroach.port)
-            .unwrap_or(DEFAULT_COCKROACH_PORT);
-        let non_empty =
-            |name: &'static str, value: Option<(String, Origin)>, default: &str| match value {
-                None => Ok(default.to_owned()),
-                Some((v, origin)) if v.is_empty() => {
-                    Err(invalid(origin, name, "must not be empty".to_owned()))
-                }
-                Some((v, _)) => Ok(v),
+    match top.cockroach_host.as_deref() {
+        None | Some("") => Ok(DEFAULT_SQLITE_URL.to_owned()),
+        Some(host) => cockroach_url(host, top).map_err(|reason| {
+            // The merge took the flag's host when there was one.
+            let origin = match flags.cockroach_host {
+                Some(_) => Origin::Flag,
+                None => Origin::File,
             };
-        let user = non_empty(
-            "cockroach.user",
-            layer(f.cockroach_user.clone(), cockroach.user.clone()),
-            DEFAULT_COCKROACH_USER,
-        )?;
-        let database = non_empty(
-            "cockroach.database",
-            layer(f.cockroach_database.clone(), cockroach.database.clone()),
-            DEFAULT_COCKROACH_DATABASE,
-        )?;
-        // CockroachDB in the historical deployment runs insecure
-        // (no TLS between service and database), hence sslmode=disable.
-        format!(
-            "postgresql://{}@{host}:{port}/{}?sslmode=disable",
-            percent_encode(&user),
-            percent_encode(&database)
-        )
-    } else {
-        DEFAULT_SQLITE_URL.to_owned()
-    };
-    Ok(url)
+            invalid(origin, "cockroach.host", reason)
+        }),
+    }
+}
+
+/// `postgresql://{user}@{host}:{port}/{database}?sslmode=disable`, each part
+/// escaped by the `url` crate's setters, so that a user or database name
+/// cannot break the URL's structure.
+fn cockroach_url(host: &str, top: &TopLevel) -> Result<String, String> {
+    let not_a_host = || format!("'{host}' is not a host name or IP address");
+    // CockroachDB in the historical deployment runs insecure
+    // (no TLS between service and database), hence sslmode=disable.
+    let mut url =
+        Url::parse("postgresql://localhost/?sslmode=disable").map_err(|e| e.to_string())?;
+    url.set_host(Some(&url_host(host)?))
+        .map_err(|_| not_a_host())?;
+    url.set_port(Some(top.cockroach_port))
+        .map_err(|()| not_a_host())?;
+    url.set_username(&top.cockroach_user)
+        .map_err(|()| not_a_host())?;
+    url.path_segments_mut()
+        .map_err(|()| not_a_host())?
+        .clear()
+        .push(&top.cockroach_database);
+    Ok(url.into())
+}
+
+/// The check of `cockroach.host`: empty (not set) or a host the URL can
+/// carry.
+pub(super) fn check_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Ok(());
+    }
+    let mut url = Url::parse("postgresql://localhost/").map_err(|e| e.to_string())?;
+    url.set_host(Some(&url_host(host)?))
+        .map_err(|_| format!("'{host}' is not a host name or IP address"))
+}
+
+/// The check of the CockroachDB user and database names.
+pub(super) fn not_empty(value: &str) -> Result<(), String> {
+    match value.is_empty() {
+        true => Err("must not be empty".to_owned()),
+        false => Ok(()),
+    }
 }
 
 /// Accepts only the URL schemes the store supports. The message echoes the
 /// scheme but never the whole URL, which may carry a password.
-fn check_database_url(url: &str) -> Result<(), String> {
+pub(super) fn check_database_url(url: &str) -> Result<(), String> {
     const SUPPORTED: &str = "use sqlite:, postgres:// or postgresql://";
     if url.starts_with("sqlite:")
         || url.starts_with("postgres://")
@@ -87,7 +99,8 @@ fn check_database_url(url: &str) -> Result<(), String> {
 }
 
 /// The host part of the CockroachDB URL: IPv6 literals need brackets, and
-/// characters with a meaning in URLs would silently change the target.
+/// characters with a meaning in URLs would silently change the target
+/// (the `url` crate would take `%` in a host as an escape, for one).
 fn url_host(host: &str) -> Result<String, String> {
     if let Ok(ip) = host.parse::<Ipv6Addr>() {
         return Ok(format!("[{ip}]"));
@@ -106,21 +119,6 @@ fn url_host(host: &str) -> Result<String, String> {
         return Err(format!("'{host}' is not a host name or IP address"));
     }
     Ok(host.to_owned())
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters, so a
-/// user or database name cannot break the URL structure.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
 }
 
 #[cfg(test)]

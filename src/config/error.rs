@@ -22,10 +22,14 @@ pub enum ConfigError {
         path: PathBuf,
         error: serde_norway::Error,
     },
-    /// A flag (or its `DUNDER_*` variable) has a value clap could parse but
+    /// A flag has a value clap could parse but
     /// that is not acceptable, e.g. `--database_url=mysql://...`.
     #[error("--{flag}: {reason}")]
     InvalidFlag { flag: &'static str, reason: String },
+    /// The same, for a value that came from the flag's `DUNDER_*`
+    /// environment variable.
+    #[error("{variable}: {reason}")]
+    InvalidVariable { variable: String, reason: String },
     /// The same, for a value that came from the config file; `key` is the
     /// dotted path, e.g. `cockroach.user`.
     #[error("config file {}: {key}: {reason}", path.display())]

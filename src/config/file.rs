@@ -1,81 +1,157 @@
-//! The YAML config file: reading it and parsing it into all-`Option`
-//! structs, so that a key the file leaves out stays "not given" and a lower
-//! layer's default can show through when the layers are merged.
+//! The YAML config file: reading it, refusing keys nothing declares, and
+//! giving each declared setting the value the file holds for it, so that a
+//! key the file leaves out stays "not given" and a lower layer's default
+//! can show through when the layers are merged.
+//!
+//! The file is kept as parsed YAML and read by dotted name
+//! (`cockroach.host` is `host` under `cockroach:`), so that the one
+//! declaration of a setting also names its key here.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Deserializer};
+use serde_norway::{Mapping, Value};
 
-use super::graphql::FileGraphql;
-use super::http::FileHttp;
-use super::rate_limit::FileRateLimit;
-use super::writer::FileWriter;
-use super::{ConfigError, RelayMode};
-use crate::cli::LogLevel;
+use super::section::{Declared, SettingValue};
+use super::ConfigError;
 
-/// The config file, before defaults: every key optional, none unknown.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping of settings")]
-pub(super) struct FileConfig {
-    #[serde(default, deserialize_with = "lenient_bool")]
-    pub(super) use_tls: Option<bool>,
-    pub(super) port: Option<u16>,
-    pub(super) log_level: Option<LogLevel>,
-    pub(super) listen_address: Option<IpAddr>,
-    pub(super) database_url: Option<String>,
-    pub(super) max_text_length: Option<usize>,
-    #[serde(default)]
-    pub(super) tls: FileTls,
-    #[serde(default)]
-    pub(super) cockroach: FileCockroach,
-    #[serde(default)]
-    pub(super) graphql: FileGraphql,
-    #[serde(default)]
-    pub(super) http: FileHttp,
-    #[serde(default)]
-    pub(super) rate_limit: FileRateLimit,
-    #[serde(default)]
-    pub(super) writer: FileWriter,
-    #[serde(default)]
-    pub(super) live: FileLive,
+/// The config file, parsed: a mapping of settings, sections nested.
+#[derive(Debug, Default)]
+pub(crate) struct FileLayer {
+    path: PathBuf,
+    root: Mapping,
 }
 
-/// The `tls:` section of the config file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping with crt and key")]
-pub(super) struct FileTls {
-    pub(super) crt: Option<PathBuf>,
-    pub(super) key: Option<PathBuf>,
+impl FileLayer {
+    /// No file: nothing set.
+    pub(crate) fn empty() -> FileLayer {
+        FileLayer::default()
+    }
+
+    /// Parses the config file at `path`; an empty file (or one holding
+    /// only comments or `~`) means "nothing set" rather than an error. A
+    /// key that `declared` does not name is refused: a typo such as `prot:`
+    /// would otherwise be ignored silently.
+    pub(crate) fn parse(
+        path: &Path,
+        text: &str,
+        declared: &[Declared],
+    ) -> Result<FileLayer, ConfigError> {
+        let parse_error = |error| ConfigError::ParseFile {
+            path: path.to_path_buf(),
+            error,
+        };
+        let root = match serde_norway::from_str::<Value>(text).map_err(parse_error)? {
+            Value::Null => Mapping::new(),
+            Value::Mapping(root) => root,
+            _ => return Err(parse_error(custom("expected a mapping of settings"))),
+        };
+        check_keys(&root, declared).map_err(parse_error)?;
+        Ok(FileLayer {
+            path: path.to_path_buf(),
+            root,
+        })
+    }
+
+    /// The file's value of the setting `name` (or of one of its former
+    /// names among `aliases`), if the file gives one; a value of the wrong
+    /// type names the file and the key.
+    pub(crate) fn get<T: SettingValue>(
+        &self,
+        name: &'static str,
+        aliases: &[&str],
+    ) -> Result<Option<T>, ConfigError> {
+        let found = std::iter::once(name)
+            .chain(file_aliases(aliases))
+            .find_map(|key| self.lookup(key));
+        match found {
+            // `use_tls:` or `use_tls: ~`: present but empty, i.e. not set.
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => T::from_file(value.clone()).map(Some).map_err(|reason| {
+                ConfigError::InvalidFileValue {
+                    path: self.path.clone(),
+                    key: name,
+                    reason,
+                }
+            }),
+        }
+    }
+
+    /// The value at a dotted key: `tls.crt` is `crt` under `tls:`.
+    fn lookup(&self, key: &str) -> Option<&Value> {
+        match key.split_once('.') {
+            None => self.root.get(key),
+            Some((section, key)) => self.root.get(section)?.as_mapping()?.get(key),
+        }
+    }
 }
 
-/// The `cockroach:` section of the config file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping of cockroach settings")]
-pub(super) struct FileCockroach {
-    pub(super) host: Option<String>,
-    pub(super) port: Option<u16>,
-    pub(super) database: Option<String>,
-    pub(super) user: Option<String>,
-    #[serde(default, deserialize_with = "lenient_bool")]
-    pub(super) should_migrate: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_bool")]
-    pub(super) debug: Option<bool>,
+/// The former names of a setting that the file accepts: a dashed spelling
+/// is a command-line habit, not a YAML key.
+fn file_aliases<'a>(aliases: &'a [&'a str]) -> impl Iterator<Item = &'a str> {
+    aliases.iter().copied().filter(|alias| !alias.contains('-'))
 }
 
-/// The `live:` section of the config file; durations in milliseconds.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping of live feed settings")]
-pub(super) struct FileLive {
-    pub(super) relay: Option<RelayMode>,
-    pub(super) tail_interval_ms: Option<u64>,
-    pub(super) subscriber_queue: Option<usize>,
-    /// `max_subscriptions` is its name before it counted every operation.
-    #[serde(alias = "max_subscriptions")]
-    pub(super) max_operations: Option<usize>,
-    pub(super) max_replay: Option<usize>,
-    pub(super) connection_init_timeout_ms: Option<u64>,
-    pub(super) keepalive_interval_ms: Option<u64>,
+/// Refuses keys no setting declares, and sections that are not mappings,
+/// in the words serde would use.
+fn check_keys(root: &Mapping, declared: &[Declared]) -> Result<(), serde_norway::Error> {
+    let keys: Vec<&str> = declared
+        .iter()
+        .flat_map(|setting| std::iter::once(setting.name).chain(file_aliases(setting.aliases)))
+        .collect();
+    let mut top: Vec<&str> = Vec::new();
+    for key in &keys {
+        let first = key.split_once('.').map_or(*key, |(section, _)| section);
+        if !top.contains(&first) {
+            top.push(first);
+        }
+    }
+    for (key, value) in root {
+        let key = key_text(key)?;
+        if keys.contains(&key) {
+            continue;
+        }
+        if !top.contains(&key) {
+            return Err(unknown(key, &top));
+        }
+        let section = match value {
+            Value::Null => continue,
+            Value::Mapping(section) => section,
+            _ => {
+                return Err(custom(&format!(
+                    "{key}: expected a mapping of {key} settings"
+                )))
+            }
+        };
+        let prefix = format!("{key}.");
+        let expected: Vec<&str> = keys
+            .iter()
+            .filter_map(|name| name.strip_prefix(prefix.as_str()))
+            .collect();
+        for inner in section.keys() {
+            let inner = key_text(inner)?;
+            if !expected.contains(&inner) {
+                return Err(custom(&format!("{key}: {}", unknown(inner, &expected))));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn key_text(key: &Value) -> Result<&str, serde_norway::Error> {
+    key.as_str()
+        .ok_or_else(|| custom("keys must be setting names"))
+}
+
+fn unknown(key: &str, expected: &[&str]) -> serde_norway::Error {
+    let expected: Vec<String> = expected.iter().map(|name| format!("`{name}`")).collect();
+    custom(&format!(
+        "unknown field `{key}`, expected one of {}",
+        expected.join(", ")
+    ))
+}
+
+fn custom(message: &str) -> serde_norway::Error {
+    <serde_norway::Error as serde::de::Error>::custom(message)
 }
 
 /// Reads the config file named by `--config_file`.
@@ -86,68 +162,13 @@ pub(super) fn read(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
-/// Parses the config file; an empty file (or one holding only comments or
-/// `~`) means "nothing set" rather than an error.
-pub(super) fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
-    serde_norway::from_str::<Option<FileConfig>>(text)
-        .map(Option::unwrap_or_default)
-        .map_err(|error| ConfigError::ParseFile {
-            path: path.to_path_buf(),
-            error,
-        })
-}
-/// Accepts YAML booleans and also the strings the flags accept ("yes",
-/// "on", "1"...): serde_norway follows YAML 1.2, where `yes` is a string,
-/// but config files written for the Go service (YAML 1.1) may use it.
-///
-/// A visitor rather than a buffered untagged enum, so that serde_norway
-/// can prefix errors with the key and position.
-fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
-    struct LenientBool;
-    impl serde::de::Visitor<'_> for LenientBool {
-        type Value = Option<bool>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a boolean (true/false, yes/no or 1/0)")
-        }
-
-        fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<Self::Value, E> {
-            Ok(Some(value))
-        }
-
-        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Self::Value, E> {
-            match value {
-                0 => Ok(Some(false)),
-                1 => Ok(Some(true)),
-                _ => Err(E::invalid_value(
-                    serde::de::Unexpected::Unsigned(value),
-                    &self,
-                )),
-            }
-        }
-
-        fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {
-            crate::cli::parse_bool(value)
-                .map(Some)
-                .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(value), &self))
-        }
-
-        // `use_tls:` or `use_tls: ~` — present but empty, i.e. not set.
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-    }
-    deserializer.deserialize_any(LenientBool)
-}
-
 #[cfg(test)]
 mod tests {
     use std::io;
 
-    use crate::cli::LogLevel;
     use crate::config::tests::{flags, settings, with_env_and_file, with_file};
     use crate::config::{
-        ConfigError, DatabaseSettings, HttpLimits, RateLimits, Settings, WriterSettings,
+        ConfigError, DatabaseSettings, HttpLimits, LogLevel, RateLimits, Settings, WriterSettings,
     };
 
     /// The example config file of README.md, as printed there: the test

@@ -14,7 +14,7 @@ settings_section! {
     /// Limits on GraphQL requests, each at least 1. Every one is checked
     /// before async-graphql validates or runs anything, in time linear in
     /// the document's size.
-    section "graphql", GraphqlLimits, GraphqlFlags, FileGraphql;
+    section "graphql", GraphqlLimits, GraphqlFlags;
     max_depth: usize = 12, 1..=1000, "graphql.max-depth", "DUNDER_GRAPHQL_MAX_DEPTH", "DEPTH",
         "GraphQL: deepest selection nesting allowed, fragments expanded (introspection has its own)";
     max_introspection_depth: usize = 20, 1..=1000, "graphql.max-introspection-depth", "DUNDER_GRAPHQL_MAX_INTROSPECTION_DEPTH", "DEPTH",
@@ -48,9 +48,12 @@ mod tests {
 
     /// Every limit's key under `graphql:`, from its declaration.
     fn names() -> impl Iterator<Item = &'static str> {
-        GraphqlLimits::DECLARED
-            .iter()
-            .map(|(name, _, _)| name.strip_prefix("graphql.").expect("a graphql setting"))
+        GraphqlLimits::declared().into_iter().map(|setting| {
+            setting
+                .name
+                .strip_prefix("graphql.")
+                .expect("a graphql setting")
+        })
     }
 
     #[test]
@@ -153,7 +156,7 @@ mod tests {
     #[test]
     fn each_limit_comes_from_the_file_a_variable_or_a_flag() {
         check_every_source(
-            GraphqlLimits::DECLARED,
+            &GraphqlLimits::declared(),
             &[
                 ("graphql.max_depth", [101, 201, 301]),
                 ("graphql.max_introspection_depth", [102, 202, 302]),

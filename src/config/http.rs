@@ -8,7 +8,7 @@ use super::section::settings_section;
 
 settings_section! {
     /// Transport limits; durations in milliseconds.
-    section "http", HttpLimits, HttpFlags, FileHttp;
+    section "http", HttpLimits, HttpFlags;
     header_read_timeout_ms: u64 = 10000, 100..=600000, "http.header-read-timeout-ms", "DUNDER_HTTP_HEADER_READ_TIMEOUT_MS", "MS",
         "HTTP: how long a client may take to send a request's headers once it has begun";
     request_timeout_ms: u64 = 30000, 100..=3600000, "http.request-timeout-ms", "DUNDER_HTTP_REQUEST_TIMEOUT_MS", "MS",
@@ -23,6 +23,8 @@ settings_section! {
         "HTTP: most live streams (Server-Sent Events and WebSockets) open at once";
     max_streams_per_address: usize = 64, 1..=1000000, "http.max-streams-per-address", "DUNDER_HTTP_MAX_STREAMS_PER_ADDRESS", "N",
         "HTTP: most live streams open at once from one client address";
+    sockets_close_grace_ms: u64 = 5000, 0..=600000, "http.sockets-close-grace-ms", "DUNDER_HTTP_SOCKETS_CLOSE_GRACE_MS", "MS",
+        "HTTP: at shutdown, how long WebSockets get to send their close once the connections have drained";
 }
 
 #[cfg(test)]
@@ -45,6 +47,7 @@ mod tests {
             max_connections: 10_000,
             max_streams: 8_192,
             max_streams_per_address: 64,
+            sockets_close_grace_ms: 5_000,
         };
         assert_eq!(HttpLimits::default(), expected);
         assert_eq!(settings(&[]).http, expected);
@@ -55,7 +58,7 @@ mod tests {
     #[test]
     fn each_setting_comes_from_the_file_a_variable_or_a_flag() {
         check_every_source(
-            HttpLimits::DECLARED,
+            &HttpLimits::declared(),
             &[
                 ("http.header_read_timeout_ms", [1001, 2001, 3001]),
                 ("http.request_timeout_ms", [1002, 2002, 3002]),
@@ -64,6 +67,7 @@ mod tests {
                 ("http.max_connections", [1005, 2005, 3005]),
                 ("http.max_streams", [1006, 2006, 3006]),
                 ("http.max_streams_per_address", [1007, 2007, 3007]),
+                ("http.sockets_close_grace_ms", [1008, 2008, 3008]),
             ],
             |s: &Settings| s.http,
             [1000, 2000, 3000].map(|base| HttpLimits {
@@ -74,6 +78,7 @@ mod tests {
                 max_connections: base as usize + 5,
                 max_streams: base as usize + 6,
                 max_streams_per_address: base as usize + 7,
+                sockets_close_grace_ms: base + 8,
             }),
         );
     }

@@ -4,41 +4,14 @@
 //! much each subscriber may buffer, and the WebSocket and SSE timers.
 //!
 //! Each setting is a `live.*` flag (`--live.relay`...), a `DUNDER_LIVE_*`
-//! variable and a key under `live:` in the config file, layered like every
-//! other setting. Durations are given in whole milliseconds (the `_ms`
-//! suffix) and kept as [`Duration`]s once validated.
+//! variable and a key under `live:` in the config file, declared with the
+//! other top-level settings in `flags.rs`. Durations are given in whole
+//! milliseconds (the `_ms` suffix) and kept as [`Duration`]s here.
 
 use std::fmt;
 use std::time::Duration;
 
-use super::file::FileLive;
-use super::{layer, ConfigError, Origin};
-use crate::cli::Flags;
-
-/// Default `--live.relay`.
-pub const DEFAULT_LIVE_RELAY: RelayMode = RelayMode::Auto;
-/// Default `--live.tail_interval_ms`.
-pub const DEFAULT_LIVE_TAIL_INTERVAL_MS: u64 = 250;
-/// Default `--live.subscriber_queue`, in messages.
-pub const DEFAULT_LIVE_SUBSCRIBER_QUEUE: usize = 1024;
-/// Default `--live.max_operations`, in flight per WebSocket connection.
-pub const DEFAULT_LIVE_MAX_OPERATIONS: usize = 20;
-/// Default `--live.connection_init_timeout_ms`, as the graphql-ws
-/// reference server.
-pub const DEFAULT_LIVE_CONNECTION_INIT_TIMEOUT_MS: u64 = 3_000;
-/// Default `--live.max_replay`: the most messages one resume replays.
-pub const DEFAULT_LIVE_MAX_REPLAY: usize = 10_000;
-/// Default `--live.keepalive_interval_ms`.
-pub const DEFAULT_LIVE_KEEPALIVE_INTERVAL_MS: u64 = 15_000;
-
-/// Accepted `--live.tail_interval_ms`: often enough to feel live, rarely
-/// enough not to hammer the database.
-const TAIL_INTERVAL_MS: (u64, u64) = (10, 60_000);
-/// Accepted `--live.subscriber_queue`.
-const SUBSCRIBER_QUEUE: (usize, usize) = (1, 1_000_000);
-/// Accepted `--live.connection_init_timeout_ms` and
-/// `--live.keepalive_interval_ms`: 100 ms to 10 minutes.
-const WEBSOCKET_TIMER_MS: (u64, u64) = (100, 600_000);
+use super::flags::TopLevel;
 
 /// How new posts reach subscribers connected to *other* Dunder processes
 /// that share the database. Subscribers of the process that stored a post
@@ -80,123 +53,43 @@ impl fmt::Display for RelayMode {
 pub struct LiveSettings {
     /// How posts reach subscribers on other processes.
     pub relay: RelayMode,
-    /// How often the tail relay polls; 10 ms to 60 s.
+    /// How often the tail relay polls.
     pub tail_interval: Duration,
-    /// Messages buffered per subscriber before it is told it lagged;
-    /// 1..=1_000_000.
+    /// Messages buffered per subscriber before it is told it lagged.
     pub subscriber_queue: usize,
     /// Operations in flight (subscriptions, queries, mutations) per
-    /// WebSocket connection; at least 1.
+    /// WebSocket connection.
     pub max_operations: usize,
     /// The most messages a resume replays from the store; a cursor further
-    /// back is told to page with the listings. 1..=1_000_000.
+    /// back is told to page with the listings.
     pub max_replay: usize,
-    /// How long a WebSocket may wait before sending `connection_init`;
-    /// 100 ms to 10 min.
+    /// How long a WebSocket may wait before sending `connection_init`.
     pub connection_init_timeout: Duration,
     /// Interval of the server's WebSocket keepalive pings and of the SSE
-    /// heartbeat comment; 100 ms to 10 min.
+    /// heartbeat comment.
     pub keepalive_interval: Duration,
 }
 
-impl Default for LiveSettings {
-    fn default() -> Self {
+impl LiveSettings {
+    /// The live settings among the merged top-level ones.
+    pub(super) fn from_top(top: &TopLevel) -> LiveSettings {
         LiveSettings {
-            relay: DEFAULT_LIVE_RELAY,
-            tail_interval: Duration::from_millis(DEFAULT_LIVE_TAIL_INTERVAL_MS),
-            subscriber_queue: DEFAULT_LIVE_SUBSCRIBER_QUEUE,
-            max_operations: DEFAULT_LIVE_MAX_OPERATIONS,
-            max_replay: DEFAULT_LIVE_MAX_REPLAY,
-            connection_init_timeout: Duration::from_millis(DEFAULT_LIVE_CONNECTION_INIT_TIMEOUT_MS),
-            keepalive_interval: Duration::from_millis(DEFAULT_LIVE_KEEPALIVE_INTERVAL_MS),
+            relay: top.live_relay,
+            tail_interval: Duration::from_millis(top.live_tail_interval_ms),
+            subscriber_queue: top.live_subscriber_queue,
+            max_operations: top.live_max_operations,
+            max_replay: top.live_max_replay,
+            connection_init_timeout: Duration::from_millis(top.live_connection_init_timeout_ms),
+            keepalive_interval: Duration::from_millis(top.live_keepalive_interval_ms),
         }
     }
 }
 
-/// The live settings from the flag and file layers, defaults filling the
-/// rest. `invalid` builds the error for a bad value; it is the caller's, so
-/// that every setting names its flag or file key the same way.
-pub(super) fn settings(
-    f: &Flags,
-    file: &FileLive,
-    invalid: impl Fn(Origin, &'static str, String) -> ConfigError,
-) -> Result<LiveSettings, ConfigError> {
-    // The winning value if it lies within `min..=max` (no upper bound when
-    // `max` is `None`), else the error naming its flag or file key.
-    fn bounded<T: Copy + PartialOrd + fmt::Display>(
-        invalid: &impl Fn(Origin, &'static str, String) -> ConfigError,
-        name: &'static str,
-        value: Option<(T, Origin)>,
-        default: T,
-        (min, max): (T, Option<T>),
-    ) -> Result<T, ConfigError> {
-        match (value, max) {
-            (None, _) => Ok(default),
-            (Some((n, _)), Some(max)) if min <= n && n <= max => Ok(n),
-            (Some((n, _)), None) if min <= n => Ok(n),
-            (Some((_, origin)), Some(max)) => Err(invalid(
-                origin,
-                name,
-                format!("must be between {min} and {max}"),
-            )),
-            (Some((_, origin)), None) => {
-                Err(invalid(origin, name, format!("must be at least {min}")))
-            }
-        }
+/// The declared defaults.
+impl Default for LiveSettings {
+    fn default() -> Self {
+        LiveSettings::from_top(&TopLevel::default())
     }
-    let millis = |name: &'static str,
-                  flag: Option<u64>,
-                  file: Option<u64>,
-                  default: u64,
-                  (min, max): (u64, u64)| {
-        bounded(&invalid, name, layer(flag, file), default, (min, Some(max)))
-            .map(Duration::from_millis)
-    };
-    Ok(LiveSettings {
-        relay: f.live_relay.or(file.relay).unwrap_or(DEFAULT_LIVE_RELAY),
-        tail_interval: millis(
-            "live.tail_interval_ms",
-            f.live_tail_interval_ms,
-            file.tail_interval_ms,
-            DEFAULT_LIVE_TAIL_INTERVAL_MS,
-            TAIL_INTERVAL_MS,
-        )?,
-        subscriber_queue: bounded(
-            &invalid,
-            "live.subscriber_queue",
-            layer(f.live_subscriber_queue, file.subscriber_queue),
-            DEFAULT_LIVE_SUBSCRIBER_QUEUE,
-            (SUBSCRIBER_QUEUE.0, Some(SUBSCRIBER_QUEUE.1)),
-        )?,
-        max_operations: bounded(
-            &invalid,
-            "live.max_operations",
-            layer(f.live_max_operations, file.max_operations),
-            DEFAULT_LIVE_MAX_OPERATIONS,
-            (1, None),
-        )?,
-        max_replay: bounded(
-            &invalid,
-            "live.max_replay",
-            layer(f.live_max_replay, file.max_replay),
-            DEFAULT_LIVE_MAX_REPLAY,
-            (1, Some(1_000_000)),
-        )?,
-        connection_init_timeout: millis(
-            "live.connection_init_timeout_ms",
-            f.live_connection_init_timeout_ms,
-            file.connection_init_timeout_ms,
-            DEFAULT_LIVE_CONNECTION_INIT_TIMEOUT_MS,
-            WEBSOCKET_TIMER_MS,
-        )?,
-        keepalive_interval: millis(
-            "live.keepalive_interval_ms",
-            f.live_keepalive_interval_ms,
-            file.keepalive_interval_ms,
-            DEFAULT_LIVE_KEEPALIVE_INTERVAL_MS,
-            WEBSOCKET_TIMER_MS,
-        )?,
-    })
 }
 
 #[cfg(test)]
@@ -204,8 +97,7 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
-    use crate::cli::tests::parse_without_env;
-    use crate::config::tests::{flags, settings, with_file};
+    use crate::config::tests::{flags, parse_without_env, settings, with_file};
     use crate::config::{LiveSettings, RelayMode, Settings};
 
     const FILE: &str = "live: {relay: tail, tail_interval_ms: 500, subscriber_queue: 64, \
@@ -345,23 +237,27 @@ mod tests {
         (
             "live.tail_interval_ms",
             &["0", "9", "60001"],
-            "must be between 10 and 60000",
+            "must be between 10 and 60000, got ",
         ),
         (
             "live.subscriber_queue",
             &["0", "1000001"],
-            "must be between 1 and 1000000",
+            "must be between 1 and 1000000, got ",
         ),
-        ("live.max_operations", &["0"], "must be at least 1"),
+        (
+            "live.max_operations",
+            &["0", "1000001"],
+            "must be between 1 and 1000000, got ",
+        ),
         (
             "live.connection_init_timeout_ms",
             &["0", "99", "600001"],
-            "must be between 100 and 600000",
+            "must be between 100 and 600000, got ",
         ),
         (
             "live.keepalive_interval_ms",
             &["99", "600001"],
-            "must be between 100 and 600000",
+            "must be between 100 and 600000, got ",
         ),
     ];
 
@@ -371,14 +267,18 @@ mod tests {
             for value in values {
                 let arg = format!("--{name}={value}");
                 let err = Settings::from_layers(None, &flags(&[&arg])).unwrap_err();
-                assert_eq!(err.to_string(), format!("--{name}: {reason}"), "{arg}");
+                assert_eq!(
+                    err.to_string(),
+                    format!("--{name}: {reason}{value}"),
+                    "{arg}"
+                );
             }
         }
         // The dashed alias reports the primary name.
         let err = Settings::from_layers(None, &flags(&["--live.tail-interval-ms=5"])).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "--live.tail_interval_ms: must be between 10 and 60000"
+            "--live.tail_interval_ms: must be between 10 and 60000, got 5"
         );
     }
 
@@ -392,7 +292,7 @@ mod tests {
                     .unwrap_err();
                 assert_eq!(
                     err.to_string(),
-                    format!("config file x.yaml: {name}: {reason}"),
+                    format!("config file x.yaml: {name}: {reason}{value}"),
                     "{yaml}"
                 );
             }

@@ -4,9 +4,11 @@
 //! built-in defaults < YAML config file < `DUNDER_*` environment < flags.
 //! Clap already folds the environment into [`Flags`] (a flag beats its
 //! variable), so this module only merges three things: defaults, the file
-//! and `Flags`. The file is read into the same kind of all-`Option` structs
-//! as the flags so that "not given" is visible at every layer, then the
-//! layers are merged field by field.
+//! and `Flags`. Every setting is declared once (`flags.rs` for the
+//! top-level ones, one file per section), and the flag struct, the file
+//! key, the default, the range and the help are generated from that
+//! declaration; "not given" is visible at every layer, and the layers are
+//! merged field by field.
 //!
 //! The file uses the flag names, with dotted names nested:
 //!
@@ -29,60 +31,45 @@
 //! Unknown keys are rejected: a typo such as `prot:` would otherwise be
 //! ignored silently and the server would start with the default port.
 //!
-//! This module owns the settings types and the merge; reading the file,
-//! choosing the database URL, the GraphQL limits, the live feed settings and
-//! the error type each live in a submodule.
+//! This module owns the settings types and the merge, and the vocabulary
+//! the command line shares with them ([`LogLevel`], [`RelayMode`],
+//! [`parse_bool`]); the `cli` module only parses into [`Flags`], and nothing
+//! here imports it. Reading the file, choosing the database URL, the
+//! declarations and the error type each live in a submodule.
 
 mod database;
 mod error;
-mod file;
+pub(crate) mod file;
+mod flags;
 mod graphql;
 mod http;
 mod live;
+mod log_level;
 mod rate_limit;
-mod section;
+pub(crate) mod section;
+mod table;
 mod writer;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Flags, LogLevel};
 pub use error::ConfigError;
-use file::FileConfig;
+use file::FileLayer;
+use flags::TopLevel;
+pub use flags::{Flags, FromEnvironment};
 pub use graphql::{GraphqlFlags, GraphqlLimits};
 pub use http::{HttpFlags, HttpLimits};
-pub use live::{
-    LiveSettings, RelayMode, DEFAULT_LIVE_CONNECTION_INIT_TIMEOUT_MS,
-    DEFAULT_LIVE_KEEPALIVE_INTERVAL_MS, DEFAULT_LIVE_MAX_OPERATIONS, DEFAULT_LIVE_MAX_REPLAY,
-    DEFAULT_LIVE_RELAY, DEFAULT_LIVE_SUBSCRIBER_QUEUE, DEFAULT_LIVE_TAIL_INTERVAL_MS,
-};
+pub use live::{LiveSettings, RelayMode};
+pub use log_level::LogLevel;
 pub use rate_limit::{RateLimitFlags, RateLimits};
+pub use section::{parse_bool, Declared};
+pub use table::settings_table;
 pub use writer::{WriterFlags, WriterSettings};
 
 /// Database used when neither `--database_url` nor `--cockroach.host` is
 /// given: a file in the working directory, created on first use
 /// (`mode=rwc`), so a bare `dunder` works out of the box.
 pub const DEFAULT_SQLITE_URL: &str = "sqlite:dunder.db?mode=rwc";
-/// Default `--port`.
-pub const DEFAULT_PORT: u16 = 9000;
-/// Default `--listen_address`: every IPv4 interface, as the Go service did.
-pub const DEFAULT_LISTEN_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-/// Default `--log_level`.
-pub const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Info;
-/// Default `--tls.crt`.
-pub const DEFAULT_TLS_CRT: &str = "tls/tls.crt";
-/// Default `--tls.key`.
-pub const DEFAULT_TLS_KEY: &str = "tls/tls.key";
-/// Default `--max_text_length`, in characters.
-pub const DEFAULT_MAX_TEXT_LENGTH: usize = 500;
-/// Largest accepted `--max_text_length`; bounds request bodies and storage.
-pub const MAX_TEXT_LENGTH_LIMIT: usize = 10_000;
-/// Default `--cockroach.port`.
-pub const DEFAULT_COCKROACH_PORT: u16 = 26257;
-/// Default `--cockroach.database`.
-pub const DEFAULT_COCKROACH_DATABASE: &str = "dunder";
-/// Default `--cockroach.user`.
-pub const DEFAULT_COCKROACH_USER: &str = "root";
 
 /// Everything the server needs to start, with every default applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,17 +110,25 @@ pub struct DatabaseSettings {
 }
 
 /// Where a merged value came from, to name it correctly in errors.
-#[derive(Clone, Copy)]
-enum Origin {
-    /// A flag or its environment variable (clap does not tell us which).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A flag or its environment variable; [`Flags::from_environment`]
+    /// tells which.
     Flag,
     File,
 }
 
-/// The winning value of one setting across the flag and file layers.
-fn layer<T>(flag: Option<T>, file: Option<T>) -> Option<(T, Origin)> {
-    flag.map(|value| (value, Origin::Flag))
-        .or_else(|| file.map(|value| (value, Origin::File)))
+/// Every setting declared, in the order of `dunder --help`: the top-level
+/// ones, then each section's.
+pub fn declared() -> Vec<Declared> {
+    [
+        TopLevel::declared(),
+        GraphqlLimits::declared(),
+        HttpLimits::declared(),
+        RateLimits::declared(),
+        WriterSettings::declared(),
+    ]
+    .concat()
 }
 
 impl Settings {
@@ -154,76 +149,48 @@ impl Settings {
         file: Option<(&Path, &str)>,
         flags: &Flags,
     ) -> Result<Settings, ConfigError> {
-        let (path, config) = match file {
-            Some((path, text)) => (path, file::parse(path, text)?),
-            None => (Path::new(""), FileConfig::default()),
+        let (path, file) = match file {
+            Some((path, text)) => (path, FileLayer::parse(path, text, &declared())?),
+            None => (Path::new(""), FileLayer::empty()),
         };
-        // Builds the error for a bad value, naming the flag or the file key.
+        // Builds the error for a bad value, naming the flag, its variable
+        // or the file key.
         let invalid = |origin: Origin, name: &'static str, reason: String| match origin {
-            Origin::Flag => ConfigError::InvalidFlag { flag: name, reason },
+            Origin::Flag => match flags.from_environment.variable_of(name) {
+                Some(variable) => ConfigError::InvalidVariable {
+                    variable: variable.to_owned(),
+                    reason,
+                },
+                None => ConfigError::InvalidFlag { flag: name, reason },
+            },
             Origin::File => ConfigError::InvalidFileValue {
                 path: path.to_path_buf(),
                 key: name,
                 reason,
             },
         };
-        let f = flags.clone();
-
-        let max_text_length = match layer(f.max_text_length, config.max_text_length) {
-            None => DEFAULT_MAX_TEXT_LENGTH,
-            Some((n, _)) if (1..=MAX_TEXT_LENGTH_LIMIT).contains(&n) => n,
-            Some((n, origin)) => {
-                return Err(invalid(
-                    origin,
-                    "max_text_length",
-                    format!("must be between 1 and {MAX_TEXT_LENGTH_LIMIT}, got {n}"),
-                ))
-            }
-        };
-
-        let url = database::choose_url(&f, config.database_url, &config.cockroach, invalid)?;
-        let cockroach = config.cockroach;
-        let graphql = GraphqlLimits::merge(&f.graphql, &config.graphql, &invalid)?;
-        let http = HttpLimits::merge(&f.http, &config.http, &invalid)?;
-        let rate_limit = RateLimits::merge(&f.rate_limit, &config.rate_limit, &invalid)?;
-        let writer = WriterSettings::merge(&f.writer, &config.writer, &invalid)?;
-        let live = live::settings(&f, &config.live, invalid)?;
-
+        let top = TopLevel::merge(flags, &file, &invalid)?;
+        let url = database::choose_url(flags, &top, &invalid)?;
         Ok(Settings {
-            use_tls: f.use_tls.or(config.use_tls).unwrap_or(false),
-            port: f.port.or(config.port).unwrap_or(DEFAULT_PORT),
-            listen_address: f
-                .listen_address
-                .or(config.listen_address)
-                .unwrap_or(DEFAULT_LISTEN_ADDRESS),
-            log_level: f
-                .log_level
-                .or(config.log_level)
-                .unwrap_or(DEFAULT_LOG_LEVEL),
+            use_tls: top.use_tls,
+            port: top.port,
+            listen_address: top.listen_address,
+            log_level: top.log_level,
             // Relative paths stay relative to the working directory (not to
             // the config file), as with the Go service.
-            tls_crt: f
-                .tls_crt
-                .or(config.tls.crt)
-                .unwrap_or_else(|| DEFAULT_TLS_CRT.into()),
-            tls_key: f
-                .tls_key
-                .or(config.tls.key)
-                .unwrap_or_else(|| DEFAULT_TLS_KEY.into()),
+            tls_crt: top.tls_crt.clone(),
+            tls_key: top.tls_key.clone(),
             database: DatabaseSettings {
                 url,
-                should_migrate: f
-                    .cockroach_should_migrate
-                    .or(cockroach.should_migrate)
-                    .unwrap_or(true),
-                debug: f.cockroach_debug.or(cockroach.debug).unwrap_or(false),
+                should_migrate: top.cockroach_should_migrate,
+                debug: top.cockroach_debug,
             },
-            max_text_length,
-            graphql,
-            http,
-            rate_limit,
-            writer,
-            live,
+            max_text_length: top.max_text_length,
+            graphql: GraphqlLimits::merge(&flags.graphql, &file, &invalid)?,
+            http: HttpLimits::merge(&flags.http, &file, &invalid)?,
+            rate_limit: RateLimits::merge(&flags.rate_limit, &file, &invalid)?,
+            writer: WriterSettings::merge(&flags.writer, &file, &invalid)?,
+            live: LiveSettings::from_top(&top),
         })
     }
 
@@ -234,18 +201,66 @@ impl Settings {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::cli::tests::parse_without_env;
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    /// The flags alone, as a command line: the tests here need no
+    /// subcommand, and the `cli` module is not theirs to use.
+    #[derive(clap::Parser)]
+    #[command(name = "dunder")]
+    struct FlagsOnly {
+        #[command(flatten)]
+        flags: Flags,
+    }
+
+    /// Parses `args` with every `env` binding removed, so tests see only the
+    /// command line: neither the developer's shell nor the tests that set
+    /// `DUNDER_*` variables can change their outcome.
+    pub(crate) fn parse_without_env(args: &[&str]) -> Result<Flags, clap::Error> {
+        let command = FlagsOnly::command().mut_args(|arg| arg.env(None));
+        let matches = command.try_get_matches_from(args)?;
+        FlagsOnly::from_arg_matches(&matches).map(|parsed| parsed.flags)
+    }
+
+    /// Runs `parse` with the `DUNDER_*` variables `vars` set. These are the
+    /// only tests that read the process environment: one lock makes them
+    /// take turns (the command line's tests use it too), so two of them
+    /// never see each other's variables, and every other test parses with
+    /// [`parse_without_env`], which reads none. The variables are removed
+    /// again even when `parse` panics.
+    pub(crate) fn with_environment<T>(vars: &[(&str, &str)], parse: impl FnOnce() -> T) -> T {
+        static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        struct Unset<'a>(&'a [(&'a str, &'a str)]);
+        impl Drop for Unset<'_> {
+            fn drop(&mut self) {
+                for (name, _) in self.0 {
+                    std::env::remove_var(name);
+                }
+            }
+        }
+        // A test that failed while holding the lock left nothing set.
+        let _turn = ENVIRONMENT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _unset = Unset(vars);
+        for (name, value) in vars {
+            assert!(
+                name.starts_with("DUNDER_"),
+                "{name} is not a Dunder variable"
+            );
+            // Edition 2021: set_var is still a safe function here.
+            std::env::set_var(name, value);
+        }
+        parse()
+    }
 
     // Shared with the submodules' tests, which check the same merged
     // `Settings` from their side.
     pub(super) fn flags(args: &[&str]) -> Flags {
         let mut argv = vec!["dunder"];
         argv.extend_from_slice(args);
-        parse_without_env(&argv)
-            .unwrap_or_else(|e| panic!("{args:?} should parse: {e}"))
-            .flags
+        parse_without_env(&argv).unwrap_or_else(|e| panic!("{args:?} should parse: {e}"))
     }
 
     pub(super) fn with_file(yaml: &str, args: &[&str]) -> Result<Settings, ConfigError> {
@@ -265,9 +280,9 @@ mod tests {
     ) -> Result<Settings, ConfigError> {
         let mut argv = vec!["dunder"];
         argv.extend_from_slice(args);
-        let cli = crate::cli::tests::parse_with_env(vars, &argv)
+        let parsed = with_environment(vars, || FlagsOnly::try_parse_from(&argv))
             .unwrap_or_else(|e| panic!("{vars:?} {args:?} should parse: {e}"));
-        Settings::from_layers(Some((Path::new("dunder.yaml"), yaml)), &cli.flags)
+        Settings::from_layers(Some((Path::new("dunder.yaml"), yaml)), &parsed.flags)
     }
 
     /// Sets every setting of a declared section once from each source, as
@@ -280,13 +295,13 @@ mod tests {
     /// `expected` is the section with the file's values, the variables' and
     /// the flags'. The table must name every setting `declared` lists.
     pub(super) fn check_every_source<T: PartialEq + std::fmt::Debug>(
-        declared: &[(&str, &str, &str)],
+        declared: &[Declared],
         table: &[(&str, [u64; 3])],
         read: fn(&Settings) -> T,
         expected: [T; 3],
     ) {
         let names: Vec<&str> = table.iter().map(|(name, _)| *name).collect();
-        let declared: Vec<&str> = declared.iter().map(|(name, _, _)| *name).collect();
+        let declared: Vec<&str> = declared.iter().map(|setting| setting.name).collect();
         assert_eq!(names, declared, "the table covers every setting, in order");
         let section = names[0].split_once('.').expect("a dotted name").0;
         let keys: Vec<String> = table
@@ -516,14 +531,5 @@ live: {relay: notify, tail_interval_ms: 1000, subscriber_queue: 16, max_subscrip
         assert_eq!(s.port, 9400);
         // No --config_file: defaults only.
         assert_eq!(Settings::load(&flags(&[])).unwrap(), settings(&[]));
-    }
-
-    #[test]
-    fn subcommand_with_global_flags_after_it() {
-        let cli =
-            parse_without_env(&["dunder", "migrate", "--database_url", "sqlite::memory:"]).unwrap();
-        assert_eq!(cli.command, Some(crate::cli::Command::Migrate));
-        let s = Settings::from_layers(None, &cli.flags).unwrap();
-        assert_eq!(s.database.url, "sqlite::memory:");
     }
 }

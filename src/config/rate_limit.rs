@@ -7,7 +7,7 @@ use super::section::settings_section;
 
 settings_section! {
     /// Budgets per minute; 0 is unlimited.
-    section "rate_limit", RateLimits, RateLimitFlags, FileRateLimit;
+    section "rate_limit", RateLimits, RateLimitFlags;
     writes_per_user: u32 = 300, 0..=10000000, "rate_limit.writes-per-user", "DUNDER_RATE_LIMIT_WRITES_PER_USER", "PER_MINUTE",
         "Rate limit: posts per minute by one user (0: unlimited)";
     writes_per_address: u32 = 1200, 0..=10000000, "rate_limit.writes-per-address", "DUNDER_RATE_LIMIT_WRITES_PER_ADDRESS", "PER_MINUTE",
@@ -45,7 +45,7 @@ mod tests {
     #[test]
     fn each_setting_comes_from_the_file_a_variable_or_a_flag() {
         check_every_source(
-            RateLimits::DECLARED,
+            &RateLimits::declared(),
             &[
                 ("rate_limit.writes_per_user", [11, 21, 31]),
                 ("rate_limit.writes_per_address", [12, 22, 32]),

@@ -7,7 +7,7 @@ use super::section::settings_section;
 
 settings_section! {
     /// Write path settings.
-    section "writer", WriterSettings, WriterFlags, FileWriter;
+    section "writer", WriterSettings, WriterFlags;
     post_timeout_ms: u64 = 5000, 100..=600000, "writer.post-timeout-ms", "DUNDER_WRITER_POST_TIMEOUT_MS", "MS",
         "Writer: how long a post may wait to be written before it is refused with 503 (nothing is written)";
     connections: u32 = 2, 1..=64, "writer.connections", "DUNDER_WRITER_CONNECTIONS", "N",
@@ -36,7 +36,7 @@ mod tests {
     #[test]
     fn each_setting_comes_from_the_file_a_variable_or_a_flag() {
         check_every_source(
-            WriterSettings::DECLARED,
+            &WriterSettings::declared(),
             &[
                 ("writer.post_timeout_ms", [1_000, 2_000, 3_000]),
                 ("writer.connections", [11, 21, 31]),

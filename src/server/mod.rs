@@ -31,8 +31,6 @@ use crate::telemetry::render_metrics;
 
 /// How long requests in flight may take to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// How long, after the connections have drained, WebSockets get to close.
-const SOCKETS_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Why the application could not start; each names what is at fault.
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +190,8 @@ impl Application {
         // connection drain does not wait for: give each the moment it needs
         // to send its 1001 close before the process exits, within a bound
         // (a client that does not read is closed by the send timeout).
-        let deadline = tokio::time::Instant::now() + SOCKETS_CLOSE_GRACE;
+        let grace = Duration::from_millis(self.http.sockets_close_grace_ms);
+        let deadline = tokio::time::Instant::now() + grace;
         while streams.open() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
