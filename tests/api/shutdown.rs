@@ -59,6 +59,30 @@ async fn sigterm_drains_https_on_sqlite() {
     shutdown_drains(dir.path(), Some(tls), None).await;
 }
 
+/// A SIGTERM sent the moment the server says it is listening stops it
+/// cleanly (exit 0): the handlers are installed before that line. They
+/// used to be installed when the shutdown future was first polled, just
+/// after it, and a signal in between killed the process (signal 15).
+/// Several rounds, since one may win the race by luck. SQLite only: no
+/// database takes part in the race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_right_after_the_listening_line_exits_0_on_sqlite() {
+    for round in 1..=10 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = start_server(dir.path(), None, None);
+        server.signal("TERM");
+        let status = server
+            .wait_exit(Instant::now() + AFTER_SIGNAL)
+            .await
+            .expect("the server should exit within 20 s of SIGTERM");
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "round {round}: exit status {status}"
+        );
+    }
+}
+
 /// With a WebSocket the only thing open, the process still waits for the
 /// socket's 1001: an upgraded connection leaves hyper's drain (which
 /// watches the HTTP connection, ended at the upgrade), so the server waits
