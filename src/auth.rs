@@ -14,9 +14,9 @@ use crate::domain::{DomainError, UserName};
 pub fn user_from_header(header: Option<&HeaderValue>) -> Result<UserName, DomainError> {
     let value = header
         .map(|value| {
-            value.to_str().map_err(|_| {
-                DomainError::unauthenticated("Authorization header is not valid text")
-            })
+            value
+                .to_str()
+                .map_err(|_| DomainError::unauthenticated("Authorization header is not valid text"))
         })
         .transpose()?;
     user_from_authorization(value)

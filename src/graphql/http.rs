@@ -149,10 +149,9 @@ fn get_request(media: Media, raw: &str) -> Result<Request, Refusal> {
     // Checked to be a map, as the specification requires; Dunder defines
     // no extensions of its own, so their content is not used.
     if let Some(text) = given(params.extensions) {
-        serde_json::from_str::<Option<serde_json::Map<String, serde_json::Value>>>(&text)
-            .map_err(|error| {
-                Refusal::bad_request(media, format!("extensions: not a JSON object: {error}"))
-            })?;
+        serde_json::from_str::<Option<serde_json::Map<String, serde_json::Value>>>(&text).map_err(
+            |error| Refusal::bad_request(media, format!("extensions: not a JSON object: {error}")),
+        )?;
     }
     Ok(request)
 }

@@ -15,9 +15,9 @@ use super::openapi::{
 };
 use super::params::{given, FilterParams};
 use super::MaxTextChars;
-use crate::store::Store;
 use crate::domain::listing::PageRequest;
 use crate::domain::{parse_limit, Cursor, MessageId, NewMessage, DEFAULT_LIMIT};
+use crate::store::Store;
 
 /// A new message. Whatever its content type, the body is read as JSON.
 #[derive(Debug, Deserialize, ToSchema)]

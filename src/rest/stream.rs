@@ -207,7 +207,11 @@ mod tests {
         let request = Request::get("/message/stream")
             .body(Body::empty())
             .expect("a request");
-        let response = router().with_state(state).oneshot(request).await.expect("an answer");
+        let response = router()
+            .with_state(state)
+            .oneshot(request)
+            .await
+            .expect("an answer");
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         let mut body = response.into_body().into_data_stream();

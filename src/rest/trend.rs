@@ -10,9 +10,9 @@ use super::extract::QueryParams;
 use super::json::{Data, TrendJson, Trends};
 use super::openapi::{BadRequest, TooManyRequests, Unavailable};
 use super::params::{given, AggregationText, Instant};
-use crate::store::Store;
 use crate::domain::trend::TrendQuery;
 use crate::domain::{parse_date, Aggregation, DomainError, Hashtag};
+use crate::store::Store;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -80,12 +80,8 @@ impl AppState {
         max_text_chars: usize,
         graphql_limits: GraphqlLimits,
     ) -> AppState {
-        let schema = graphql::build_schema(
-            store.clone(),
-            live.clone(),
-            max_text_chars,
-            graphql_limits,
-        );
+        let schema =
+            graphql::build_schema(store.clone(), live.clone(), max_text_chars, graphql_limits);
         AppState {
             store,
             live,

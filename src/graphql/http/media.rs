@@ -87,8 +87,7 @@ pub(super) fn negotiate(headers: &HeaderMap) -> Option<Media> {
         acceptable("application/json"),
     ) {
         (Some(graphql), Some(json)) => {
-            let graphql_first =
-                graphql.0 > json.0 || (graphql.0 == json.0 && graphql.1 < json.1);
+            let graphql_first = graphql.0 > json.0 || (graphql.0 == json.0 && graphql.1 < json.1);
             Some(if graphql_first {
                 Media::GraphqlResponse
             } else {

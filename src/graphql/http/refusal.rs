@@ -46,11 +46,7 @@ impl Refusal {
     }
 
     /// 405, naming the methods that are taken.
-    pub(super) fn method_not_allowed(
-        media: Media,
-        message: &str,
-        allow: &'static str,
-    ) -> Self {
+    pub(super) fn method_not_allowed(media: Media, message: &str, allow: &'static str) -> Self {
         Refusal {
             allow: Some(allow),
             ..Refusal::new(media, StatusCode::METHOD_NOT_ALLOWED, message, BAD_REQUEST)
