@@ -147,3 +147,53 @@ pub(super) async fn read_body(
         .map(GraphQLBatchRequest::into_inner)
         .map_err(|unreadable| unreadable.refusal(media))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{HttpLimits, RateLimits};
+
+    async fn read(body: &'static str) -> Result<BatchRequest, Refusal> {
+        let request = Request::post("/graphql")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let guards = Guards::new(RateLimits::default(), HttpLimits::default());
+        read_body(request, Media::GraphqlResponse, &guards).await
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_a_request_is_refused_in_dunders_shape() {
+        let refused = read("{ \"not a JSON").await.unwrap_err();
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert_eq!(refused.media, Media::GraphqlResponse);
+        assert!(refused.message.starts_with("request body is not JSON"));
+        for body in [
+            r#"{"query": 1}"#,
+            r#"{"query": "{a}", "variables": "x"}"#,
+            "0",
+        ] {
+            let refused = read(body).await.unwrap_err();
+            assert!(
+                refused.message.contains("a string `query`"),
+                "{body}: {}",
+                refused.message
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn null_parameters_are_allowed() {
+        let body =
+            r#"{"query": "{a}", "operationName": null, "variables": null, "extensions": null}"#;
+        let Ok(BatchRequest::Single(request)) = read(body).await else {
+            panic!("a single request");
+        };
+        assert_eq!(request.query, "{a}");
+        assert!(request.operation_name.is_none());
+        assert!(matches!(
+            read(r#"[{"query": "{a}"}, {"query": "{b}"}]"#).await,
+            Ok(BatchRequest::Batch(requests)) if requests.len() == 2
+        ));
+    }
+}
