@@ -1,188 +1,50 @@
 //! GraphQL over HTTP, following the GraphQL-over-HTTP specification:
-//! `POST /graphql` with `application/json`, `GET /graphql?query=` for
-//! queries only (a mutation over GET is 405), answers in
-//! `application/graphql-response+json` or `application/json` as the
-//! `Accept` header asks, with the status codes the specification gives.
-//! A browser asking for HTML gets the GraphiQL playground.
+//! `POST /graphql` with `application/json` (read by async-graphql-axum's
+//! extractor), `GET /graphql?query=` for queries only (a mutation over GET
+//! is 405), answers in `application/graphql-response+json` or
+//! `application/json` as the `Accept` header asks, with the status codes
+//! the specification gives. A browser asking for HTML gets the GraphiQL
+//! playground. What async-graphql-axum leaves to the server is here: media
+//! negotiation (`media`), those status codes, refusals in GraphQL's error
+//! shape (`refusal`), and admission.
 //!
 //! Every operation is admitted (rate limits, the document's cost; see
-//! `admission`) before its type is looked at or anything runs. A batch is
-//! admitted whole, then its cost is added up without running any of it:
-//! a batch over its rate limits (429) or its request's cost (400) runs
-//! nothing. A rate-limited answer is 429 with `Retry-After` and the
-//! `RateLimit` headers, whichever the media type.
+//! `admission`, which parses the document, once) before its type is looked
+//! at or anything runs. A batch is admitted whole, then its cost is added
+//! up without running any of it: a batch over its rate limits (429) or its
+//! request's cost (400) runs nothing. A rate-limited answer is 429 with
+//! `Retry-After` and the `RateLimit` headers, whichever the media type.
 
 use std::net::IpAddr;
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{Request, Response as GraphqlResponse, Variables};
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use async_graphql::{BatchRequest, Request, Response as GraphqlResponse, Variables};
 use axum::extract::{RawQuery, State};
-use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 mod batch;
+mod media;
+mod refusal;
 
 use super::admission::{self, Asker, ClientAddress};
 use super::analysis::Shape;
 use super::budget::{CostPhase, RequestCost};
-use super::errors::{BAD_REQUEST, PAYLOAD_TOO_LARGE, RATE_LIMITED};
-use super::{GraphqlState, Viewer};
-use crate::guard::client_address;
+use super::errors::{BAD_REQUEST, RATE_LIMITED};
+use super::{DunderSchema, Viewer};
+use crate::config::GraphqlLimits;
+use crate::guard::{client_address, Guards};
+use media::{check_content_type, negotiate, wants_html, Media};
+use refusal::{read_body, Refusal};
 
-const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
-const JSON: &str = "application/json; charset=utf-8";
-
-/// The two response media types of the specification.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Media {
-    /// `application/graphql-response+json`: request errors answer 4xx.
-    GraphqlResponse,
-    /// `application/json` (the legacy type): every GraphQL answer is 200.
-    Json,
-}
-
-impl Media {
-    fn content_type(self) -> &'static str {
-        match self {
-            Media::GraphqlResponse => GRAPHQL_RESPONSE_JSON,
-            Media::Json => JSON,
-        }
-    }
-}
-
-/// The first acceptable type the client lists; `application/json` when it
-/// lists none (no `Accept`, `*/*`).
-fn negotiate(headers: &HeaderMap) -> Result<Media, Refusal> {
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return Ok(Media::Json);
-    };
-    if accept.trim().is_empty() {
-        return Ok(Media::Json);
-    }
-    for range in accept.split(',') {
-        let media = range
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match media.as_str() {
-            "application/graphql-response+json" => return Ok(Media::GraphqlResponse),
-            "application/json" | "application/*" | "*/*" => return Ok(Media::Json),
-            _ => {}
-        }
-    }
-    Err(Refusal::new(
-        Media::Json,
-        StatusCode::NOT_ACCEPTABLE,
-        "Accept must allow application/graphql-response+json or application/json",
-        BAD_REQUEST,
-    ))
-}
-
-/// A refusal before any GraphQL ran, answered as a GraphQL response.
-#[derive(Debug)]
-struct Refusal {
-    media: Media,
-    status: StatusCode,
-    message: String,
-    code: &'static str,
-    /// The methods to name in `Allow` (with 405).
-    allow: Option<&'static str>,
-}
-
-impl Refusal {
-    fn new(
-        media: Media,
-        status: StatusCode,
-        message: impl Into<String>,
-        code: &'static str,
-    ) -> Self {
-        Refusal {
-            media,
-            status,
-            message: message.into(),
-            code,
-            allow: None,
-        }
-    }
-
-    fn bad_request(media: Media, message: impl Into<String>) -> Self {
-        Refusal::new(media, StatusCode::BAD_REQUEST, message, BAD_REQUEST)
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let body =
-            json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code } }] });
-        let mut response = (
-            self.status,
-            [(header::CONTENT_TYPE, self.media.content_type())],
-            body.to_string(),
-        )
-            .into_response();
-        if let Some(allow) = self.allow {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
-        }
-        response
-    }
-}
-
-/// The parameters of a GraphQL request, as JSON (POST) or as strings (GET).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Params {
-    query: Option<Value>,
-    operation_name: Option<Value>,
-    variables: Option<Value>,
-    /// Checked to be a map, as the specification requires; Dunder defines
-    /// no extensions of its own, so their content is not used.
-    extensions: Option<Value>,
-}
-
-impl Params {
-    /// A GraphQL request, or why the parameters do not make one.
-    fn into_request(self) -> Result<Request, String> {
-        let query = match self.query {
-            Some(Value::String(query)) => query,
-            Some(_) => return Err("query: must be a string".into()),
-            None => return Err("query: is required".into()),
-        };
-        let mut request = Request::new(query);
-        match self.operation_name {
-            None | Some(Value::Null) => {}
-            Some(Value::String(name)) => request = request.operation_name(name),
-            Some(_) => return Err("operationName: must be a string".into()),
-        }
-        if !matches!(
-            self.extensions,
-            None | Some(Value::Null) | Some(Value::Object(_))
-        ) {
-            return Err("extensions: must be an object".into());
-        }
-        match self.variables {
-            None | Some(Value::Null) => {}
-            Some(variables @ Value::Object(_)) => {
-                request = request.variables(Variables::from_json(variables))
-            }
-            Some(_) => return Err("variables: must be an object".into()),
-        }
-        Ok(request)
-    }
-}
-
-fn viewer(headers: &HeaderMap) -> Viewer {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or(""));
-    Viewer::from_authorization(authorization)
+/// The parts of the application state a request runs with, borrowed.
+#[derive(Clone, Copy)]
+struct Engine<'a> {
+    schema: &'a DunderSchema,
+    limits: &'a GraphqlLimits,
+    guards: &'a Guards,
 }
 
 /// Who is asking: the bearer token's viewer and the client's address.
@@ -194,49 +56,72 @@ struct Client {
 impl Client {
     fn new(headers: &HeaderMap, extensions: &Extensions) -> Client {
         Client {
-            viewer: viewer(headers),
+            viewer: Viewer::from_header(headers.get(header::AUTHORIZATION)),
             address: client_address(extensions),
         }
     }
 
-    fn asker<'a>(&'a self, state: &'a GraphqlState) -> Asker<'a> {
+    fn asker<'a>(&'a self, engine: Engine<'a>) -> Asker<'a> {
         Asker {
-            guards: Some(&state.guards),
+            guards: Some(engine.guards),
             viewer: Some(&self.viewer),
             address: self.address,
         }
     }
 
     /// `request` with what resolvers and the request guard read.
-    fn attach(&self, state: &GraphqlState, request: Request) -> Request {
+    fn attach(&self, engine: Engine<'_>, request: Request) -> Request {
         request
             .data(self.viewer.clone())
             .data(ClientAddress(self.address))
-            .data(state.guards.clone())
+            .data(engine.guards.clone())
     }
 }
 
+/// The playground page, for a browser opening `/graphql`.
+fn playground() -> Response {
+    super::playground::page()
+}
+
+/// The media type the client accepts, or 406.
+fn media(headers: &HeaderMap) -> Result<Media, Refusal> {
+    negotiate(headers).ok_or_else(|| {
+        Refusal::new(
+            Media::Json,
+            StatusCode::NOT_ACCEPTABLE,
+            "Accept must allow application/graphql-response+json or application/json",
+            BAD_REQUEST,
+        )
+    })
+}
+
 pub async fn get(
-    State(state): State<GraphqlState>,
+    State(schema): State<DunderSchema>,
+    State(limits): State<GraphqlLimits>,
+    State(guards): State<Guards>,
     headers: HeaderMap,
     extensions: Extensions,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let raw = raw.unwrap_or_default();
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    if wants_html && !raw.split('&').any(|pair| pair.starts_with("query=")) {
-        return super::playground::page();
+    if wants_html(&headers) && !raw.split('&').any(|pair| pair.starts_with("query=")) {
+        return playground();
     }
+    let engine = Engine {
+        schema: &schema,
+        limits: &limits,
+        guards: &guards,
+    };
     let client = Client::new(&headers, &extensions);
-    get_query(&state, &headers, &client, &raw)
+    get_query(engine, &headers, &client, &raw)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-/// Over GET every parameter is a string; variables and extensions are JSON text.
+/// Over GET every parameter is a string; variables and extensions are JSON
+/// text. Read here rather than by async-graphql's query-string parser,
+/// which looks for `operation_name` and so drops the `operationName` the
+/// specification names.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GetParams {
@@ -246,62 +131,76 @@ struct GetParams {
     extensions: Option<String>,
 }
 
+/// The GraphQL request a GET query string makes.
+fn get_request(media: Media, raw: &str) -> Result<Request, Refusal> {
+    let params: GetParams = serde_urlencoded::from_str(raw)
+        .map_err(|error| Refusal::bad_request(media, format!("query string: {error}")))?;
+    let given = |text: Option<String>| text.filter(|text| !text.is_empty());
+    let mut request = Request::new(required_query(media, given(params.query))?);
+    if let Some(name) = given(params.operation_name) {
+        request = request.operation_name(name);
+    }
+    if let Some(text) = given(params.variables) {
+        let variables: Variables = serde_json::from_str(&text).map_err(|error| {
+            Refusal::bad_request(media, format!("variables: not a JSON object: {error}"))
+        })?;
+        request = request.variables(variables);
+    }
+    // Checked to be a map, as the specification requires; Dunder defines
+    // no extensions of its own, so their content is not used.
+    if let Some(text) = given(params.extensions) {
+        serde_json::from_str::<Option<serde_json::Map<String, serde_json::Value>>>(&text).map_err(
+            |error| Refusal::bad_request(media, format!("extensions: not a JSON object: {error}")),
+        )?;
+    }
+    Ok(request)
+}
+
+/// A request must carry a document: async-graphql reads a missing `query`
+/// as an empty one, which would be answered as a parse error (200 in
+/// `application/json`), where the specification wants 400.
+fn required_query(media: Media, query: Option<String>) -> Result<String, Refusal> {
+    query
+        .filter(|query| !query.is_empty())
+        .ok_or_else(|| Refusal::bad_request(media, "query: is required"))
+}
+
 async fn get_query(
-    state: &GraphqlState,
+    engine: Engine<'_>,
     headers: &HeaderMap,
     client: &Client,
     raw: &str,
 ) -> Result<Response, Refusal> {
-    let media = negotiate(headers)?;
-    let params: GetParams = serde_urlencoded::from_str(raw)
-        .map_err(|error| Refusal::bad_request(media, format!("query string: {error}")))?;
-    let json_param = |name: &str, text: Option<String>| -> Result<Option<Value>, Refusal> {
-        text.filter(|t| !t.is_empty())
-            .map(|t| {
-                serde_json::from_str(&t)
-                    .map_err(|e| Refusal::bad_request(media, format!("{name}: not JSON: {e}")))
-            })
-            .transpose()
-    };
-    let mut request = Params {
-        query: params.query.map(Value::String),
-        operation_name: params.operation_name.map(Value::String),
-        variables: json_param("variables", params.variables)?,
-        extensions: json_param("extensions", params.extensions)?,
-    }
-    .into_request()
-    .map_err(|message| Refusal::bad_request(media, message))?;
-    let asker = client.asker(state);
-    let shape = match admission::check(&mut request, &state.limits, &asker) {
+    let media = media(headers)?;
+    let mut request = get_request(media, raw)?;
+    let asker = client.asker(engine);
+    let shape = match admission::check(&mut request, engine.limits, &asker) {
         Ok(shape) => shape,
         Err(refused) => return Ok(single_response(media, refused.into_response())),
     };
     if shape.operation == Some(OperationType::Mutation) {
-        let mut refusal = Refusal::new(
+        return Err(Refusal::method_not_allowed(
             media,
-            StatusCode::METHOD_NOT_ALLOWED,
             "mutations are only accepted over POST",
-            BAD_REQUEST,
-        );
-        refusal.allow = Some("POST");
-        return Err(refusal);
+            "POST",
+        ));
     }
     refuse_subscription(media, &shape)?;
-    Ok(run_single(state, client, media, request).await)
+    Ok(run_single(engine, client, media, request).await)
 }
 
 /// Runs one admitted operation, its cost checked against the request's.
 async fn run_single(
-    state: &GraphqlState,
+    engine: Engine<'_>,
     client: &Client,
     media: Media,
     request: Request,
 ) -> Response {
     let request = client
-        .attach(state, request)
-        .data(RequestCost::new(state.limits.max_request_complexity))
+        .attach(engine, request)
+        .data(RequestCost::new(engine.limits.max_request_complexity))
         .data(CostPhase::Check);
-    single_response(media, state.schema.execute(request).await)
+    single_response(media, engine.schema.execute(request).await)
 }
 
 /// Subscriptions need a connection that stays open: refused over plain
@@ -317,24 +216,29 @@ fn refuse_subscription(media: Media, shape: &Shape) -> Result<(), Refusal> {
 }
 
 pub async fn post(
-    State(state): State<GraphqlState>,
-    headers: HeaderMap,
-    extensions: Extensions,
-    body: Result<Bytes, BytesRejection>,
+    State(schema): State<DunderSchema>,
+    State(limits): State<GraphqlLimits>,
+    State(guards): State<Guards>,
+    request: axum::extract::Request,
 ) -> Response {
-    let client = Client::new(&headers, &extensions);
-    post_query(&state, &headers, &client, body)
+    let engine = Engine {
+        schema: &schema,
+        limits: &limits,
+        guards: &guards,
+    };
+    post_query(engine, request)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
+/// The checks on the request's head come first (406, 415), so that a body
+/// of another type is never read.
 async fn post_query(
-    state: &GraphqlState,
-    headers: &HeaderMap,
-    client: &Client,
-    body: Result<Bytes, BytesRejection>,
+    engine: Engine<'_>,
+    request: axum::extract::Request,
 ) -> Result<Response, Refusal> {
-    let media = negotiate(headers)?;
+    let headers = request.headers();
+    let media = media(headers)?;
     check_content_type(headers).map_err(|message| {
         Refusal::new(
             media,
@@ -343,38 +247,13 @@ async fn post_query(
             BAD_REQUEST,
         )
     })?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            state.guards.refusals.count(PAYLOAD_TOO_LARGE);
-            let message = format!(
-                "request body is larger than {} bytes",
-                crate::rest::MAX_BODY_BYTES
-            );
-            Refusal::new(
-                media,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                message,
-                PAYLOAD_TOO_LARGE,
-            )
-        } else {
-            Refusal::new(
-                media,
-                rejection.status(),
-                rejection.body_text(),
-                BAD_REQUEST,
-            )
-        }
-    })?;
-    let value: Value = serde_json::from_slice(&body).map_err(|error| {
-        Refusal::bad_request(media, format!("request body is not JSON: {error}"))
-    })?;
-    match value {
-        Value::Array(items) => batch::post(state, client, media, items).await,
-        single => {
-            let mut request =
-                parse_params(single).map_err(|message| Refusal::bad_request(media, message))?;
-            let asker = client.asker(state);
-            let shape = match admission::check(&mut request, &state.limits, &asker) {
+    let client = Client::new(headers, request.extensions());
+    match read_body(request, media, engine.guards).await? {
+        BatchRequest::Batch(requests) => batch::post(engine, &client, media, requests).await,
+        BatchRequest::Single(mut request) => {
+            request.query = required_query(media, Some(request.query))?;
+            let asker = client.asker(engine);
+            let shape = match admission::check(&mut request, engine.limits, &asker) {
                 Ok(shape) => shape,
                 Err(refused) => return Ok(single_response(media, refused.into_response())),
             };
@@ -382,42 +261,9 @@ async fn post_query(
             if let Err(refused) = admission::spend_writes(&shape, &asker) {
                 return Ok(single_response(media, refused.into_response()));
             }
-            Ok(run_single(state, client, media, request).await)
+            Ok(run_single(engine, &client, media, request).await)
         }
     }
-}
-
-fn parse_params(value: Value) -> Result<Request, String> {
-    if !value.is_object() {
-        return Err("the body must be a JSON object (or an array of them)".into());
-    }
-    let params: Params = serde_json::from_value(value).map_err(|e| format!("request body: {e}"))?;
-    params.into_request()
-}
-
-/// POST bodies must be `application/json`, in UTF-8 when a charset is named.
-fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
-    let value = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .ok_or("Content-Type must be application/json")?;
-    let mut parts = value.split(';');
-    let media = parts.next().unwrap_or("").trim();
-    if !media.eq_ignore_ascii_case("application/json") {
-        return Err(format!(
-            "Content-Type must be application/json, not {media}"
-        ));
-    }
-    for parameter in parts {
-        if let Some((name, charset)) = parameter.split_once('=') {
-            let charset = charset.trim().trim_matches('"');
-            if name.trim().eq_ignore_ascii_case("charset") && !charset.eq_ignore_ascii_case("utf-8")
-            {
-                return Err(format!("charset {charset} is not supported, use utf-8"));
-            }
-        }
-    }
-    Ok(())
 }
 
 fn single_response(media: Media, mut response: GraphqlResponse) -> Response {
@@ -475,90 +321,34 @@ fn response_json(media: Media, response: GraphqlResponse) -> (StatusCode, String
 }
 
 pub async fn method_not_allowed() -> Response {
-    let mut refusal = Refusal::new(
+    Refusal::method_not_allowed(
         Media::Json,
-        StatusCode::METHOD_NOT_ALLOWED,
         "/graphql takes GET (queries) and POST",
-        BAD_REQUEST,
-    );
-    refusal.allow = Some("GET, POST");
-    refusal.into_response()
+        "GET, POST",
+    )
+    .into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, HeaderValue::from_static(value));
-        }
-        map
-    }
-
     #[test]
-    fn the_first_acceptable_media_type_wins() {
-        assert_eq!(negotiate(&headers(&[])).unwrap(), Media::Json);
-        assert_eq!(
-            negotiate(&headers(&[("accept", "*/*")])).unwrap(),
-            Media::Json
-        );
-        assert_eq!(
-            negotiate(&headers(&[(
-                "accept",
-                "application/graphql-response+json, application/json"
-            )]))
-            .unwrap(),
-            Media::GraphqlResponse
-        );
-        assert_eq!(
-            negotiate(&headers(&[("accept", "text/html, application/json;q=0.9")])).unwrap(),
-            Media::Json
-        );
-        assert_eq!(
-            negotiate(&headers(&[("accept", "text/plain")]))
-                .unwrap_err()
-                .status,
-            StatusCode::NOT_ACCEPTABLE
-        );
-    }
-
-    #[test]
-    fn content_type_must_be_json_in_utf8() {
-        assert!(check_content_type(&headers(&[("content-type", "application/json")])).is_ok());
-        assert!(check_content_type(&headers(&[(
-            "content-type",
-            "application/json; charset=UTF-8"
-        )]))
-        .is_ok());
-        assert!(check_content_type(&headers(&[(
-            "content-type",
-            "application/json; charset=latin1"
-        )]))
-        .is_err());
-        assert!(check_content_type(&headers(&[("content-type", "text/plain")])).is_err());
-        assert!(check_content_type(&headers(&[])).is_err());
-    }
-
-    #[test]
-    fn null_parameters_are_allowed_and_wrong_types_refused() {
-        let params: Params = serde_json::from_value(
-            json!({"query": "{a}", "operationName": null, "variables": null, "extensions": null}),
+    fn get_parameters_make_a_request() {
+        let request = get_request(
+            Media::Json,
+            "query=query%20A%7Ba%7D&operationName=A&variables=%7B%22x%22%3A1%7D&extensions=%7B%7D",
         )
         .unwrap();
-        assert!(params.into_request().is_ok());
-        let params: Params = serde_json::from_value(json!({"query": 1})).unwrap();
-        assert_eq!(
-            params.into_request().unwrap_err(),
-            "query: must be a string"
-        );
-        let params: Params =
-            serde_json::from_value(json!({"query": "{a}", "variables": "x"})).unwrap();
-        assert_eq!(
-            params.into_request().unwrap_err(),
-            "variables: must be an object"
-        );
+        assert_eq!(request.query, "query A{a}");
+        assert_eq!(request.operation_name.as_deref(), Some("A"));
+        assert_eq!(request.variables.len(), 1);
+        assert!(get_request(Media::Json, "query={a}&variables=null").is_ok());
+        let refused = |raw| get_request(Media::Json, raw).unwrap_err().message;
+        assert_eq!(refused("variables=%7B%7D"), "query: is required");
+        assert!(refused("query={a}&variables=x").starts_with("variables:"));
+        assert!(refused("query={a}&variables=%5B%5D").starts_with("variables:"));
+        assert!(refused("query={a}&extensions=1").starts_with("extensions:"));
     }
 
     #[test]

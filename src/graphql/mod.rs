@@ -25,10 +25,12 @@ mod ws;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::Schema;
+use axum::extract::FromRef;
+use axum::http::HeaderValue;
 use axum::routing::get;
 use axum::Router;
 
-use crate::auth::user_from_authorization;
+use crate::auth::{user_from_authorization, user_from_header};
 use crate::config::GraphqlLimits;
 use crate::domain::{DomainError, UserName};
 use crate::guard::Guards;
@@ -59,6 +61,11 @@ impl Viewer {
     /// From an `Authorization` value (header or `connection_init` payload).
     pub fn from_authorization(value: Option<&str>) -> Viewer {
         Viewer(user_from_authorization(value))
+    }
+
+    /// From the `Authorization` header, read as the REST routes read it.
+    pub fn from_header(header: Option<&HeaderValue>) -> Viewer {
+        Viewer(user_from_header(header))
     }
 
     pub fn user(&self) -> Result<UserName, DomainError> {
@@ -97,18 +104,18 @@ pub fn sdl() -> String {
         .sdl()
 }
 
-/// What the HTTP and WebSocket adapters share.
-#[derive(Clone)]
-pub struct GraphqlState {
-    pub schema: DunderSchema,
-    pub limits: GraphqlLimits,
-    pub live: Live,
-    /// Rate limits and live stream slots.
-    pub guards: Guards,
-}
-
-/// `GET`/`POST /graphql` (GraphiQL for browsers) and `/graphql/ws`.
-pub fn router(state: GraphqlState) -> Router {
+/// `GET`/`POST /graphql` (GraphiQL for browsers) and `/graphql/ws`, over
+/// any application state that holds the parts the adapters take
+/// (`State<DunderSchema>`, `State<GraphqlLimits>`, `State<Live>`,
+/// `State<Guards>`).
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    DunderSchema: FromRef<S>,
+    GraphqlLimits: FromRef<S>,
+    Live: FromRef<S>,
+    Guards: FromRef<S>,
+{
     Router::new()
         .route(
             "/graphql",
@@ -120,5 +127,4 @@ pub fn router(state: GraphqlState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             crate::rest::MAX_BODY_BYTES,
         ))
-        .with_state(state)
 }

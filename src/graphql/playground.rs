@@ -127,7 +127,7 @@ pub fn page() -> Response {
 }
 
 /// `GET /graphql/assets/{name}`: the page's scripts and stylesheets.
-pub fn router() -> Router {
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().route(&format!("{ASSETS_PATH}/{{name}}"), get(asset))
 }
 

@@ -25,20 +25,23 @@ use serde_json::{json, Value};
 
 use super::budget::OperationBudget;
 use super::errors::TOO_MANY_STREAMS;
-use super::{ClientAddress, GraphqlState, Viewer};
-use crate::guard::{client_address, StreamRefusal, StreamSlot};
+use super::{ClientAddress, DunderSchema, Viewer};
+use crate::guard::{client_address, Guards, StreamRefusal, StreamSlot};
+use crate::live::Live;
 
 pub async fn upgrade(
-    State(state): State<GraphqlState>,
+    State(schema): State<DunderSchema>,
+    State(live): State<Live>,
+    State(guards): State<Guards>,
     headers: HeaderMap,
     extensions: Extensions,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let address = client_address(&extensions);
-    let slot = match state.guards.streams.try_open(address) {
+    let slot = match guards.streams.try_open(address) {
         Ok(slot) => slot,
         Err(refusal) => {
-            state.guards.refusals.count(TOO_MANY_STREAMS);
+            guards.refusals.count(TOO_MANY_STREAMS);
             return stream_refused(refusal);
         }
     };
@@ -48,7 +51,14 @@ pub async fn upgrade(
         .max_message_size(crate::rest::MAX_BODY_BYTES)
         .max_frame_size(crate::rest::MAX_BODY_BYTES)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve(socket, state, protocol, address, slot))
+        .on_upgrade(move |socket| {
+            let peer = Peer {
+                protocol,
+                address,
+                slot,
+            };
+            serve(socket, schema, live, guards, peer)
+        })
 }
 
 /// No slot for another live stream: 503 (the server is full) or 429 (this
@@ -82,16 +92,22 @@ fn requested_protocol(headers: &HeaderMap) -> WebSocketProtocols {
         .unwrap_or(WebSocketProtocols::SubscriptionsTransportWS)
 }
 
-/// Serves one socket; `_slot` is its live-stream slot, given back when the
-/// socket ends.
-async fn serve(
-    socket: WebSocket,
-    state: GraphqlState,
+/// One client's socket: the subprotocol it speaks, its address, and its
+/// live-stream slot, given back when the socket ends.
+struct Peer {
     protocol: WebSocketProtocols,
     address: Option<IpAddr>,
-    _slot: StreamSlot,
-) {
-    let settings = *state.live.settings();
+    slot: StreamSlot,
+}
+
+/// Serves one socket.
+async fn serve(socket: WebSocket, schema: DunderSchema, live: Live, guards: Guards, peer: Peer) {
+    let Peer {
+        protocol,
+        address,
+        slot: _slot,
+    } = peer;
+    let settings = *live.settings();
     let (mut sink, source) = socket.split();
     let input = source
         .take_while(|frame| future::ready(frame.is_ok()))
@@ -105,8 +121,7 @@ async fn serve(
     let initialized = Arc::new(AtomicBool::new(false));
     let init_flag = initialized.clone();
     let max_operations = settings.max_operations;
-    let guards = state.guards.clone();
-    let mut outgoing = ProtocolMachine::new(state.schema.clone(), input, protocol)
+    let mut outgoing = ProtocolMachine::new(schema, input, protocol)
         .on_connection_init(move |payload| async move {
             let mut data = Data::default();
             data.insert(viewer_from_payload(&payload));
@@ -121,7 +136,7 @@ async fn serve(
     let period = settings.keepalive_interval;
     let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let init_deadline = tokio::time::sleep(settings.connection_init_timeout);
-    let shutting_down = state.live.shutting_down();
+    let shutting_down = live.shutting_down();
     tokio::pin!(init_deadline, shutting_down);
     loop {
         tokio::select! {

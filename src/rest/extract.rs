@@ -11,7 +11,7 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::auth::user_from_authorization;
+use crate::auth::user_from_header;
 use crate::domain::UserName;
 
 /// A JSON request body.
@@ -78,15 +78,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Author {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let header = match parts.headers.get(header::AUTHORIZATION) {
-            None => None,
-            Some(value) => Some(value.to_str().map_err(|_| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "Authorization header is not valid text",
-                )
-            })?),
-        };
-        Ok(Author(user_from_authorization(header)?))
+        Ok(Author(user_from_header(
+            parts.headers.get(header::AUTHORIZATION),
+        )?))
     }
 }

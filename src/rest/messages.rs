@@ -14,9 +14,10 @@ use super::openapi::{
     BadRequest, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
 };
 use super::params::{given, FilterParams};
-use super::RestState;
+use super::MaxTextChars;
 use crate::domain::listing::PageRequest;
 use crate::domain::{parse_limit, Cursor, MessageId, NewMessage, DEFAULT_LIMIT};
+use crate::store::Store;
 
 /// A new message. Whatever its content type, the body is read as JSON.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -72,12 +73,13 @@ pub struct PostBody {
 )]
 #[tracing::instrument(skip_all, fields(user = %author))]
 pub async fn post(
-    State(state): State<RestState>,
+    State(store): State<Store>,
+    State(MaxTextChars(max_text_chars)): State<MaxTextChars>,
     Author(author): Author,
     JsonBody(body): JsonBody<PostBody>,
 ) -> Result<(StatusCode, Json<Data<Posted>>), ApiError> {
-    let post = NewMessage::parse(author, &body.text, &body.hashtags, state.max_text_chars)?;
-    let message = state.store.post(post).await?;
+    let post = NewMessage::parse(author, &body.text, &body.hashtags, max_text_chars)?;
+    let message = store.post(post).await?;
     Ok((
         StatusCode::CREATED,
         Json(Data {
@@ -133,11 +135,11 @@ pub struct ListParams {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn list(
-    State(state): State<RestState>,
+    State(store): State<Store>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<Data<Listing>>, ApiError> {
     if let Some(id) = given(&params.ulid) {
-        let Data { data } = one_message(&state, "ulid", id).await?;
+        let Data { data } = one_message(&store, "ulid", id).await?;
         return Ok(Json(Data {
             data: Listing::One(data),
         }));
@@ -150,8 +152,7 @@ pub async fn list(
     let cursor = given(&params.cursor)
         .map(|raw| Cursor::parse("cursor", raw))
         .transpose()?;
-    let messages = state
-        .store
+    let messages = store
         .list(&filter, &PageRequest::older(cursor, limit))
         .await?;
     let next_cursor = messages.last().map(|m| Cursor::new(m.id).encode());
@@ -188,20 +189,19 @@ pub async fn list(
 )]
 #[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn get_one(
-    State(state): State<RestState>,
+    State(store): State<Store>,
     Path(id): Path<String>,
 ) -> Result<Json<Data<OneMessage>>, ApiError> {
-    Ok(Json(one_message(&state, "id", &id).await?))
+    Ok(Json(one_message(&store, "id", &id).await?))
 }
 
 async fn one_message(
-    state: &RestState,
+    store: &Store,
     field: &str,
     raw_id: &str,
 ) -> Result<Data<OneMessage>, ApiError> {
     let id = MessageId::parse(field, raw_id)?;
-    let message = state
-        .store
+    let message = store
         .get(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no message with id {id}")))?;

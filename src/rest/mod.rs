@@ -13,7 +13,7 @@ mod params;
 mod stream;
 mod trend;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::get;
 use axum::Router;
 
@@ -35,19 +35,23 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     )
 }
 
-/// What the REST handlers share.
-#[derive(Clone)]
-pub struct RestState {
-    pub store: Store,
-    pub live: Live,
-    /// The most characters a message text may have (configurable).
-    pub max_text_chars: usize,
-    /// Rate limits and live stream slots.
-    pub guards: Guards,
-}
+/// The most characters a message text may have (configurable): the one
+/// setting of the application state the REST handlers read besides its
+/// handles, given its own type so that it can be taken with `State`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxTextChars(pub usize);
 
-/// The REST routes, ready to be merged into the application's router.
-pub fn router(state: RestState) -> Router {
+/// The REST routes, over any application state that holds the parts they
+/// take (`State<Store>`, `State<Live>`, `State<Guards>`,
+/// `State<MaxTextChars>`), ready to be merged into the application's router.
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Store: FromRef<S>,
+    Live: FromRef<S>,
+    Guards: FromRef<S>,
+    MaxTextChars: FromRef<S>,
+{
     Router::new()
         .route("/message", get(messages::list).post(messages::post))
         .route("/message/stream", get(stream::stream))
@@ -56,5 +60,4 @@ pub fn router(state: RestState) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
 }

@@ -26,7 +26,7 @@ use super::json::{
 };
 use super::messages::PostBody;
 use super::params::{AggregationText, Instant};
-use super::RestState;
+use super::MaxTextChars;
 
 /// The document as derived; [`document`] adapts it to the settings.
 #[derive(OpenApi)]
@@ -163,8 +163,8 @@ fn camel_case_links(document: &mut Value) {
 }
 
 /// Serves [`document`] for this application's settings.
-pub async fn serve(State(state): State<RestState>) -> Json<Value> {
-    Json(document(state.max_text_chars))
+pub async fn serve(State(MaxTextChars(max)): State<MaxTextChars>) -> Json<Value> {
+    Json(document(max))
 }
 
 /// `{"status": ...}`, what the health routes answer in `data`.

@@ -22,10 +22,10 @@ use super::error::ApiError;
 use super::extract::QueryParams;
 use super::json::MessageJson;
 use super::params::{given, FilterParams};
-use super::RestState;
 use crate::domain::{Cursor, MessageId};
-use crate::guard::{client_address, StreamRefusal};
-use crate::live::{message_feed, FeedEvent};
+use crate::guard::{client_address, Guards, StreamRefusal};
+use crate::live::{message_feed, FeedEvent, Live};
+use crate::store::Store;
 
 #[derive(Debug, Deserialize)]
 pub struct StreamParams {
@@ -69,7 +69,9 @@ pub struct StreamParams {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn stream(
-    State(state): State<RestState>,
+    State(store): State<Store>,
+    State(live): State<Live>,
+    State(guards): State<Guards>,
     headers: HeaderMap,
     extensions: Extensions,
     QueryParams(params): QueryParams<StreamParams>,
@@ -88,18 +90,17 @@ pub async fn stream(
             .transpose()?,
     };
     // The stream's slot under the live-stream caps, held for its life.
-    let slot = state
-        .guards
+    let slot = guards
         .streams
         .try_open(client_address(&extensions))
         .map_err(|refusal| {
-            state.guards.refusals.count("TOO_MANY_STREAMS");
+            guards.refusals.count("TOO_MANY_STREAMS");
             ApiError::new(refusal.status(), refusal.message())
                 .retry_after(StreamRefusal::RETRY_AFTER)
         })?;
-    let live = state.live.clone();
+    let keepalive_interval = live.settings().keepalive_interval;
     let feed = message_feed(
-        state.store.clone(),
+        store,
         live.hub().clone(),
         filter,
         after,
@@ -113,7 +114,7 @@ pub async fn stream(
             event
         });
     let keep_alive = KeepAlive::new()
-        .interval(state.live.settings().keepalive_interval)
+        .interval(keepalive_interval)
         .text("heartbeat");
     Ok(Sse::new(events).keep_alive(keep_alive).into_response())
 }
@@ -175,10 +176,11 @@ mod tests {
     use tokio::time::Instant;
     use tower::ServiceExt;
 
-    use crate::config::{HttpLimits, LiveSettings, RateLimits};
+    use crate::config::{GraphqlLimits, HttpLimits, LiveSettings, RateLimits};
     use crate::guard::Guards;
     use crate::live::Live;
-    use crate::rest::{router, RestState};
+    use crate::rest::router;
+    use crate::server::AppState;
     use crate::store::{Store, StoreOptions};
 
     /// The README's "`:heartbeat` (a comment every 15 s keeps idle
@@ -195,16 +197,21 @@ mod tests {
             .await
             .expect("an in-memory store");
         tokio::time::pause();
-        let state = RestState {
+        let state = AppState::new(
             store,
-            live: Live::new(LiveSettings::default()),
-            max_text_chars: 500,
-            guards: Guards::new(RateLimits::default(), HttpLimits::default()),
-        };
+            Live::new(LiveSettings::default()),
+            Guards::new(RateLimits::default(), HttpLimits::default()),
+            500,
+            GraphqlLimits::default(),
+        );
         let request = Request::get("/message/stream")
             .body(Body::empty())
             .expect("a request");
-        let response = router(state).oneshot(request).await.expect("an answer");
+        let response = router()
+            .with_state(state)
+            .oneshot(request)
+            .await
+            .expect("an answer");
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         let mut body = response.into_body().into_data_stream();

@@ -10,9 +10,9 @@ use super::extract::QueryParams;
 use super::json::{Data, TrendJson, Trends};
 use super::openapi::{BadRequest, TooManyRequests, Unavailable};
 use super::params::{given, AggregationText, Instant};
-use super::RestState;
 use crate::domain::trend::TrendQuery;
 use crate::domain::{parse_date, Aggregation, DomainError, Hashtag};
+use crate::store::Store;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -52,7 +52,7 @@ pub struct TrendParams {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn trend(
-    State(state): State<RestState>,
+    State(store): State<Store>,
     QueryParams(params): QueryParams<TrendParams>,
 ) -> Result<Json<Data<Trends>>, ApiError> {
     let from = parse_date("from_date", required(&params.from_date, "from_date")?)?;
@@ -63,7 +63,7 @@ pub async fn trend(
         .map(|raw| Hashtag::parse("hashtag", raw))
         .transpose()?;
     let query = TrendQuery::new(hashtag, from, to, aggregation)?;
-    let buckets = state.store.trend(&query).await?;
+    let buckets = store.trend(&query).await?;
     Ok(Json(Data {
         data: Trends {
             trends: buckets.into_iter().map(TrendJson::from).collect(),

@@ -10,10 +10,9 @@ mod tls;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
@@ -21,11 +20,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::trace::TraceLayer;
 
-use crate::config::{HttpLimits, Settings};
-use crate::graphql::{self, GraphqlState};
+use crate::config::{GraphqlLimits, HttpLimits, Settings};
+use crate::graphql::{self, DunderSchema};
 use crate::guard::Guards;
 use crate::live::Live;
-use crate::rest::{self, ApiError, RestState};
+use crate::rest::{self, ApiError, MaxTextChars};
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::render_metrics;
 
@@ -52,12 +51,64 @@ pub enum StartError {
     },
 }
 
-/// What every route shares.
+/// The one application state: every handle the routes share, held once.
+/// Each face takes the parts it needs with `State<Part>` through
+/// [`FromRef`] (the REST routes the store, the live hub, the guards and the
+/// text limit; GraphQL the schema, its limits, the hub and the guards), so
+/// that no face keeps a copy of its own. The handles are reference-counted:
+/// cloning the state per request clones pointers.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub live: Live,
+    /// Rate limits, live stream slots, refusal counters.
     pub guards: Guards,
+    pub max_text_chars: MaxTextChars,
+    /// Built once over the same store and hub.
+    pub schema: DunderSchema,
+    pub graphql_limits: GraphqlLimits,
+}
+
+impl AppState {
+    /// The state over these handles, with the GraphQL schema built on them.
+    pub fn new(
+        store: Store,
+        live: Live,
+        guards: Guards,
+        max_text_chars: usize,
+        graphql_limits: GraphqlLimits,
+    ) -> AppState {
+        let schema =
+            graphql::build_schema(store.clone(), live.clone(), max_text_chars, graphql_limits);
+        AppState {
+            store,
+            live,
+            guards,
+            max_text_chars: MaxTextChars(max_text_chars),
+            schema,
+            graphql_limits,
+        }
+    }
+}
+
+/// `State<Part>` for each part of [`AppState`].
+macro_rules! parts {
+    ($($field:ident: $part:ty),* $(,)?) => {$(
+        impl FromRef<AppState> for $part {
+            fn from_ref(state: &AppState) -> $part {
+                state.$field.clone()
+            }
+        }
+    )*};
+}
+
+parts! {
+    store: Store,
+    live: Live,
+    guards: Guards,
+    max_text_chars: MaxTextChars,
+    schema: DunderSchema,
+    graphql_limits: GraphqlLimits,
 }
 
 /// A built application, bound to its port, not yet serving.
@@ -66,10 +117,8 @@ pub struct Application {
     address: SocketAddr,
     router: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    store: Store,
-    live: Live,
+    state: AppState,
     http: HttpLimits,
-    guards: Guards,
 }
 
 impl Application {
@@ -111,30 +160,15 @@ impl Application {
         })?;
         let guards = Guards::new(settings.rate_limit, settings.http);
         guards.rate.start_housekeeping();
-        let guards_of_app = guards.clone();
+        let state = AppState::new(
+            store,
+            live,
+            guards,
+            settings.max_text_length,
+            settings.graphql,
+        );
         let router = router(
-            AppState {
-                store: store.clone(),
-                live: live.clone(),
-                guards: guards.clone(),
-            },
-            RestState {
-                store: store.clone(),
-                live: live.clone(),
-                max_text_chars: settings.max_text_length,
-                guards: guards.clone(),
-            },
-            GraphqlState {
-                schema: graphql::build_schema(
-                    store.clone(),
-                    live.clone(),
-                    settings.max_text_length,
-                    settings.graphql,
-                ),
-                limits: settings.graphql,
-                live: live.clone(),
-                guards,
-            },
+            state.clone(),
             Duration::from_millis(settings.http.request_timeout_ms),
         );
         Ok(Application {
@@ -142,10 +176,8 @@ impl Application {
             address,
             router,
             tls,
-            store,
-            live,
+            state,
             http: settings.http,
-            guards: guards_of_app,
         })
     }
 
@@ -155,11 +187,11 @@ impl Application {
     }
 
     pub fn store(&self) -> &Store {
-        &self.store
+        &self.state.store
     }
 
     pub fn live(&self) -> &Live {
-        &self.live
+        &self.state.live
     }
 
     /// Serves until `shutdown` completes, then ends the live feeds (their
@@ -169,7 +201,7 @@ impl Application {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let live = self.live.clone();
+        let live = self.state.live.clone();
         let shutdown = async move {
             shutdown.await;
             live.shutdown();
@@ -177,12 +209,13 @@ impl Application {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(address = %self.address, "dunder listening on {scheme}://{}", self.address);
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
-        let streams = self.guards.streams.clone();
+        let guards = &self.state.guards;
+        let streams = guards.streams.clone();
         let transport = serve::Transport {
             limits: self.http,
-            connections: self.guards.connections.clone(),
+            connections: guards.connections.clone(),
             tls: self.tls,
-            refusals: self.guards.refusals.clone(),
+            refusals: guards.refusals.clone(),
             grace: SHUTDOWN_GRACE,
         };
         let served = serve::serve(listener, self.router, transport, shutdown).await;
@@ -266,24 +299,19 @@ async fn received(signal: Option<tokio::signal::unix::Signal>) {
     }
 }
 
-fn router(
-    state: AppState,
-    rest_state: RestState,
-    graphql_state: GraphqlState,
-    request_timeout: Duration,
-) -> Router {
+/// The application's routes over the one state, with the layers every
+/// request passes.
+fn router(state: AppState, request_timeout: Duration) -> Router {
     let guards = state.guards.clone();
-    let operations = Router::new()
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(Arc::new(state));
-    Router::new()
-        .merge(rest::router(rest_state))
-        .merge(graphql::router(graphql_state))
+        .merge(rest::router())
+        .merge(graphql::router())
         .merge(graphql::playground::router())
-        .merge(operations)
         .fallback(no_route)
+        .with_state(state)
         .layer(from_fn_with_state(
             guards.clone(),
             middleware::rest_rate_limit,
@@ -299,15 +327,15 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "data": { "status": "ok" } }))
 }
 
-async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
-    if !state.store.writer_healthy() {
+async fn readyz(State(store): State<Store>) -> Result<Json<serde_json::Value>, ApiError> {
+    if !store.writer_healthy() {
         tracing::warn!("readiness check failed: the writer cannot write");
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the writer cannot write",
         ));
     }
-    match state.store.ping().await {
+    match store.ping().await {
         Ok(()) => Ok(Json(serde_json::json!({ "data": { "status": "ready" } }))),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
@@ -319,7 +347,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::V
     }
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -119,8 +119,9 @@ async fn reads_are_rate_limited_over_http(backend: Backend) {
 async fn reads_are_rate_limited_per_client_address_on_sqlite() {
     use axum::extract::ConnectInfo;
     use dunder::config::{GraphqlLimits, HttpLimits, LiveSettings, RateLimits};
-    use dunder::graphql::{build_schema, router, GraphqlState};
+    use dunder::graphql::router;
     use dunder::guard::Guards;
+    use dunder::server::AppState;
     use tower::ServiceExt;
 
     let app = TestApp::spawn(Backend::Sqlite).await;
@@ -132,13 +133,14 @@ async fn reads_are_rate_limited_per_client_address_on_sqlite() {
         reads_per_address: 2,
     };
     let live = dunder::live::Live::new(LiveSettings::default());
-    let state = GraphqlState {
-        schema: build_schema(app.store.clone(), live.clone(), 500, limits),
-        limits,
+    let state = AppState::new(
+        app.store.clone(),
         live,
-        guards: Guards::new(rate, HttpLimits::default()),
-    };
-    let graphql = router(state);
+        Guards::new(rate, HttpLimits::default()),
+        500,
+        limits,
+    );
+    let graphql = router().with_state(state);
     let ask = |peer: &str| {
         let mut request = axum::http::Request::post("/graphql")
             .header("Content-Type", "application/json")

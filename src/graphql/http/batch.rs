@@ -6,14 +6,13 @@
 use async_graphql::{Request, Response as GraphqlResponse};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{parse_params, refuse_subscription, response_json, Client, Media, Refusal};
+use super::{refuse_subscription, required_query, response_json, Client, Engine, Media, Refusal};
 use crate::graphql::admission::{self, Refused};
 use crate::graphql::budget::{CostPhase, RequestCost};
 use crate::graphql::errors::{BATCH_TOO_LARGE, REQUEST_TOO_COMPLEX};
 use crate::graphql::limits::request_too_complex;
-use crate::graphql::GraphqlState;
 
 /// Several operations in one request (async-graphql's batching), answered
 /// as an array; at most `max_batch` of them. Every operation is admitted
@@ -23,14 +22,14 @@ use crate::graphql::GraphqlState;
 /// on its own (a parse error, a limit of its document) is answered in its
 /// place and the others run.
 pub(super) async fn post(
-    state: &GraphqlState,
+    engine: Engine<'_>,
     client: &Client,
     media: Media,
-    items: Vec<Value>,
+    items: Vec<Request>,
 ) -> Result<Response, Refusal> {
-    let max = state.limits.max_batch;
+    let max = engine.limits.max_batch;
     if items.is_empty() || items.len() > max {
-        state.guards.refusals.count(BATCH_TOO_LARGE);
+        engine.guards.refusals.count(BATCH_TOO_LARGE);
         let message = format!(
             "a batch must hold 1 to {max} operations, this one holds {}",
             items.len()
@@ -50,15 +49,13 @@ pub(super) async fn post(
         /// Through the first pass: the twin to run.
         Ready(Box<Request>),
     }
-    let asker = client.asker(state);
+    let asker = client.asker(engine);
     let mut slots = Vec::with_capacity(items.len());
-    for (index, item) in items.into_iter().enumerate() {
-        let parse = |value: Value| {
-            parse_params(value)
-                .map_err(|message| Refusal::bad_request(media, format!("[{index}] {message}")))
-        };
-        let mut request = parse(item.clone())?;
-        let shape = match admission::check(&mut request, &state.limits, &asker) {
+    for (index, mut request) in items.into_iter().enumerate() {
+        request.query = required_query(media, Some(request.query)).map_err(|refusal| {
+            Refusal::bad_request(media, format!("[{index}] {}", refusal.message))
+        })?;
+        let shape = match admission::check(&mut request, engine.limits, &asker) {
             Ok(shape) => shape,
             Err(refused) if refused.rate_limited.is_some() => {
                 return Ok(whole_batch_refused(media, refused))
@@ -72,26 +69,22 @@ pub(super) async fn post(
         if let Err(refused) = admission::spend_writes(&shape, &asker) {
             return Ok(whole_batch_refused(media, refused));
         }
-        let mut twin = parse(item)?;
-        if let Ok(document) = request.parsed_query() {
-            twin.set_parsed_query(document.clone());
-        }
-        twin.data.insert(admission::Admitted);
+        let twin = twin(&mut request);
         slots.push(Slot::Admitted(Box::new((request, twin))));
     }
 
     // The first pass: validation and cost only.
-    let cost = RequestCost::new(state.limits.max_request_complexity);
+    let cost = RequestCost::new(engine.limits.max_request_complexity);
     let mut admitted = Vec::with_capacity(slots.len());
     for slot in slots {
         admitted.push(match slot {
             Slot::Admitted(pair) => {
                 let (first, twin) = *pair;
                 let first = client
-                    .attach(state, first)
+                    .attach(engine, first)
                     .data(cost.clone())
                     .data(CostPhase::Preflight);
-                let response = state.schema.execute(first).await;
+                let response = engine.schema.execute(first).await;
                 if response.errors.is_empty() {
                     Slot::Ready(Box::new(twin))
                 } else {
@@ -102,7 +95,7 @@ pub(super) async fn post(
         });
     }
     if cost.spent() > cost.limit() {
-        state.guards.refusals.count(REQUEST_TOO_COMPLEX);
+        engine.guards.refusals.count(REQUEST_TOO_COMPLEX);
         let refused = Refused {
             error: Box::new(request_too_complex(cost.spent(), cost.limit())),
             rate_limited: None,
@@ -119,10 +112,10 @@ pub(super) async fn post(
             Slot::Admitted(_) => continue,
             Slot::Ready(twin) => {
                 let twin = client
-                    .attach(state, *twin)
+                    .attach(engine, *twin)
                     .data(cost.clone())
                     .data(CostPhase::Run);
-                state.schema.execute(twin).await
+                engine.schema.execute(twin).await
             }
         };
         parts.push(response_json(media, response).1);
@@ -134,6 +127,20 @@ pub(super) async fn post(
         body,
     )
         .into_response())
+}
+
+/// A copy of an admitted request to run after its first pass (a request is
+/// consumed by running it): the same parameters and the document already
+/// parsed, never parsed again.
+fn twin(request: &mut Request) -> Request {
+    let mut twin = Request::new(request.query.clone()).variables(request.variables.clone());
+    twin.operation_name = request.operation_name.clone();
+    twin.extensions = request.extensions.clone();
+    if let Ok(document) = request.parsed_query() {
+        twin.set_parsed_query(document.clone());
+    }
+    twin.data.insert(admission::Admitted);
+    twin
 }
 
 /// A batch refused as a whole before any of it ran: one GraphQL error,
