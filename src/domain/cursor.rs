@@ -50,6 +50,21 @@ impl Cursor {
     }
 }
 
+impl Cursor {
+    /// A cursor as REST takes it: the opaque token, or a message id. The
+    /// historical service's `next_cursor` was the id of the page's last
+    /// message, so its clients pass ids; an id means the same position,
+    /// "after this message". The two cannot be confused: a token is 23
+    /// characters of base64, an id 26 of Crockford base32.
+    pub fn parse_token_or_id(field: &str, s: &str) -> Result<Self, DomainError> {
+        Cursor::parse(field, s).or_else(|refused| {
+            MessageId::parse(field, s)
+                .map(Cursor::new)
+                .map_err(|_| refused)
+        })
+    }
+}
+
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.encode())
@@ -58,6 +73,41 @@ impl fmt::Display for Cursor {
 
 #[cfg(test)]
 mod tests {
+    /// The historical form (a message id) and the token name the same
+    /// position; anything else is refused as before.
+    #[test]
+    fn rest_takes_a_token_or_a_message_id() {
+        let id = MessageId::parse("id", "01D39ZY06FGSCTVN4T2V9PKHFZ").unwrap();
+        let token = Cursor::new(id).encode();
+        assert_eq!(token.len(), 23);
+        assert_eq!(
+            Cursor::parse_token_or_id("cursor", &token),
+            Ok(Cursor::new(id))
+        );
+        assert_eq!(
+            Cursor::parse_token_or_id("cursor", "01D39ZY06FGSCTVN4T2V9PKHFZ"),
+            Ok(Cursor::new(id))
+        );
+        assert_eq!(
+            Cursor::parse_token_or_id("cursor", "01d39zy06fgsctvn4t2v9pkhfz"),
+            Ok(Cursor::new(id)),
+            "ids are case-insensitive"
+        );
+        for bad in [
+            "",
+            "nope",
+            "01D39ZY06FGSCTVN4T2V9PKHF",
+            "AQGiHwbREd5dsyLdtYV7wj",
+        ] {
+            assert_eq!(
+                Cursor::parse_token_or_id("cursor", bad),
+                Cursor::parse("cursor", bad),
+                "{bad:?} is refused as before"
+            );
+            assert!(Cursor::parse_token_or_id("cursor", bad).is_err());
+        }
+    }
+
     use ulid::Ulid;
 
     use super::*;

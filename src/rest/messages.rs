@@ -99,7 +99,8 @@ pub struct ListParams {
     /// How many messages a page holds.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<String>,
-    /// A `next_cursor` from an earlier page: the page after it.
+    /// A `next_cursor` from an earlier page: the page after it. A message
+    /// id works too (the historical form): the messages older than it.
     #[param(value_type = Option<String>, example = "AQGiHwbREd5dsyLdtYV7wjk")]
     cursor: Option<String>,
     /// The historical way to fetch one message: with it, the answer is
@@ -150,7 +151,7 @@ pub async fn list(
         .transpose()?
         .unwrap_or(DEFAULT_LIMIT);
     let cursor = given(&params.cursor)
-        .map(|raw| Cursor::parse("cursor", raw))
+        .map(|raw| Cursor::parse_token_or_id("cursor", raw))
         .transpose()?;
     let messages = store
         .list(&filter, &PageRequest::older(cursor, limit))

@@ -45,8 +45,8 @@ pub struct StreamParams {
         (
             "cursor" = Option<String>,
             Query,
-            description = "A `next_cursor`: first replay every message posted after it, then \
-                           continue live",
+            description = "A `next_cursor` or a message id: first replay every message posted \
+                           after it, then continue live",
             example = "AQGiHwbREd5dsyLdtYV7wjk"
         ),
         super::params::LastEventId,
@@ -86,7 +86,7 @@ pub async fn stream(
     let after = match last_event_id {
         Some(id) => Some(Cursor::new(MessageId::parse("Last-Event-ID", id)?)),
         None => given(&params.cursor)
-            .map(|raw| Cursor::parse("cursor", raw))
+            .map(|raw| Cursor::parse_token_or_id("cursor", raw))
             .transpose()?,
     };
     // The stream's slot under the live-stream caps, held for its life.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 use reqwest::StatusCode;
 
-use crate::helpers::{default_start, ids, Backend, TestApp};
+use crate::helpers::{default_start, ids, Backend, SseClient, TestApp};
 use crate::on_every_backend;
 
 /// What the test posted, to compute the expected answer of each query.
@@ -138,4 +138,71 @@ async fn cursor_walk_over_hundreds(backend: Backend) {
     assert_eq!(body, serde_json::json!({"data": {"messages": []}}));
 }
 
-on_every_backend!(every_filter_alone_and_combined, cursor_walk_over_hundreds);
+on_every_backend!(
+    every_filter_alone_and_combined,
+    cursor_walk_over_hundreds,
+    a_message_id_works_as_a_cursor
+);
+
+/// The historical service's clients pass the id of a page's last message
+/// as `cursor` (its `next_cursor` was that id): each id gives exactly the
+/// page the opaque token for the same message gives, filtered or not, on
+/// `GET /message`; and on the stream it resumes after that message.
+async fn a_message_id_works_as_a_cursor(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let posted = post_dataset(&app).await;
+    for filter in ["", "&hashtag=rust", "&user_name=bob"] {
+        let mut token_walk = Vec::new();
+        let mut id_walk = Vec::new();
+        let (status, first) = app.get(&format!("/message?limit=7{filter}")).await;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        let mut last_id = ids(first["data"]["messages"].as_array().unwrap())
+            .last()
+            .cloned()
+            .expect("a first page");
+        let mut token = first["data"]["next_cursor"].as_str().unwrap().to_owned();
+        loop {
+            let (status, by_token) = app
+                .get(&format!("/message?limit=7{filter}&cursor={token}"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{by_token}");
+            let (status, by_id) = app
+                .get(&format!("/message?limit=7{filter}&cursor={last_id}"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{by_id}");
+            assert_eq!(by_id, by_token, "cursor={last_id} is the token {token}");
+            let page = ids(by_id["data"]["messages"].as_array().unwrap());
+            token_walk.extend(ids(by_token["data"]["messages"].as_array().unwrap()));
+            id_walk.extend(page.clone());
+            match (page.last(), by_id["data"]["next_cursor"].as_str()) {
+                (Some(last), Some(next)) => {
+                    last_id = last.clone();
+                    token = next.to_owned();
+                }
+                _ => break,
+            }
+        }
+        assert_eq!(id_walk, token_walk);
+        assert!(!id_walk.is_empty(), "{filter}: pages past the first");
+    }
+    // Lower case, as some clients print ids.
+    let middle = &posted[30].id;
+    let (status, upper) = app.get(&format!("/message?cursor={middle}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, lower) = app
+        .get(&format!("/message?cursor={}", middle.to_lowercase()))
+        .await;
+    assert_eq!(upper, lower);
+    let older: Vec<String> = posted[..30].iter().rev().map(|p| p.id.clone()).collect();
+    assert_eq!(ids(upper["data"]["messages"].as_array().unwrap()), older);
+    // The stream resumes after the message the id names.
+    let mut stream = SseClient::open(&app, &format!("cursor={}", posted[50].id), None).await;
+    for expected in &posted[51..] {
+        let event = stream.next_message().await;
+        assert_eq!(event.id.as_deref(), Some(expected.id.as_str()));
+    }
+    // Neither a token nor an id: refused as before.
+    let (status, body) = app.get("/message?cursor=nope").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "cursor: is not a valid cursor");
+}
