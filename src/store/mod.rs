@@ -124,6 +124,8 @@ pub struct Store {
     clock: Clock,
     notify: Arc<AtomicBool>,
     url: Arc<str>,
+    /// User and hashtag ids by name, for listings' filters.
+    names: Arc<names::NameCache>,
 }
 
 impl Store {
@@ -170,6 +172,7 @@ impl Store {
             clock: options.clock,
             notify,
             url: url.into(),
+            names: Arc::new(names::NameCache::new(names::NAME_CACHE_CAPACITY)),
         })
     }
 
@@ -202,7 +205,7 @@ impl Store {
         filter: &MessageFilter,
         page: &PageRequest,
     ) -> Result<Vec<Message>, StoreError> {
-        Ok(read::list_messages(&self.db, filter, page).await?)
+        Ok(read::list_messages(&self.db, &self.names, filter, page).await?)
     }
 
     #[tracing::instrument(skip(self))]
@@ -211,7 +214,7 @@ impl Store {
     }
 
     /// The messages with these ids that exist, in no particular order (one
-    /// statement for all, plus one for their hashtags).
+    /// statement for all, hashtags included).
     #[tracing::instrument(skip(self))]
     pub async fn get_many(&self, ids: &[MessageId]) -> Result<Vec<Message>, StoreError> {
         Ok(read::get_messages(&self.db, ids).await?)
@@ -264,7 +267,9 @@ impl Store {
         filter: &MessageFilter,
         page: &PageRequest,
     ) -> Result<Vec<String>, StoreError> {
-        let Some(mut statement) = read::listing_statement(&self.db, filter, page).await? else {
+        let Some(mut statement) =
+            read::listing_statement(&self.db, &self.names, filter, page).await?
+        else {
             return Ok(Vec::new());
         };
         statement.sql = format!("EXPLAIN {}", statement.sql);
