@@ -123,9 +123,15 @@ pub struct Store {
     stats: Arc<StoreStats>,
     clock: Clock,
     notify: Arc<AtomicBool>,
-    url: Arc<str>,
+    /// Behind one pointer, so that a store stays small to hold and clone.
+    shared: Arc<Shared>,
+}
+
+/// What every clone of a store shares that the writer does not use.
+struct Shared {
+    url: Box<str>,
     /// User and hashtag ids by name, for listings' filters.
-    names: Arc<names::NameCache>,
+    names: names::NameCache,
 }
 
 impl Store {
@@ -171,8 +177,10 @@ impl Store {
             stats,
             clock: options.clock,
             notify,
-            url: url.into(),
-            names: Arc::new(names::NameCache::new(names::NAME_CACHE_CAPACITY)),
+            shared: Arc::new(Shared {
+                url: url.into(),
+                names: names::NameCache::new(names::NAME_CACHE_CAPACITY),
+            }),
         })
     }
 
@@ -205,7 +213,7 @@ impl Store {
         filter: &MessageFilter,
         page: &PageRequest,
     ) -> Result<Vec<Message>, StoreError> {
-        Ok(read::list_messages(&self.db, &self.names, filter, page).await?)
+        Ok(read::list_messages(&self.db, &self.shared.names, filter, page).await?)
     }
 
     #[tracing::instrument(skip(self))]
@@ -268,7 +276,7 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Vec<String>, StoreError> {
         let Some(mut statement) =
-            read::listing_statement(&self.db, &self.names, filter, page).await?
+            read::listing_statement(&self.db, &self.shared.names, filter, page).await?
         else {
             return Ok(Vec::new());
         };
@@ -304,7 +312,7 @@ impl Store {
     /// The URL the store was opened with (for relays that need their own
     /// connection, such as LISTEN).
     pub fn url(&self) -> &str {
-        &self.url
+        &self.shared.url
     }
 
     pub fn stats(&self) -> &StoreStats {
