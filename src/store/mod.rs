@@ -123,7 +123,15 @@ pub struct Store {
     stats: Arc<StoreStats>,
     clock: Clock,
     notify: Arc<AtomicBool>,
-    url: Arc<str>,
+    /// Behind one pointer, so that a store stays small to hold and clone.
+    shared: Arc<Shared>,
+}
+
+/// What every clone of a store shares that the writer does not use.
+struct Shared {
+    url: Box<str>,
+    /// User and hashtag ids by name, for listings' filters.
+    names: names::NameCache,
 }
 
 impl Store {
@@ -169,7 +177,10 @@ impl Store {
             stats,
             clock: options.clock,
             notify,
-            url: url.into(),
+            shared: Arc::new(Shared {
+                url: url.into(),
+                names: names::NameCache::new(names::NAME_CACHE_CAPACITY),
+            }),
         })
     }
 
@@ -202,7 +213,7 @@ impl Store {
         filter: &MessageFilter,
         page: &PageRequest,
     ) -> Result<Vec<Message>, StoreError> {
-        Ok(read::list_messages(&self.db, filter, page).await?)
+        Ok(read::list_messages(&self.db, &self.shared.names, filter, page).await?)
     }
 
     #[tracing::instrument(skip(self))]
@@ -211,7 +222,7 @@ impl Store {
     }
 
     /// The messages with these ids that exist, in no particular order (one
-    /// statement for all, plus one for their hashtags).
+    /// statement for all, hashtags included).
     #[tracing::instrument(skip(self))]
     pub async fn get_many(&self, ids: &[MessageId]) -> Result<Vec<Message>, StoreError> {
         Ok(read::get_messages(&self.db, ids).await?)
@@ -264,7 +275,9 @@ impl Store {
         filter: &MessageFilter,
         page: &PageRequest,
     ) -> Result<Vec<String>, StoreError> {
-        let Some(mut statement) = read::listing_statement(&self.db, filter, page).await? else {
+        let Some(mut statement) =
+            read::listing_statement(&self.db, &self.shared.names, filter, page).await?
+        else {
             return Ok(Vec::new());
         };
         statement.sql = format!("EXPLAIN {}", statement.sql);
@@ -299,7 +312,7 @@ impl Store {
     /// The URL the store was opened with (for relays that need their own
     /// connection, such as LISTEN).
     pub fn url(&self) -> &str {
-        &self.url
+        &self.shared.url
     }
 
     pub fn stats(&self) -> &StoreStats {

@@ -1,12 +1,99 @@
 //! Looking up the id behind a name: a user by name, a hashtag by its
 //! normalized form. Listings and trends resolve their filters this way.
+//!
+//! Listings go through [`NameCache`], so that a page of a filtered listing
+//! is one statement once its names have been seen: a user's or a hashtag's
+//! id is given when its row is created and never changes (no statement
+//! updates or deletes those rows), so a cached id is exact for as long as it
+//! is kept. Only ids that were read from committed rows are kept. A name
+//! that does not exist is not kept: the next post may create it, and the
+//! listing after that post must find it.
 
+use std::num::NonZeroUsize;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use lru::LruCache;
 use sea_orm::{ConnectionTrait, DbErr};
 
 use super::sql::Sql;
 use crate::domain::{Hashtag, UserName};
 
-/// The id of the user called `name`, if anyone has posted under it.
+/// Names kept per kind (users, hashtags). A name costs its text and an id,
+/// about a hundred bytes with the cache's own bookkeeping, so this bounds
+/// the cache near 2 × 1.6 MB while holding far more names than a busy
+/// timeline's hot set.
+pub(crate) const NAME_CACHE_CAPACITY: NonZeroUsize = NonZeroUsize::new(16_384).unwrap();
+
+/// Ids of users and hashtags by name, each kind bounded to the most
+/// recently used names (the least recently used name is dropped when a new
+/// one needs room; it is read again from the database if asked for).
+pub(crate) struct NameCache {
+    users: Mutex<LruCache<Box<str>, i64>>,
+    hashtags: Mutex<LruCache<Box<str>, i64>>,
+}
+
+impl NameCache {
+    pub(crate) fn new(capacity: NonZeroUsize) -> Self {
+        NameCache {
+            users: Mutex::new(LruCache::new(capacity)),
+            hashtags: Mutex::new(LruCache::new(capacity)),
+        }
+    }
+
+    /// The id of the user called `name`, if anyone has posted under it.
+    pub(crate) async fn user_id<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        name: &UserName,
+    ) -> Result<Option<i64>, DbErr> {
+        cached(&self.users, name.as_str(), || user_id(db, name)).await
+    }
+
+    /// The id of `hashtag`, if any message has carried it.
+    pub(crate) async fn hashtag_id<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        hashtag: &Hashtag,
+    ) -> Result<Option<i64>, DbErr> {
+        cached(&self.hashtags, hashtag.normalized(), || {
+            hashtag_id(db, hashtag)
+        })
+        .await
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> (usize, usize) {
+        (lock(&self.users).len(), lock(&self.hashtags).len())
+    }
+}
+
+/// The id under `name` in `cache`, or else what `read` finds (kept only if
+/// found). The lock is never held across the read.
+async fn cached<F>(
+    cache: &Mutex<LruCache<Box<str>, i64>>,
+    name: &str,
+    read: impl FnOnce() -> F,
+) -> Result<Option<i64>, DbErr>
+where
+    F: std::future::Future<Output = Result<Option<i64>, DbErr>>,
+{
+    if let Some(id) = lock(cache).get(name) {
+        return Ok(Some(*id));
+    }
+    let id = read().await?;
+    if let Some(id) = id {
+        lock(cache).put(name.into(), id);
+    }
+    Ok(id)
+}
+
+/// The cache stays whole whatever a panicking holder was doing (each
+/// operation is one map update), so a poisoned lock is simply taken.
+fn lock(cache: &Mutex<LruCache<Box<str>, i64>>) -> MutexGuard<'_, LruCache<Box<str>, i64>> {
+    cache.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The id of the user called `name`, read from the database.
 pub(crate) async fn user_id<C: ConnectionTrait>(
     db: &C,
     name: &UserName,
@@ -14,7 +101,7 @@ pub(crate) async fn user_id<C: ConnectionTrait>(
     id_by_name(db, "users", name.as_str()).await
 }
 
-/// The id of `hashtag`, if any message has carried it.
+/// The id of `hashtag`, read from the database.
 pub(crate) async fn hashtag_id<C: ConnectionTrait>(
     db: &C,
     hashtag: &Hashtag,
@@ -35,4 +122,101 @@ async fn id_by_name<C: ConnectionTrait>(
         .await?
         .map(|row| row.try_get::<i64>("", "id"))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A stand-in for the database: the ids it knows, and how often it
+    /// was asked.
+    struct Reads {
+        known: Mutex<Vec<(&'static str, i64)>>,
+        count: AtomicUsize,
+    }
+
+    impl Reads {
+        fn new(known: &[(&'static str, i64)]) -> Self {
+            Reads {
+                known: Mutex::new(known.to_vec()),
+                count: AtomicUsize::new(0),
+            }
+        }
+
+        async fn read(&self, name: &str) -> Result<Option<i64>, DbErr> {
+            self.count.fetch_add(1, Ordering::Relaxed);
+            let known = self.known.lock().unwrap();
+            Ok(known.iter().find(|(n, _)| *n == name).map(|(_, id)| *id))
+        }
+
+        fn count(&self) -> usize {
+            self.count.load(Ordering::Relaxed)
+        }
+    }
+
+    async fn get(cache: &NameCache, reads: &Reads, name: &str) -> Option<i64> {
+        cached(&cache.hashtags, name, || reads.read(name))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_found_id_is_read_once() {
+        let cache = NameCache::new(NonZeroUsize::new(4).unwrap());
+        let reads = Reads::new(&[("rust", 7)]);
+        assert_eq!(get(&cache, &reads, "rust").await, Some(7));
+        assert_eq!(get(&cache, &reads, "rust").await, Some(7));
+        assert_eq!(reads.count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_missing_name_is_not_remembered() {
+        let cache = NameCache::new(NonZeroUsize::new(4).unwrap());
+        let reads = Reads::new(&[]);
+        assert_eq!(get(&cache, &reads, "new").await, None);
+        assert_eq!(get(&cache, &reads, "new").await, None);
+        assert_eq!(reads.count(), 2, "every miss asks the database");
+        // The name is created (a post carried it): the next lookup sees it.
+        reads.known.lock().unwrap().push(("new", 9));
+        assert_eq!(get(&cache, &reads, "new").await, Some(9));
+        assert_eq!(get(&cache, &reads, "new").await, Some(9));
+        assert_eq!(reads.count(), 3);
+        assert_eq!(cache.len(), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn the_cache_holds_at_most_its_capacity_and_drops_the_least_recently_used() {
+        let cache = NameCache::new(NonZeroUsize::new(3).unwrap());
+        let reads = Reads::new(&[("a", 1), ("b", 2), ("c", 3), ("d", 4)]);
+        for name in ["a", "b", "c"] {
+            get(&cache, &reads, name).await;
+        }
+        // "a" is used again, so "b" is now the least recently used.
+        get(&cache, &reads, "a").await;
+        assert_eq!(reads.count(), 3);
+        get(&cache, &reads, "d").await;
+        assert_eq!(cache.len(), (0, 3), "bounded by its capacity");
+        assert_eq!(reads.count(), 4);
+        // "a", "c" and "d" are still kept; "b" was dropped and is read again.
+        for name in ["a", "c", "d"] {
+            get(&cache, &reads, name).await;
+        }
+        assert_eq!(reads.count(), 4);
+        assert_eq!(get(&cache, &reads, "b").await, Some(2));
+        assert_eq!(reads.count(), 5);
+        assert_eq!(cache.len(), (0, 3));
+    }
+
+    #[tokio::test]
+    async fn users_and_hashtags_are_kept_apart() {
+        let cache = NameCache::new(NonZeroUsize::new(2).unwrap());
+        let users = Reads::new(&[("rust", 1)]);
+        let user = cached(&cache.users, "rust", || users.read("rust")).await;
+        assert_eq!(user.unwrap(), Some(1));
+        let hashtags = Reads::new(&[("rust", 5)]);
+        assert_eq!(get(&cache, &hashtags, "rust").await, Some(5));
+        assert_eq!(cache.len(), (1, 1));
+    }
 }

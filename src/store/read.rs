@@ -9,17 +9,50 @@
 //! | hashtag           | `message_hashtags` primary key (hashtag_id, message_id) |
 //! | hashtag and user  | `message_hashtags_hashtag_user_message`           |
 //!
-//! A date range is an id range on the same index. The page's hashtags then
-//! come in one more statement, whatever the page size.
+//! A date range is an id range on the same index. A page is one statement:
+//! the names in the filter come from the [`NameCache`] (a statement only the
+//! first time a name is seen), and each message's hashtags come with it, as
+//! an aggregate computed for the rows the walk returns (see
+//! [`HASHTAGS_POSTGRES`]).
 
-use std::collections::HashMap;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
 
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement, Value};
-
-use super::names;
+use super::names::NameCache;
 use super::sql::Sql;
 use crate::domain::listing::{Direction, MessageFilter, PageRequest};
 use crate::domain::{Message, MessageId, User};
+
+/// The columns every message read returns. `hashtags` is one scalar
+/// subquery per returned row, on the `message_hashtags_message` index: in
+/// PostgreSQL it runs for the rows the walk hands to `LIMIT`, not for every
+/// matching row, so the page stays "LIMIT over index scans".
+///
+/// Each link is aggregated as JSON `[position, display]`, so that no
+/// character of a tag can be mistaken for a separator, and without
+/// `ORDER BY` in the aggregate: the order written is restored in Rust from
+/// the positions. That keeps a sort out of the plan on every PostgreSQL
+/// version (from 16, an ordered aggregate may be planned with a Sort node
+/// below it), and the same text serves CockroachDB, which has `json_agg` and
+/// `json_build_array` as PostgreSQL does.
+const HASHTAGS_POSTGRES: &str =
+    "(SELECT CAST(json_agg(json_build_array(l.position, h.display)) AS TEXT) \
+     FROM message_hashtags l JOIN hashtags h ON h.id = l.hashtag_id \
+     WHERE l.message_id = m.id) AS hashtags";
+
+/// SQLite's form of [`HASHTAGS_POSTGRES`] (its JSON functions are built in).
+const HASHTAGS_SQLITE: &str = "(SELECT json_group_array(json_array(l.position, h.display)) \
+     FROM message_hashtags l JOIN hashtags h ON h.id = l.hashtag_id \
+     WHERE l.message_id = m.id) AS hashtags";
+
+/// The select list of a message read, up to `FROM`.
+fn select_messages(sql: &mut Sql, backend: DbBackend) {
+    let hashtags = match backend {
+        DbBackend::Sqlite => HASHTAGS_SQLITE,
+        _ => HASHTAGS_POSTGRES,
+    };
+    sql.push("SELECT m.id, m.text, u.id AS user_id, u.name AS user_name, ")
+        .push(hashtags);
+}
 
 /// Ids of the rows a filter names, looked up before the walk. `None` for a
 /// name that does not exist: then nothing can match.
@@ -28,35 +61,35 @@ struct ResolvedFilter {
     hashtag_id: Option<i64>,
 }
 
-/// One page of `filter` as `page` asks, in the page's direction.
+/// One page of `filter` as `page` asks, in the page's direction, with each
+/// message's user and hashtags: one statement (two the first time a name in
+/// the filter is looked up).
 pub(crate) async fn list_messages<C: ConnectionTrait>(
     db: &C,
+    names: &NameCache,
     filter: &MessageFilter,
     page: &PageRequest,
 ) -> Result<Vec<Message>, DbErr> {
-    let Some(statement) = listing_statement(db, filter, page).await? else {
+    let Some(statement) = listing_statement(db, names, filter, page).await? else {
         return Ok(Vec::new());
     };
-    let rows = db.query_all(statement).await?;
-    let mut messages = rows
-        .iter()
-        .map(message_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    attach_hashtags(db, &mut messages).await?;
-    Ok(messages)
+    messages_from_rows(&db.query_all(statement).await?)
 }
 
 /// The statement that reads one page, or `None` when the filter names a
 /// user or hashtag that does not exist (then nothing can match).
 pub(crate) async fn listing_statement<C: ConnectionTrait>(
     db: &C,
+    names: &NameCache,
     filter: &MessageFilter,
     page: &PageRequest,
 ) -> Result<Option<Statement>, DbErr> {
-    let Some(resolved) = resolve(db, filter).await? else {
+    let Some(resolved) = resolve(db, names, filter).await? else {
         return Ok(None);
     };
-    let mut sql = Sql::new(db.get_database_backend());
+    let backend = db.get_database_backend();
+    let mut sql = Sql::new(backend);
+    select_messages(&mut sql, backend);
     // `keys` are the columns the id bounds apply to; the first is the walked
     // key. Walking a hashtag index, the bounds go on the link table's copy
     // (so the index order is used) *and* on the message id: PostgreSQL does
@@ -64,8 +97,7 @@ pub(crate) async fn listing_statement<C: ConnectionTrait>(
     // would read messages from the newest down to the cursor.
     let keys: &[&str] = if let Some(hashtag_id) = resolved.hashtag_id {
         sql.push(
-            "SELECT m.id, m.text, u.id AS user_id, u.name AS user_name \
-             FROM message_hashtags k \
+            " FROM message_hashtags k \
              JOIN messages m ON m.id = k.message_id \
              JOIN users u ON u.id = m.user_id WHERE k.hashtag_id = ",
         )
@@ -75,10 +107,7 @@ pub(crate) async fn listing_statement<C: ConnectionTrait>(
         }
         &["k.message_id", "m.id"]
     } else {
-        sql.push(
-            "SELECT m.id, m.text, u.id AS user_id, u.name AS user_name \
-             FROM messages m JOIN users u ON u.id = m.user_id WHERE 1 = 1",
-        );
+        sql.push(" FROM messages m JOIN users u ON u.id = m.user_id WHERE 1 = 1");
         if let Some(user_id) = resolved.user_id {
             sql.push(" AND m.user_id = ").bind(user_id);
         }
@@ -127,7 +156,8 @@ pub(crate) async fn ids_after<C: ConnectionTrait>(
         .collect()
 }
 
-/// The messages with these ids (those that exist), in no particular order.
+/// The messages with these ids (those that exist), in no particular order,
+/// with their users and hashtags: one statement.
 pub(crate) async fn get_messages<C: ConnectionTrait>(
     db: &C,
     ids: &[MessageId],
@@ -135,25 +165,19 @@ pub(crate) async fn get_messages<C: ConnectionTrait>(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(
-        "SELECT m.id, m.text, u.id AS user_id, u.name AS user_name \
-         FROM messages m JOIN users u ON u.id = m.user_id WHERE m.id IN ",
-    )
-    .bind_list(ids.iter().map(|id| id_value(*id)));
-    let rows = db.query_all(sql.build()).await?;
-    let mut messages = rows
-        .iter()
-        .map(message_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    attach_hashtags(db, &mut messages).await?;
-    Ok(messages)
+    let backend = db.get_database_backend();
+    let mut sql = Sql::new(backend);
+    select_messages(&mut sql, backend);
+    sql.push(" FROM messages m JOIN users u ON u.id = m.user_id WHERE m.id IN ")
+        .bind_list(ids.iter().map(|id| id_value(*id)));
+    messages_from_rows(&db.query_all(sql.build()).await?)
 }
 
 /// Looks up the ids behind a filter's names; `None` when a named user or
 /// hashtag does not exist.
 async fn resolve<C: ConnectionTrait>(
     db: &C,
+    names: &NameCache,
     filter: &MessageFilter,
 ) -> Result<Option<ResolvedFilter>, DbErr> {
     let mut resolved = ResolvedFilter {
@@ -161,13 +185,13 @@ async fn resolve<C: ConnectionTrait>(
         hashtag_id: None,
     };
     if let Some(user) = &filter.user {
-        match names::user_id(db, user).await? {
+        match names.user_id(db, user).await? {
             Some(id) => resolved.user_id = Some(id),
             None => return Ok(None),
         }
     }
     if let Some(hashtag) = &filter.hashtag {
-        match names::hashtag_id(db, hashtag).await? {
+        match names.hashtag_id(db, hashtag).await? {
             Some(id) => resolved.hashtag_id = Some(id),
             None => return Ok(None),
         }
@@ -175,34 +199,8 @@ async fn resolve<C: ConnectionTrait>(
     Ok(Some(resolved))
 }
 
-/// Fills in the hashtags of `messages` with one statement, in written order.
-async fn attach_hashtags<C: ConnectionTrait>(
-    db: &C,
-    messages: &mut [Message],
-) -> Result<(), DbErr> {
-    if messages.is_empty() {
-        return Ok(());
-    }
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(
-        "SELECT l.message_id, h.display FROM message_hashtags l \
-         JOIN hashtags h ON h.id = l.hashtag_id WHERE l.message_id IN ",
-    )
-    .bind_list(messages.iter().map(|m| id_value(m.id)))
-    .push(" ORDER BY l.message_id, l.position");
-    let rows = db.query_all(sql.build()).await?;
-    let mut by_message: HashMap<MessageId, Vec<String>> = HashMap::new();
-    for row in rows {
-        let id = decode_id(row.try_get::<Vec<u8>>("", "message_id")?)?;
-        by_message
-            .entry(id)
-            .or_default()
-            .push(row.try_get("", "display")?);
-    }
-    for message in messages {
-        message.hashtags = by_message.remove(&message.id).unwrap_or_default();
-    }
-    Ok(())
+fn messages_from_rows(rows: &[QueryResult]) -> Result<Vec<Message>, DbErr> {
+    rows.iter().map(message_from_row).collect()
 }
 
 fn message_from_row(row: &QueryResult) -> Result<Message, DbErr> {
@@ -214,11 +212,23 @@ fn message_from_row(row: &QueryResult) -> Result<Message, DbErr> {
             name: row.try_get("", "user_name")?,
         },
         text: row.try_get("", "text")?,
-        hashtags: Vec::new(),
+        hashtags: decode_hashtags(row.try_get::<Option<String>>("", "hashtags")?)?,
         // The id carries the creation time to the millisecond, which is the
         // precision the write path stores.
         created_at: id.created_at(),
     })
+}
+
+/// A message's hashtags from the aggregate of its links (`NULL` when it has
+/// none; `[]` where SQLite aggregates no rows), in the order written.
+fn decode_hashtags(aggregate: Option<String>) -> Result<Vec<String>, DbErr> {
+    let Some(aggregate) = aggregate else {
+        return Ok(Vec::new());
+    };
+    let mut links: Vec<(i64, String)> = serde_json::from_str(&aggregate)
+        .map_err(|error| DbErr::Custom(format!("stored hashtags of a message: {error}")))?;
+    links.sort_unstable_by_key(|(position, _)| *position);
+    Ok(links.into_iter().map(|(_, display)| display).collect())
 }
 
 pub(crate) fn id_value(id: MessageId) -> Value {
@@ -228,4 +238,21 @@ pub(crate) fn id_value(id: MessageId) -> Value {
 fn decode_id(bytes: Vec<u8>) -> Result<MessageId, DbErr> {
     MessageId::from_bytes(&bytes)
         .ok_or_else(|| DbErr::Custom(format!("stored message id of {} bytes", bytes.len())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashtags_come_back_in_the_order_written() {
+        let aggregate = r#"[[2, "c"], [0, "Rust"], [1, "b,\" x"]]"#;
+        assert_eq!(
+            decode_hashtags(Some(aggregate.to_owned())).unwrap(),
+            ["Rust", "b,\" x", "c"]
+        );
+        assert!(decode_hashtags(None).unwrap().is_empty());
+        assert!(decode_hashtags(Some("[]".to_owned())).unwrap().is_empty());
+        assert!(decode_hashtags(Some("[[0]]".to_owned())).is_err());
+    }
 }
