@@ -11,7 +11,9 @@ use super::Index;
 #[sea_orm(table_name = "messages")]
 pub struct Model {
     /// The ULID's 16 bytes, big-endian, so byte order is time order. Made by
-    /// the application, never by the database.
+    /// the application, never by the database. The migration declared the
+    /// column with sea-query's `binary()`, which SQLite spells `blob(1)`; no
+    /// backend enforces a length on bytes, so the entity says the real one.
     #[sea_orm(primary_key, auto_increment = false, column_type = "Binary(16)")]
     pub id: Vec<u8>,
     pub user_id: i64,
