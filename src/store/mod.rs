@@ -4,6 +4,7 @@
 
 mod commit;
 mod connect;
+pub mod entity;
 mod failure;
 mod names;
 mod pending;

@@ -6,6 +6,7 @@ mod process;
 
 mod cli;
 mod concurrency;
+mod entities;
 mod explain;
 mod graphql_api;
 mod graphql_attacks;
