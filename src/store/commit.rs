@@ -179,7 +179,7 @@ async fn attempt(writer: &Writer, batch: &[Taken], give_up_at: Option<Instant>) 
     let committing = AtomicBool::new(false);
     let write = with_retries(&setup.stats.transaction_retries, || {
         committing.store(false, Ordering::SeqCst);
-        write_batch(&setup.db, &posts, notify, &committing)
+        write_batch(&setup.db, &setup.names, &posts, notify, &committing)
     });
     tokio::pin!(write);
     let capped = tokio::time::timeout(setup.post_timeout, async {

@@ -131,8 +131,9 @@ pub struct Store {
 /// What every clone of a store shares that the writer does not use.
 struct Shared {
     url: Box<str>,
-    /// User and hashtag ids by name, for listings' filters.
-    names: names::NameCache,
+    /// User and hashtag ids by name, for listings' filters; the writer
+    /// holds it too.
+    names: Arc<names::NameCache>,
 }
 
 impl Store {
@@ -163,7 +164,9 @@ impl Store {
             write_db
         };
         let notify = Arc::new(AtomicBool::new(false));
+        let names = Arc::new(names::NameCache::new(names::NAME_CACHE_CAPACITY));
         let writer = WriterHandle::spawn(WriterSetup {
+            names: names.clone(),
             db: write_db,
             stats: stats.clone(),
             clock: options.clock.clone(),
@@ -180,7 +183,7 @@ impl Store {
             notify,
             shared: Arc::new(Shared {
                 url: url.into(),
-                names: names::NameCache::new(names::NAME_CACHE_CAPACITY),
+                names,
             }),
         })
     }

@@ -8,7 +8,15 @@
 //! is kept. Only ids that were read from committed rows are kept. A name
 //! that does not exist is not kept: the next post may create it, and the
 //! listing after that post must find it.
+//!
+//! The writer goes through it too: an author or a hashtag it finds here is
+//! not created again nor read back, so a batch of known names is three
+//! statements (messages, links, counters), not seven. It remembers what it
+//! wrote only after the commit, so no id of a transaction that rolled back
+//! is ever kept; and a hashtag is kept with the display form stored for it
+//! (the first spelling written), which is what a post's answer shows.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -24,12 +32,18 @@ use crate::domain::{Hashtag, UserName};
 /// timeline's hot set.
 pub(crate) const NAME_CACHE_CAPACITY: NonZeroUsize = NonZeroUsize::new(16_384).unwrap();
 
+/// A hashtag as stored: its id and display form (the first spelling
+/// ever written).
+type WrittenHashtag = (i64, Box<str>);
+
 /// Ids of users and hashtags by name, each kind bounded to the most
 /// recently used names (the least recently used name is dropped when a new
 /// one needs room; it is read again from the database if asked for).
 pub(crate) struct NameCache {
     users: Mutex<LruCache<Box<str>, i64>>,
     hashtags: Mutex<LruCache<Box<str>, i64>>,
+    /// Hashtags the writer has written, with their stored display form.
+    written_hashtags: Mutex<LruCache<Box<str>, WrittenHashtag>>,
 }
 
 impl NameCache {
@@ -37,6 +51,57 @@ impl NameCache {
         NameCache {
             users: Mutex::new(LruCache::new(capacity)),
             hashtags: Mutex::new(LruCache::new(capacity)),
+            written_hashtags: Mutex::new(LruCache::new(capacity)),
+        }
+    }
+
+    /// The ids of those of `names` (users) that are kept.
+    pub(crate) fn known_users<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> HashMap<String, i64> {
+        let mut users = lock(&self.users);
+        names
+            .into_iter()
+            .filter_map(|name| users.get(name).map(|id| (name.to_owned(), *id)))
+            .collect()
+    }
+
+    /// The id and stored display form of those of `names` (normalized
+    /// hashtags) the writer has written and still keeps.
+    pub(crate) fn known_hashtags<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> HashMap<String, (i64, String)> {
+        let mut written = lock(&self.written_hashtags);
+        names
+            .into_iter()
+            .filter_map(|name| {
+                written
+                    .get(name)
+                    .map(|(id, display)| (name.to_owned(), (*id, display.to_string())))
+            })
+            .collect()
+    }
+
+    /// Keeps what a committed batch wrote or found: its authors' ids, and
+    /// its hashtags' ids with their display forms (for the listings too).
+    pub(crate) fn remember_written(
+        &self,
+        users: &HashMap<String, i64>,
+        hashtags: &HashMap<String, (i64, String)>,
+    ) {
+        {
+            let mut kept = lock(&self.users);
+            for (name, id) in users {
+                kept.put(name.as_str().into(), *id);
+            }
+        }
+        let mut kept = lock(&self.hashtags);
+        let mut written = lock(&self.written_hashtags);
+        for (name, (id, display)) in hashtags {
+            kept.put(name.as_str().into(), *id);
+            written.put(name.as_str().into(), (*id, display.as_str().into()));
         }
     }
 
@@ -89,7 +154,7 @@ where
 
 /// The cache stays whole whatever a panicking holder was doing (each
 /// operation is one map update), so a poisoned lock is simply taken.
-fn lock(cache: &Mutex<LruCache<Box<str>, i64>>) -> MutexGuard<'_, LruCache<Box<str>, i64>> {
+fn lock<T>(cache: &Mutex<T>) -> MutexGuard<'_, T> {
     cache.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -207,6 +272,22 @@ mod tests {
         assert_eq!(get(&cache, &reads, "b").await, Some(2));
         assert_eq!(reads.count(), 5);
         assert_eq!(cache.len(), (0, 3));
+    }
+
+    /// What the writer remembers after a commit, it finds again (and so do
+    /// the listings); what it never wrote, it does not.
+    #[tokio::test]
+    async fn what_a_commit_wrote_is_known_to_the_writer_and_the_listings() {
+        let cache = NameCache::new(NonZeroUsize::new(4).unwrap());
+        assert!(cache.known_users(["ann"]).is_empty());
+        let users = HashMap::from([("ann".to_owned(), 3)]);
+        let hashtags = HashMap::from([("rust".to_owned(), (8, "Rust".to_owned()))]);
+        cache.remember_written(&users, &hashtags);
+        assert_eq!(cache.known_users(["ann", "bob"]), users);
+        assert_eq!(cache.known_hashtags(["rust", "go"]), hashtags);
+        let reads = Reads::new(&[]);
+        assert_eq!(get(&cache, &reads, "rust").await, Some(8));
+        assert_eq!(reads.count(), 0, "a listing needs no read for it");
     }
 
     #[tokio::test]

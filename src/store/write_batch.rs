@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait, Value};
 
+use super::names::NameCache;
 use super::sql::Sql;
 use crate::domain::{Message, MessageId, NewMessage, User};
 
@@ -30,16 +31,37 @@ pub(crate) struct IdentifiedPost<'a> {
 ///
 /// `committing` is set just before COMMIT is sent: a failure (or a
 /// cancellation) after that point may have left the batch committed.
+///
+/// Authors and hashtags `names` already holds are neither created nor read
+/// back; what the batch wrote is remembered there once it has committed.
 pub(crate) async fn write_batch(
     db: &DatabaseConnection,
+    names: &NameCache,
     posts: &[IdentifiedPost<'_>],
     notify: bool,
     committing: &AtomicBool,
 ) -> Result<Vec<Message>, DbErr> {
+    let authors: BTreeSet<&str> = posts.iter().map(|p| p.post.author.as_str()).collect();
+    // The first-written display of each tag in this batch, by normalized name.
+    let mut tags: BTreeMap<&str, &str> = BTreeMap::new();
+    for tag in posts.iter().flat_map(|p| &p.post.hashtags) {
+        tags.entry(tag.normalized()).or_insert(tag.display());
+    }
+    let mut user_ids = names.known_users(authors.iter().copied());
+    let mut hashtags = names.known_hashtags(tags.keys().copied());
+    let new_authors: BTreeSet<&str> = authors
+        .into_iter()
+        .filter(|name| !user_ids.contains_key(*name))
+        .collect();
+    tags.retain(|name, _| !hashtags.contains_key(*name));
+
     let txn = db.begin().await?;
-    let now = Utc::now();
-    let user_ids = ensure_users(&txn, posts, now).await?;
-    let hashtags = ensure_hashtags(&txn, posts).await?;
+    if !new_authors.is_empty() {
+        user_ids.extend(ensure_users(&txn, &new_authors, Utc::now()).await?);
+    }
+    if !tags.is_empty() {
+        hashtags.extend(ensure_hashtags(&txn, &tags).await?);
+    }
     insert_messages(&txn, posts, &user_ids).await?;
     insert_links(&txn, posts, &user_ids, &hashtags).await?;
     bump_counters(&txn, posts, &hashtags).await?;
@@ -48,6 +70,7 @@ pub(crate) async fn write_batch(
     }
     committing.store(true, Ordering::SeqCst);
     txn.commit().await?;
+    names.remember_written(&user_ids, &hashtags);
 
     Ok(posts
         .iter()
@@ -72,13 +95,12 @@ pub(crate) async fn write_batch(
         .collect())
 }
 
-/// Creates the authors that do not exist yet; returns every author's id by name.
+/// Creates those of `names` that do not exist yet; returns each one's id.
 async fn ensure_users<C: ConnectionTrait>(
     db: &C,
-    posts: &[IdentifiedPost<'_>],
+    names: &BTreeSet<&str>,
     now: DateTime<Utc>,
 ) -> Result<HashMap<String, i64>, DbErr> {
-    let names: BTreeSet<&str> = posts.iter().map(|p| p.post.author.as_str()).collect();
     let backend = db.get_database_backend();
 
     let mut insert = Sql::new(backend);
@@ -110,20 +132,13 @@ async fn ensure_users<C: ConnectionTrait>(
     Ok(ids)
 }
 
-/// Creates the hashtags that do not exist yet; returns (id, display form) by
-/// normalized name.
+/// Creates those of `wanted` (display by normalized name) that do not
+/// exist yet; returns each one's id and stored display form (the first one
+/// ever written) by normalized name.
 async fn ensure_hashtags<C: ConnectionTrait>(
     db: &C,
-    posts: &[IdentifiedPost<'_>],
+    wanted: &BTreeMap<&str, &str>,
 ) -> Result<HashMap<String, (i64, String)>, DbErr> {
-    // The first-written display of each tag in this batch, by normalized name.
-    let mut wanted: BTreeMap<&str, &str> = BTreeMap::new();
-    for tag in posts.iter().flat_map(|p| &p.post.hashtags) {
-        wanted.entry(tag.normalized()).or_insert(tag.display());
-    }
-    if wanted.is_empty() {
-        return Ok(HashMap::new());
-    }
     let backend = db.get_database_backend();
 
     let mut insert = Sql::new(backend);

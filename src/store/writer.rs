@@ -50,6 +50,8 @@ const RESTART_PAUSE: Duration = Duration::from_millis(200);
 pub(crate) struct WriterSetup {
     /// The writer's own pool.
     pub db: DatabaseConnection,
+    /// Authors' and hashtags' ids by name, shared with the listings.
+    pub names: Arc<super::names::NameCache>,
     pub stats: Arc<StoreStats>,
     pub clock: Clock,
     pub max_batch: usize,

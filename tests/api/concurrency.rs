@@ -83,7 +83,8 @@ async fn concurrent_posts_all_land(backend: Backend) {
 on_every_backend!(
     concurrent_posts_all_land,
     a_burst_is_written_in_few_batches,
-    a_bad_post_fails_alone
+    a_bad_post_fails_alone,
+    known_names_cost_no_statements_to_post
 );
 
 /// Group commit itself: a burst of posts, all waiting at once, is written
@@ -225,4 +226,41 @@ async fn a_bad_post_fails_alone(backend: Backend) {
     assert_eq!(app.footprint().await.messages, BURST as i64 - 1);
     // The good posts of the refused batch were written one by one.
     assert!(app.metric("dunder_write_batches_total").await - batches_before > 1);
+}
+
+/// A post whose author and hashtags the writer already knows is written
+/// with three statements (the message, its hashtag links, the trend
+/// counters): the names are neither created again nor read back. The
+/// first post of a name also creates and reads it: four more. The relay
+/// is off, so that nothing else counts while the test measures.
+async fn known_names_cost_no_statements_to_post(backend: Backend) {
+    let database = Arc::new(TestDatabase::create(backend).await);
+    let app = TestApp::spawn_on(database, TestClock::at(default_start()), |flags| {
+        flags.live_relay = Some(dunder::config::RelayMode::Off);
+    })
+    .await;
+    let statements = || app.metric("dunder_sql_statements_total");
+    let mut costs = Vec::new();
+    for (user, tags) in [
+        ("ann", vec!["rust"]),
+        ("ann", vec!["rust"]),
+        ("ann", vec!["Rust", "go"]),
+        ("bob", vec!["go"]),
+        ("bob", vec![]),
+    ] {
+        let before = statements().await;
+        app.post_ok(user, "hello", &tags).await;
+        costs.push(statements().await - before);
+    }
+    // New author and tag; both known; a new tag; a new author; no tags
+    // (no links to write either).
+    assert_eq!(costs, [7, 3, 5, 5, 2], "statements per post");
+    // What a post answers and stores is the same either way: the stored
+    // display form of a tag is its first spelling.
+    let (status, page) = app.get("/message?user_name=ann&limit=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        page["data"]["messages"][0]["hashtags"],
+        serde_json::json!(["rust", "go"])
+    );
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicU64;
 
 use super::*;
 use crate::domain::UserName;
+use crate::store::names::NameCache;
 use crate::store::write_batch::{write_batch, IdentifiedPost};
 use crate::store::{connect, migrate_database};
 use sea_orm::DbBackend;
@@ -103,9 +104,15 @@ fn post(text: &str) -> NewMessage {
     NewMessage::parse(UserName::parse("user", "ann").unwrap(), text, &[], 500).unwrap()
 }
 
+/// An empty name cache, as a process starts with.
+fn fresh_names() -> NameCache {
+    NameCache::new(crate::store::names::NAME_CACHE_CAPACITY)
+}
+
 fn setup(db: DatabaseConnection, on_commit: Option<CommitHook>) -> WriterSetup {
     WriterSetup {
         db,
+        names: Arc::new(fresh_names()),
         stats: Arc::new(StoreStats::default()),
         clock: Arc::new(SystemTime::now),
         max_batch: MAX_BATCH,
@@ -154,6 +161,7 @@ async fn a_post_already_committed_is_answered_as_stored(backend: DbBackend) {
     let id = batch[0].id;
     let first = write_batch(
         &db,
+        &fresh_names(),
         &[IdentifiedPost { id, post }],
         false,
         &AtomicBool::new(false),
@@ -204,7 +212,7 @@ async fn a_batch_already_committed_is_answered_as_stored(backend: DbBackend) {
             post: &t.post,
         })
         .collect();
-    let first = write_batch(&db, &posts, false, &AtomicBool::new(false))
+    let first = write_batch(&db, &fresh_names(), &posts, false, &AtomicBool::new(false))
         .await
         .unwrap();
     drop(posts);
