@@ -98,8 +98,10 @@ async fn run() {
         format!("{}/../bench-suite.json", env!("CARGO_TARGET_TMPDIR"))
     });
     std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    let chart = Path::new(&out).with_extension("svg");
+    std::fs::write(&chart, svg(&report)).unwrap();
     println!("\n{}", markdown(&report));
-    println!("JSON result: {out}");
+    println!("JSON result: {out}\nchart: {}", chart.display());
 }
 
 /// Every measure on one backend, as a JSON object.
@@ -898,7 +900,8 @@ fn markdown(report: &Value) -> String {
                 Target::AtLeast(t) => format!("≥ {t}: {}", if ratio >= t { "met" } else { "missed" }),
                 Target::AtMost(t) => format!("≤ {t}: {}", if ratio <= t { "met" } else { "missed" }),
             };
-            out.push_str(&format!("| {name} | {measure} | {dunder} | {baseline} | {ratio:.2} | {verdict} |\n"));
+            let ratio = if ratio.is_nan() { "-".to_owned() } else { format!("{ratio:.2}") };
+            out.push_str(&format!("| {name} | {measure} | {dunder} | {baseline} | {ratio} | {verdict} |\n"));
         };
         for (face, key) in [("REST", "rest"), ("GraphQL", "graphql")] {
             let d = rate(&l[key]);
@@ -948,4 +951,62 @@ fn markdown(report: &Value) -> String {
         }
     }
     out
+}
+
+/// Posts per second against clients, one line per system and backend, as
+/// a self-contained SVG (clients on an even scale of the three counts).
+fn svg(report: &Value) -> String {
+    let mut lines: Vec<(String, Vec<f64>)> = Vec::new();
+    for b in report["backends"].as_array().unwrap() {
+        let name = b["backend"].as_str().unwrap();
+        let posts = b["posts"].as_array().unwrap();
+        for (system, key) in [("Dunder", "dunder"), ("pgbench", "pgbench")] {
+            let rates: Vec<f64> = posts.iter().filter_map(|p| p[key]["rate"].as_f64()).collect();
+            if rates.len() == POST_CLIENTS.len() {
+                lines.push((format!("{system}, {name}"), rates));
+            }
+        }
+    }
+    let top = lines.iter().flat_map(|(_, r)| r.iter().copied()).fold(1.0, f64::max) * 1.1;
+    let (width, height, left, bottom) = (640.0, 400.0, 70.0, 40.0);
+    let x = |i: usize| left + i as f64 * (width - left - 40.0) / (POST_CLIENTS.len() - 1) as f64;
+    let y = |v: f64| height - bottom - v / top * (height - bottom - 20.0);
+    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n\
+         <line x1=\"{left}\" y1=\"20\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>\n\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">clients</text>\n\
+         <text x=\"12\" y=\"14\">posts/s</text>\n",
+        height - bottom, width - 40.0, height - bottom, height - bottom, width / 2.0, height - 5.0
+    );
+    for (i, clients) in POST_CLIENTS.iter().enumerate() {
+        svg.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{clients}</text>\n",
+            x(i),
+            height - bottom + 16.0
+        ));
+    }
+    for tick in 0..=4 {
+        let v = top / 4.0 * tick as f64;
+        svg.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{v:.0}</text>\n",
+            left - 6.0,
+            y(v) + 4.0
+        ));
+    }
+    for (n, (label, rates)) in lines.iter().enumerate() {
+        let color = colors[n % colors.len()];
+        let points: Vec<String> = rates.iter().enumerate().map(|(i, r)| format!("{:.1},{:.1}", x(i), y(*r))).collect();
+        svg.push_str(&format!(
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n\
+             <text x=\"{}\" y=\"{}\" fill=\"{color}\">{label}</text>\n",
+            points.join(" "),
+            left + 10.0,
+            30.0 + 16.0 * n as f64
+        ));
+    }
+    svg.push_str("</svg>\n");
+    svg
 }
