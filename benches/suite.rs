@@ -20,8 +20,9 @@
 //! `DUNDER_BENCH_MESSAGES` (1000000), `DUNDER_BENCH_SECONDS` per load
 //! (10), `DUNDER_BENCH_BACKENDS` (`sqlite,postgres`),
 //! `DUNDER_BENCH_POSTGRAPHILE=0` to skip PostGraphile (it is installed with
-//! npm at run time), `DUNDER_BENCH_OUT` for the JSON result (default
-//! `bench-suite.json` in Cargo's target directory). PostgreSQL comes from
+//! npm at run time), `DUNDER_BENCH_KEEP=1` to keep the seeded databases,
+//! `DUNDER_BENCH_OUT` for the JSON result (default `bench-suite.json` in
+//! Cargo's target directory, the chart beside it). PostgreSQL comes from
 //! `DUNDER_TEST_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`; it needs `pgbench` on the
 //! PATH, and `node` and `npm` for PostGraphile.
@@ -84,7 +85,12 @@ async fn run() {
     for (n, backend) in backends.split(',').map(str::trim).enumerate() {
         let (url, database) = fresh_database(backend, &dir, n).await;
         let result = bench_backend(backend, &url, messages, Duration::from_secs(seconds)).await;
-        drop_database(database).await;
+        // Kept on request, to look at plans over the same data afterwards.
+        if setting("DUNDER_BENCH_KEEP", "0") == "1" {
+            println!("{backend}: database kept: {url}");
+        } else {
+            drop_database(database).await;
+        }
         results.push(result);
     }
     let report = json!({
