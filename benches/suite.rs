@@ -100,9 +100,8 @@ async fn run() {
         "seconds_per_load": seconds,
         "backends": results,
     });
-    let out = std::env::var("DUNDER_BENCH_OUT").unwrap_or_else(|_| {
-        format!("{}/../bench-suite.json", env!("CARGO_TARGET_TMPDIR"))
-    });
+    let out = std::env::var("DUNDER_BENCH_OUT")
+        .unwrap_or_else(|_| format!("{}/../bench-suite.json", env!("CARGO_TARGET_TMPDIR")));
     std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
     let chart = Path::new(&out).with_extension("svg");
     std::fs::write(&chart, svg(&report)).unwrap();
@@ -146,8 +145,12 @@ async fn bench_backend(backend: &str, url: &str, messages: usize, duration: Dura
     // Filtered listing.
     let rest = load(LISTING_CLIENTS, duration, rest_page(&client, &base)).await;
     let graphql = load(LISTING_CLIENTS, duration, graphql_page(&client, &base)).await;
-    println!("{backend}: REST page {:.0} req/s, GraphQL page {:.0} req/s", rest.rate, graphql.rate);
-    out["listing"] = json!({ "clients": LISTING_CLIENTS, "rest": rest.json(), "graphql": graphql.json() });
+    println!(
+        "{backend}: REST page {:.0} req/s, GraphQL page {:.0} req/s",
+        rest.rate, graphql.rate
+    );
+    out["listing"] =
+        json!({ "clients": LISTING_CLIENTS, "rest": rest.json(), "graphql": graphql.json() });
     if postgres {
         let prepared = pgbench(url, PAGE_SQL, LISTING_CLIENTS, duration);
         println!("{backend}: prepared SQL page {prepared:.0} req/s");
@@ -155,7 +158,12 @@ async fn bench_backend(backend: &str, url: &str, messages: usize, duration: Dura
         if setting("DUNDER_BENCH_POSTGRAPHILE", "1") != "0" {
             match PostGraphile::start(url).await {
                 Some(pgl) => {
-                    let rate = load(LISTING_CLIENTS, duration, postgraphile_page(&client, &pgl.url)).await;
+                    let rate = load(
+                        LISTING_CLIENTS,
+                        duration,
+                        postgraphile_page(&client, &pgl.url),
+                    )
+                    .await;
                     println!("{backend}: PostGraphile page {:.0} req/s", rate.rate);
                     out["listing"]["postgraphile"] = rate.json();
                 }
@@ -181,7 +189,10 @@ async fn bench_backend(backend: &str, url: &str, messages: usize, duration: Dura
     .await;
     println!(
         "{backend}: page 1 p50 {:.2} ms p99 {:.2} ms; {DEPTH} deep p50 {:.2} ms p99 {:.2} ms",
-        ms(first.0), ms(first.1), ms(deep.0), ms(deep.1)
+        ms(first.0),
+        ms(first.1),
+        ms(deep.0),
+        ms(deep.1)
     );
     out["depth"] = json!({
         "depth": DEPTH,
@@ -223,7 +234,9 @@ async fn bench_backend(backend: &str, url: &str, messages: usize, duration: Dura
     if postgres {
         for (n, clients) in POST_CLIENTS.into_iter().enumerate() {
             let rate = pgbench(url, POST_SQL, clients, duration);
-            println!("{backend}: pgbench one post per transaction, {clients} clients: {rate:.0} posts/s");
+            println!(
+                "{backend}: pgbench one post per transaction, {clients} clients: {rate:.0} posts/s"
+            );
             posts[n]["pgbench"] = json!({ "rate": rate });
         }
     }
@@ -298,7 +311,12 @@ impl Seed {
                     hashtags.push(h);
                 }
             }
-            SeedMessage { id, at_ms, user, hashtags }
+            SeedMessage {
+                id,
+                at_ms,
+                user,
+                hashtags,
+            }
         })
     }
 
@@ -329,7 +347,7 @@ impl Seed {
         if postgres {
             // The ids were given, so the sequences must move past them for
             // the posts that follow.
-                for table in ["users", "hashtags"] {
+            for table in ["users", "hashtags"] {
                 db.execute_unprepared(&format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
                 ))
@@ -339,12 +357,22 @@ impl Seed {
         }
 
         let mut counts: HashMap<(i64, i64), i64> = HashMap::new();
-        let mut messages = Rows::new(db, postgres, "messages (id, user_id, text, created_at)").await;
+        let mut messages =
+            Rows::new(db, postgres, "messages (id, user_id, text, created_at)").await;
         for m in self.iter() {
             let at = DateTime::from_timestamp_millis(m.at_ms).unwrap();
-            let text = format!("seed message from user{} about {} things", m.user, m.hashtags.len());
+            let text = format!(
+                "seed message from user{} about {} things",
+                m.user,
+                m.hashtags.len()
+            );
             messages
-                .push(&[bytes_literal(&m.id, postgres), m.user.to_string(), text_literal(&text, postgres), timestamp_field(at, postgres)])
+                .push(&[
+                    bytes_literal(&m.id, postgres),
+                    m.user.to_string(),
+                    text_literal(&text, postgres),
+                    timestamp_field(at, postgres),
+                ])
                 .await;
             let minute = m.at_ms.div_euclid(60_000);
             *counts.entry((ALL_MESSAGES, minute)).or_default() += 1;
@@ -354,19 +382,32 @@ impl Seed {
         }
         messages.finish().await;
 
-        let mut links = Rows::new(db, postgres, "message_hashtags (hashtag_id, message_id, user_id, position)").await;
+        let mut links = Rows::new(
+            db,
+            postgres,
+            "message_hashtags (hashtag_id, message_id, user_id, position)",
+        )
+        .await;
         for m in self.iter() {
             for (position, h) in m.hashtags.iter().enumerate() {
                 links
-                    .push(&[h.to_string(), bytes_literal(&m.id, postgres), m.user.to_string(), position.to_string()])
+                    .push(&[
+                        h.to_string(),
+                        bytes_literal(&m.id, postgres),
+                        m.user.to_string(),
+                        position.to_string(),
+                    ])
                     .await;
             }
         }
         links.finish().await;
 
-        let mut counters = Rows::new(db, postgres, "trend_counts (hashtag_id, minute, count)").await;
+        let mut counters =
+            Rows::new(db, postgres, "trend_counts (hashtag_id, minute, count)").await;
         for ((h, minute), count) in counts {
-            counters.push(&[h.to_string(), minute.to_string(), count.to_string()]).await;
+            counters
+                .push(&[h.to_string(), minute.to_string(), count.to_string()])
+                .await;
         }
         counters.finish().await;
     }
@@ -377,7 +418,9 @@ impl Seed {
 /// transaction on SQLite.
 enum Rows {
     Copy {
-        copy: sea_orm::sqlx::postgres::PgCopyIn<sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Postgres>>,
+        copy: sea_orm::sqlx::postgres::PgCopyIn<
+            sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Postgres>,
+        >,
         buffer: String,
     },
     Insert {
@@ -396,7 +439,10 @@ impl Rows {
             )
             .await
             .unwrap();
-            Rows::Copy { copy, buffer: String::new() }
+            Rows::Copy {
+                copy,
+                buffer: String::new(),
+            }
         } else {
             Rows::Insert {
                 txn: db.begin().await.unwrap(),
@@ -414,7 +460,9 @@ impl Rows {
                 buffer.push_str(&fields.join("\t"));
                 buffer.push('\n');
                 if buffer.len() > 1 << 20 {
-                    copy.send(std::mem::take(buffer).into_bytes()).await.unwrap();
+                    copy.send(std::mem::take(buffer).into_bytes())
+                        .await
+                        .unwrap();
                 }
             }
             Rows::Insert { txn, into, values } => {
@@ -434,7 +482,11 @@ impl Rows {
                 }
                 copy.finish().await.unwrap();
             }
-            Rows::Insert { txn, into, mut values } => {
+            Rows::Insert {
+                txn,
+                into,
+                mut values,
+            } => {
                 flush_insert(&txn, &into, &mut values).await;
                 txn.commit().await.unwrap();
             }
@@ -560,9 +612,17 @@ fn random_hashtag() -> String {
 async fn expect_ok(response: reqwest::Response, what: &str) {
     let status = response.status();
     let body = response.bytes().await.unwrap();
-    assert!(status.is_success(), "{what}: {status} {}", String::from_utf8_lossy(&body));
+    assert!(
+        status.is_success(),
+        "{what}: {status} {}",
+        String::from_utf8_lossy(&body)
+    );
     // GraphQL answers errors with 200.
-    assert!(!body.windows(9).any(|w| w == br#""errors":"#), "{what}: {}", String::from_utf8_lossy(&body));
+    assert!(
+        !body.windows(9).any(|w| w == br#""errors":"#),
+        "{what}: {}",
+        String::from_utf8_lossy(&body)
+    );
 }
 
 fn rest_page(client: &reqwest::Client, base: &str) -> Request {
@@ -707,7 +767,10 @@ async fn raw_trend_time(
     let bucket = if postgres {
         format!("floor(extract(epoch FROM m.created_at) / {})", minutes * 60)
     } else {
-        format!("CAST(strftime('%s', m.created_at) AS INTEGER) / {}", minutes * 60)
+        format!(
+            "CAST(strftime('%s', m.created_at) AS INTEGER) / {}",
+            minutes * 60
+        )
     };
     let (from, to) = (timestamp_sql(start, postgres), timestamp_sql(end, postgres));
     let source = match hashtag {
@@ -724,7 +787,10 @@ async fn raw_trend_time(
     for run in 0..5 {
         let sent = Instant::now();
         let rows = db
-            .query_all(sea_orm::Statement::from_string(db.get_database_backend(), sql.clone()))
+            .query_all(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql.clone(),
+            ))
             .await
             .unwrap();
         assert!(!rows.is_empty(), "{sql}");
@@ -782,7 +848,12 @@ fn pgbench(url: &str, script: &str, clients: usize, duration: Duration) -> f64 {
     file.write_all(script.as_bytes()).unwrap();
     let output = Command::new("pgbench")
         .args(["-n", "-M", "prepared"])
-        .args(["-c", &clients.to_string(), "-j", &clients.min(2).to_string()])
+        .args([
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &clients.min(2).to_string(),
+        ])
         .args(["-T", &duration.as_secs().max(1).to_string()])
         .arg("-f")
         .arg(file.path())
@@ -817,7 +888,13 @@ impl PostGraphile {
     async fn start(database_url: &str) -> Option<PostGraphile> {
         let dir = tempfile::tempdir().unwrap();
         let installed = Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "postgraphile@4"])
+            .args([
+                "install",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+                "postgraphile@4",
+            ])
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .status()
@@ -835,7 +912,14 @@ impl PostGraphile {
         let cli = Path::new("node_modules/postgraphile/cli.js");
         let child = Command::new("node")
             .arg(cli)
-            .args(["-c", database_url, "--host", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "-c",
+                database_url,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
             .args(["--schema", "public", "--disable-query-log"])
             .current_dir(dir.path())
             .stdout(Stdio::null())
@@ -899,51 +983,105 @@ fn markdown(report: &Value) -> String {
         let l = &b["listing"];
         // The issue's targets: a ratio at least (or, for depth, at most)
         // this much.
-        let mut row = |measure: &str, dunder: String, baseline: String, ratio: f64, target: Target| {
-            let verdict = match target {
-                _ if ratio.is_nan() => "-".to_owned(),
-                Target::None => "-".to_owned(),
-                Target::AtLeast(t) => format!("≥ {t}: {}", if ratio >= t { "met" } else { "missed" }),
-                Target::AtMost(t) => format!("≤ {t}: {}", if ratio <= t { "met" } else { "missed" }),
+        let mut row =
+            |measure: &str, dunder: String, baseline: String, ratio: f64, target: Target| {
+                let verdict = match target {
+                    _ if ratio.is_nan() => "-".to_owned(),
+                    Target::None => "-".to_owned(),
+                    Target::AtLeast(t) => {
+                        format!("≥ {t}: {}", if ratio >= t { "met" } else { "missed" })
+                    }
+                    Target::AtMost(t) => {
+                        format!("≤ {t}: {}", if ratio <= t { "met" } else { "missed" })
+                    }
+                };
+                let ratio = if ratio.is_nan() {
+                    "-".to_owned()
+                } else {
+                    format!("{ratio:.2}")
+                };
+                out.push_str(&format!(
+                    "| {name} | {measure} | {dunder} | {baseline} | {ratio} | {verdict} |\n"
+                ));
             };
-            let ratio = if ratio.is_nan() { "-".to_owned() } else { format!("{ratio:.2}") };
-            out.push_str(&format!("| {name} | {measure} | {dunder} | {baseline} | {ratio} | {verdict} |\n"));
-        };
         for (face, key) in [("REST", "rest"), ("GraphQL", "graphql")] {
             let d = rate(&l[key]);
             if l["prepared_sql"].is_object() {
                 let p = rate(&l["prepared_sql"]);
-                row(&format!("{face} hashtag page, 16 clients, vs prepared SQL"), format!("{d:.0} req/s"), format!("{p:.0} req/s"), d / p, Target::AtLeast(if key == "rest" { 1.2 } else { 1.0 }));
+                row(
+                    &format!("{face} hashtag page, 16 clients, vs prepared SQL"),
+                    format!("{d:.0} req/s"),
+                    format!("{p:.0} req/s"),
+                    d / p,
+                    Target::AtLeast(if key == "rest" { 1.2 } else { 1.0 }),
+                );
             } else {
-                row(&format!("{face} hashtag page, 16 clients"), format!("{d:.0} req/s"), "-".into(), f64::NAN, Target::None);
+                row(
+                    &format!("{face} hashtag page, 16 clients"),
+                    format!("{d:.0} req/s"),
+                    "-".into(),
+                    f64::NAN,
+                    Target::None,
+                );
             }
         }
         if l["postgraphile"].is_object() {
             let d = rate(&l["graphql"]);
             let p = rate(&l["postgraphile"]);
-            row("GraphQL hashtag page vs PostGraphile 4", format!("{d:.0} req/s"), format!("{p:.0} req/s"), d / p, Target::AtLeast(2.0));
+            row(
+                "GraphQL hashtag page vs PostGraphile 4",
+                format!("{d:.0} req/s"),
+                format!("{p:.0} req/s"),
+                d / p,
+                Target::AtLeast(2.0),
+            );
         }
         let d = &b["depth"];
         for q in ["p50", "p99"] {
             let deep = d[format!("deep_{q}_ms")].as_f64().unwrap();
             let first = d[format!("page1_{q}_ms")].as_f64().unwrap();
-            row(&format!("page {} deep vs page 1, {q}", d["depth"]), format!("{deep:.2} ms"), format!("{first:.2} ms"), deep / first, Target::AtMost(1.2));
+            row(
+                &format!("page {} deep vs page 1, {q}", d["depth"]),
+                format!("{deep:.2} ms"),
+                format!("{first:.2} ms"),
+                deep / first,
+                Target::AtMost(1.2),
+            );
         }
         for t in b["trends"].as_array().unwrap() {
             let dunder = t["dunder_ms"].as_f64().unwrap();
             let raw = t["raw_rows_ms"].as_f64().unwrap();
             let what = t["hashtag"].as_str().unwrap_or("all messages");
             let minutes = t["aggregation_minutes"].as_i64().unwrap();
-            let agg = if minutes == 60 { "1h".to_owned() } else { format!("{minutes}m") };
-            row(&format!("trend 30 days at {agg}, {what}: raw rows / Dunder"), format!("{dunder:.2} ms"), format!("{raw:.2} ms"), raw / dunder, Target::AtLeast(20.0));
+            let agg = if minutes == 60 {
+                "1h".to_owned()
+            } else {
+                format!("{minutes}m")
+            };
+            row(
+                &format!("trend 30 days at {agg}, {what}: raw rows / Dunder"),
+                format!("{dunder:.2} ms"),
+                format!("{raw:.2} ms"),
+                raw / dunder,
+                Target::AtLeast(20.0),
+            );
         }
         let posts = b["posts"].as_array().unwrap();
-        let best = posts.iter().map(|p| rate(&p["pgbench"])).fold(f64::NAN, f64::max);
+        let best = posts
+            .iter()
+            .map(|p| rate(&p["pgbench"]))
+            .fold(f64::NAN, f64::max);
         for p in posts {
             let clients = p["clients"].as_u64().unwrap();
             let d = rate(&p["dunder"]);
             if best.is_nan() {
-                row(&format!("posts/s, {clients} clients"), format!("{d:.0}"), "-".into(), f64::NAN, Target::None);
+                row(
+                    &format!("posts/s, {clients} clients"),
+                    format!("{d:.0}"),
+                    "-".into(),
+                    f64::NAN,
+                    Target::None,
+                );
             } else {
                 let own = rate(&p["pgbench"]);
                 row(
@@ -967,13 +1105,20 @@ fn svg(report: &Value) -> String {
         let name = b["backend"].as_str().unwrap();
         let posts = b["posts"].as_array().unwrap();
         for (system, key) in [("Dunder", "dunder"), ("pgbench", "pgbench")] {
-            let rates: Vec<f64> = posts.iter().filter_map(|p| p[key]["rate"].as_f64()).collect();
+            let rates: Vec<f64> = posts
+                .iter()
+                .filter_map(|p| p[key]["rate"].as_f64())
+                .collect();
             if rates.len() == POST_CLIENTS.len() {
                 lines.push((format!("{system}, {name}"), rates));
             }
         }
     }
-    let top = lines.iter().flat_map(|(_, r)| r.iter().copied()).fold(1.0, f64::max) * 1.1;
+    let top = lines
+        .iter()
+        .flat_map(|(_, r)| r.iter().copied())
+        .fold(1.0, f64::max)
+        * 1.1;
     let (width, height, left, bottom) = (640.0, 400.0, 70.0, 40.0);
     let x = |i: usize| left + i as f64 * (width - left - 40.0) / (POST_CLIENTS.len() - 1) as f64;
     let y = |v: f64| height - bottom - v / top * (height - bottom - 20.0);
@@ -1004,7 +1149,11 @@ fn svg(report: &Value) -> String {
     }
     for (n, (label, rates)) in lines.iter().enumerate() {
         let color = colors[n % colors.len()];
-        let points: Vec<String> = rates.iter().enumerate().map(|(i, r)| format!("{:.1},{:.1}", x(i), y(*r))).collect();
+        let points: Vec<String> = rates
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("{:.1},{:.1}", x(i), y(*r)))
+            .collect();
         svg.push_str(&format!(
             "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n\
              <text x=\"{}\" y=\"{}\" fill=\"{color}\">{label}</text>\n",
