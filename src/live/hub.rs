@@ -72,10 +72,7 @@ impl Hub {
 
     /// Like [`Hub::new`], feeding `page_cache` with every message it
     /// publishes.
-    pub fn with_page_cache(
-        queue_capacity: usize,
-        page_cache: Option<Arc<PageCache>>,
-    ) -> Arc<Hub> {
+    pub fn with_page_cache(queue_capacity: usize, page_cache: Option<Arc<PageCache>>) -> Arc<Hub> {
         Arc::new(Hub {
             state: Mutex::new(HubState::default()),
             queue_capacity: queue_capacity.max(1),

@@ -80,6 +80,12 @@ impl Live {
         }
     }
 
+    /// How many listing pages the first-page cache has answered without a
+    /// statement.
+    pub fn pages_from_cache(&self) -> u64 {
+        self.page_cache.as_ref().map_or(0, |cache| cache.served())
+    }
+
     /// Whether the relay carries other processes' posts now.
     pub fn relay_health(&self) -> &RelayHealth {
         &self.relay_health

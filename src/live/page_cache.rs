@@ -106,6 +106,8 @@ pub struct PageCache {
     entries: Mutex<LruCache<Key, Entry>>,
     health: Arc<RelayHealth>,
     next_fill: AtomicU64,
+    /// Pages answered from memory, without a statement.
+    served: AtomicU64,
 }
 
 impl PageCache {
@@ -117,7 +119,13 @@ impl PageCache {
             )),
             health,
             next_fill: AtomicU64::new(0),
+            served: AtomicU64::new(0),
         }
+    }
+
+    /// How many pages were answered from memory so far.
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
     }
 
     fn entries(&self) -> MutexGuard<'_, LruCache<Key, Entry>> {
@@ -170,7 +178,10 @@ impl PageCache {
                 Some(Entry {
                     messages,
                     state: State::Ready { misses: filled },
-                }) if *filled == misses => return Ok(first(messages, page.limit)),
+                }) if *filled == misses => {
+                    self.served.fetch_add(1, Ordering::Relaxed);
+                    return Ok(first(messages, page.limit));
+                }
                 Some(Entry {
                     state: State::Filling(_),
                     ..
@@ -303,10 +314,7 @@ mod tests {
             ..MessageFilter::default()
         };
         let first = PageRequest::older(None, 20);
-        assert_eq!(
-            Key::of(&tag, &first),
-            Some(Key::Hashtag("rust".to_owned()))
-        );
+        assert_eq!(Key::of(&tag, &first), Some(Key::Hashtag("rust".to_owned())));
         assert_eq!(Key::of(&user, &first), Some(Key::User("bob".to_owned())));
         assert_eq!(Key::of(&MessageFilter::default(), &first), Some(Key::All));
         assert_eq!(
@@ -380,5 +388,99 @@ mod tests {
         assert_eq!(count(&mut entries, Key::Hashtag("rust".to_owned())), 1);
         assert_eq!(count(&mut entries, Key::User("bob".to_owned())), 1);
         assert_eq!(count(&mut entries, Key::Hashtag("go".to_owned())), 1);
+    }
+
+    fn all_page() -> (MessageFilter, PageRequest) {
+        (MessageFilter::default(), PageRequest::older(None, 20))
+    }
+
+    fn numbers(messages: &[Message]) -> Vec<u128> {
+        messages.iter().map(|m| m.id.ulid().0).collect()
+    }
+
+    /// The store here is empty: whatever a page shows beyond it came from
+    /// the cache.
+    #[tokio::test]
+    async fn the_cache_answers_only_while_the_relay_is_healthy() {
+        let store = Store::open("sqlite::memory:", crate::store::StoreOptions::default())
+            .await
+            .expect("an in-memory store");
+        let health = Arc::new(RelayHealth::default());
+        let cache = PageCache::new(health.clone());
+        let (all, page) = all_page();
+
+        // No relay: the store answers and nothing is kept.
+        cache.list(&store, &all, &page).await.unwrap();
+        assert!(cache.entries().is_empty());
+
+        health.listening();
+        assert!(cache.list(&store, &all, &page).await.unwrap().is_empty());
+        cache.publish(&message(1, "a", &[]));
+        assert_eq!(
+            numbers(&cache.list(&store, &all, &page).await.unwrap()),
+            [1]
+        );
+        assert_eq!(cache.served(), 1);
+
+        // Down: the store answers.
+        health.lost();
+        cache.publish(&message(2, "a", &[]));
+        assert!(cache.list(&store, &all, &page).await.unwrap().is_empty());
+        // Back: what was kept before the miss is not used again; the key
+        // is filled anew from the store.
+        health.listening();
+        assert!(cache.list(&store, &all, &page).await.unwrap().is_empty());
+        assert_eq!(cache.served(), 1);
+        assert!(cache.list(&store, &all, &page).await.unwrap().is_empty());
+        assert_eq!(cache.served(), 2);
+    }
+
+    /// A fill merges its read with what was published while it ran; a
+    /// fill during which the relay may have missed a post leaves nothing;
+    /// a fill given up takes its filling entry away.
+    #[test]
+    fn fills_keep_what_was_published_meanwhile() {
+        let health = Arc::new(RelayHealth::default());
+        health.listening();
+        let cache = PageCache::new(health.clone());
+        let start = |fill| {
+            cache.entries().put(
+                Key::All,
+                Entry {
+                    messages: Vec::new(),
+                    state: State::Filling(fill),
+                },
+            );
+            Filling {
+                cache: &cache,
+                key: Key::All,
+                fill,
+                done: false,
+            }
+        };
+        let read = || {
+            vec![
+                Message::clone(&message(2, "a", &[])),
+                Message::clone(&message(1, "a", &[])),
+            ]
+        };
+
+        let fill = start(1);
+        cache.publish(&message(3, "a", &[]));
+        cache.publish(&message(2, "a", &[]));
+        assert_eq!(numbers(&fill.complete(read(), 0, 20)), [3, 2, 1]);
+        assert!(matches!(
+            cache.entries().peek(&Key::All),
+            Some(Entry { state: State::Ready { misses: 0 }, messages }) if messages.len() == 3
+        ));
+
+        let fill = start(2);
+        health.lost();
+        health.listening();
+        assert_eq!(numbers(&fill.complete(read(), 0, 1)), [2]);
+        assert!(cache.entries().is_empty());
+
+        drop(start(3));
+        assert!(cache.entries().is_empty());
     }
 }

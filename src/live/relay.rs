@@ -112,19 +112,18 @@ impl RelayHealth {
     }
 
     /// The LISTEN connection is up.
-    fn listening(&self) {
+    pub(super) fn listening(&self) {
         self.kind.store(KIND_NOTIFY, Ordering::SeqCst);
         self.up.store(true, Ordering::SeqCst);
     }
 
     /// A poll succeeded.
-    fn polled(&self, interval: Duration) {
+    pub(super) fn polled(&self, interval: Duration) {
         self.overdue_ms.store(
             (interval * 2 + TAIL_GRACE).as_millis() as u64,
             Ordering::SeqCst,
         );
-        self.last_poll_ms
-            .store(self.elapsed_ms(), Ordering::SeqCst);
+        self.last_poll_ms.store(self.elapsed_ms(), Ordering::SeqCst);
         self.kind.store(KIND_TAIL, Ordering::SeqCst);
         self.up.store(true, Ordering::SeqCst);
     }
@@ -132,14 +131,14 @@ impl RelayHealth {
     /// The connection dropped or a poll failed: down until it recovers,
     /// and posts may have been lost. Counted before going down, so that
     /// whoever sees the relay healthy again also sees the miss.
-    fn lost(&self) {
+    pub(super) fn lost(&self) {
         self.misses.fetch_add(1, Ordering::SeqCst);
         self.up.store(false, Ordering::SeqCst);
     }
 
     /// Posts may have been lost, though the relay goes on (a read of
     /// announced messages failed).
-    fn missed(&self) {
+    pub(super) fn missed(&self) {
         self.misses.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -309,5 +308,40 @@ async fn run_tail(
         // Only ids inside the lookback can be read again.
         let horizon = newest - TAIL_LOOKBACK - chrono::Duration::seconds(1);
         seen.retain(|id| id.created_at() >= horizon);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_follows_the_relay() {
+        let health = RelayHealth::default();
+        // No relay (`off`, or not started): never healthy.
+        assert!(!health.healthy());
+        health.listening();
+        assert!(health.healthy());
+        health.lost();
+        assert!(!health.healthy());
+        assert_eq!(health.misses(), 1);
+        health.listening();
+        assert!(health.healthy());
+        health.missed();
+        assert!(health.healthy());
+        assert_eq!(health.misses(), 2);
+    }
+
+    #[test]
+    fn a_tail_poll_overdue_makes_the_relay_unhealthy() {
+        let health = RelayHealth::default();
+        health.polled(Duration::from_millis(1));
+        assert!(health.healthy());
+        // Two intervals and the grace, then it is behind.
+        std::thread::sleep(TAIL_GRACE + Duration::from_millis(100));
+        assert!(!health.healthy());
+        health.polled(Duration::from_millis(1));
+        assert!(health.healthy());
+        assert_eq!(health.misses(), 0);
     }
 }
