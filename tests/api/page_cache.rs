@@ -297,10 +297,9 @@ async fn answers_match_the_store(backend: Backend) {
         last = app.post_ok(user, &format!("m{n} #Extra"), tags).await;
     }
     // The relay has brought the other server's posts.
-    loop {
-        if page_ids(&cached, "limit=1").await.first() == Some(&last) {
-            break;
-        }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while page_ids(&cached, "limit=1").await.first() != Some(&last) {
+        assert!(Instant::now() < deadline, "the last post never showed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     wait_healthy(&cached).await;
