@@ -179,8 +179,12 @@ impl PageCache {
                     messages,
                     state: State::Ready { misses: filled },
                 }) if *filled == misses => {
+                    // Only pointers are copied under the lock.
+                    let held: Vec<Arc<Message>> =
+                        messages.iter().take(page.limit as usize).cloned().collect();
+                    drop(entries);
                     self.served.fetch_add(1, Ordering::Relaxed);
-                    return Ok(first(messages, page.limit));
+                    return Ok(first(&held, page.limit));
                 }
                 Some(Entry {
                     state: State::Filling(_),

@@ -210,11 +210,14 @@ async fn run_notify(
                 notification.payload().to_owned()
             }
             Ok(None) => {
-                // The connection dropped; the next call reconnects. What
-                // was sent meanwhile is lost to this relay (subscribers can
-                // resume from a cursor).
+                // The connection dropped and sqlx has already reconnected
+                // and listens again (it reconnects eagerly; had that failed,
+                // this would be an error). What was sent meanwhile is lost
+                // to this relay (subscribers can resume from a cursor): a
+                // miss, then listening again.
                 health.lost();
-                tracing::warn!("LISTEN connection lost; reconnecting");
+                health.listening();
+                tracing::warn!("LISTEN connection lost and reconnected");
                 continue;
             }
             Err(error) => {
