@@ -117,6 +117,9 @@ declare_settings! {
     ["live.keepalive_interval_ms"] live_keepalive_interval_ms: u64 = 15000, range 100..=600000,
         aliases ["live.keepalive-interval-ms"], env "DUNDER_LIVE_KEEPALIVE_INTERVAL_MS", value "MS",
         "Live feeds: interval of WebSocket keepalive pings and SSE heartbeats, in milliseconds";
+    ["live.page_cache"] live_page_cache: bool = true,
+        aliases ["live.page-cache"], env "DUNDER_LIVE_PAGE_CACHE", value "BOOL",
+        "Answer first pages of listings (all, one hashtag, one user) from memory, kept current by the live hub, while the relay carries other processes' posts";
 }
 
 /// The flags whose value came from their `DUNDER_*` variable, as clap's

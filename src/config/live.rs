@@ -68,6 +68,8 @@ pub struct LiveSettings {
     /// Interval of the server's WebSocket keepalive pings and of the SSE
     /// heartbeat comment.
     pub keepalive_interval: Duration,
+    /// Whether first pages are answered from the in-memory cache.
+    pub page_cache: bool,
 }
 
 impl LiveSettings {
@@ -81,6 +83,7 @@ impl LiveSettings {
             max_replay: top.live_max_replay,
             connection_init_timeout: Duration::from_millis(top.live_connection_init_timeout_ms),
             keepalive_interval: Duration::from_millis(top.live_keepalive_interval_ms),
+            page_cache: top.live_page_cache,
         }
     }
 }
@@ -114,6 +117,7 @@ mod tests {
             max_replay: 10_000,
             connection_init_timeout: Duration::from_secs(3),
             keepalive_interval: Duration::from_secs(20),
+            page_cache: true,
         }
     }
 
@@ -127,6 +131,7 @@ mod tests {
             max_replay: 10_000,
             connection_init_timeout: Duration::from_secs(3),
             keepalive_interval: Duration::from_secs(15),
+            page_cache: true,
         };
         assert_eq!(LiveSettings::default(), expected);
         assert_eq!(settings(&[]).live, expected);
@@ -185,6 +190,7 @@ mod tests {
                 max_replay: 10_000,
                 connection_init_timeout: Duration::from_millis(100),
                 keepalive_interval: Duration::from_secs(600),
+                page_cache: true,
             }
         );
         // The dashed aliases do the same.
@@ -211,6 +217,7 @@ mod tests {
                 max_replay: 10_000,
                 connection_init_timeout: Duration::from_secs(600),
                 keepalive_interval: Duration::from_millis(100),
+                page_cache: true,
             }
         );
         // Per field: the flag wins where given, the file elsewhere.

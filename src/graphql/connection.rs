@@ -10,6 +10,7 @@ use async_graphql::{Result, ResultExt};
 
 use crate::domain::listing::{Direction, MessageFilter, PageRequest};
 use crate::domain::{Cursor, DomainError, Message};
+use crate::live::Live;
 use crate::store::Store;
 
 /// The largest `first` or `last` a connection accepts.
@@ -102,8 +103,23 @@ impl PageArgs {
 
 /// One connection page of `filter`.
 pub async fn load(store: &Store, filter: &MessageFilter, args: &PageArgs) -> Result<Page> {
+    load_via(None, store, filter, args).await
+}
+
+/// Like [`load`], the page itself read through `live`'s first-page cache
+/// when there is one (it answers only first pages, as the store would).
+pub async fn load_via(
+    live: Option<&Live>,
+    store: &Store,
+    filter: &MessageFilter,
+    args: &PageArgs,
+) -> Result<Page> {
     let (page, size) = args.request().extend()?;
-    let mut messages = store.list(filter, &page).await.extend()?;
+    let mut messages = match live {
+        Some(live) => live.list(store, filter, &page).await,
+        None => store.list(filter, &page).await,
+    }
+    .extend()?;
     let more_in_direction = messages.len() as u64 > size;
     messages.truncate(size as usize);
 

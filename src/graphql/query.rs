@@ -9,13 +9,14 @@ use super::cost;
 use super::global_id::GlobalId;
 use super::loaders::MessageLoader;
 use super::types::{
-    message_connection, user_by_id, HashtagCountObject, MessageConnection, MessageObject, Node,
-    TrendBucketObject, UserObject,
+    user_by_id, HashtagCountObject, MessageConnection, MessageObject, Node, TrendBucketObject,
+    UserObject,
 };
 use super::Services;
 use crate::domain::listing::MessageFilter;
 use crate::domain::trend::{TrendQuery, TrendingQuery};
 use crate::domain::{Aggregation, DomainError, Field, Hashtag, MessageId, UserName};
+use crate::live::Live;
 
 /// Which messages a listing covers; every field optional, combined with AND.
 /// The date range is half-open: `fromDate <= createdAt < toDate`.
@@ -67,7 +68,12 @@ impl QueryRoot {
     ) -> Result<MessageConnection> {
         let filter = filter.unwrap_or_default().parse().extend()?;
         let args = PageArgs::new(first, after, last, before);
-        message_connection(&ctx.data::<Services>()?.store, &filter, &args).await
+        // Through the first-page cache: the page everybody reads first.
+        let live = ctx.data_opt::<Live>();
+        let store = &ctx.data::<Services>()?.store;
+        connection::load_via(live, store, &filter, &args)
+            .await
+            .map(MessageConnection::from)
     }
 
     /// One message, by its global id or by the plain id REST answers with;

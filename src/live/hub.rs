@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
+use super::page_cache::PageCache;
 use crate::domain::listing::MessageFilter;
 use crate::domain::{Message, MessageId};
 
@@ -58,15 +59,24 @@ struct HubState {
 pub struct Hub {
     state: Mutex<HubState>,
     queue_capacity: usize,
+    /// Fed every published message before any subscriber is.
+    page_cache: Option<Arc<PageCache>>,
 }
 
 impl Hub {
     /// A hub whose subscribers may each have `queue_capacity` messages
     /// waiting before they count as lagging.
     pub fn new(queue_capacity: usize) -> Arc<Hub> {
+        Hub::with_page_cache(queue_capacity, None)
+    }
+
+    /// Like [`Hub::new`], feeding `page_cache` with every message it
+    /// publishes.
+    pub fn with_page_cache(queue_capacity: usize, page_cache: Option<Arc<PageCache>>) -> Arc<Hub> {
         Arc::new(Hub {
             state: Mutex::new(HubState::default()),
             queue_capacity: queue_capacity.max(1),
+            page_cache,
         })
     }
 
@@ -123,6 +133,11 @@ impl Hub {
             if let Some(old) = state.recent_order.pop_front() {
                 state.recent.remove(&old);
             }
+        }
+        // Into the cache first, under the hub's lock: no subscriber can
+        // have a message that a cached page lacks.
+        if let Some(cache) = &self.page_cache {
+            cache.publish(&message);
         }
 
         let mut keys = vec![IndexKey::All, IndexKey::User(message.user.name.clone())];

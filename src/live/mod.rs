@@ -1,9 +1,11 @@
 //! Live feeds: the per-process fan-out hub, feeds that resume from a cursor
-//! without gap or duplicate, live trend buckets, and the relays that carry
-//! posts between Dunder processes sharing a database.
+//! without gap or duplicate, live trend buckets, the relays that carry
+//! posts between Dunder processes sharing a database, and the first-page
+//! cache that the hub keeps current.
 
 mod feed;
 mod hub;
+mod page_cache;
 mod relay;
 mod trend_feed;
 
@@ -15,11 +17,15 @@ use tokio::sync::watch;
 
 pub use feed::{message_feed, FeedEvent, FeedLimits};
 pub use hub::{Hub, HubEvent, Subscription};
-pub use relay::ActiveRelay;
+pub use page_cache::PAGE as CACHED_PAGE;
+pub use relay::{ActiveRelay, RelayHealth};
 pub use trend_feed::trend_feed;
 
 use crate::config::LiveSettings;
+use crate::domain::listing::{MessageFilter, PageRequest};
+use crate::domain::Message;
 use crate::store::{CommitHook, Store, StoreError};
+use page_cache::PageCache;
 
 /// The live side of one process: its hub, its settings and its shutdown
 /// signal. Cheap to clone.
@@ -31,6 +37,10 @@ pub struct Live {
     /// Milliseconds a feed holds live messages to send them in id order;
     /// set when the relay starts (see [`Live::order_window`]).
     order_window_ms: Arc<AtomicU64>,
+    /// Whether the relay carries other processes' posts now.
+    relay_health: Arc<RelayHealth>,
+    /// Absent when `live.page_cache` is off.
+    page_cache: Option<Arc<PageCache>>,
 }
 
 /// What a commit and its relay may take beyond the relay's own delay: the
@@ -40,12 +50,45 @@ const ORDER_MARGIN: Duration = Duration::from_millis(250);
 impl Live {
     pub fn new(settings: LiveSettings) -> Live {
         let (shutdown, _) = watch::channel(false);
+        let relay_health = Arc::new(RelayHealth::default());
+        let page_cache = settings
+            .page_cache
+            .then(|| Arc::new(PageCache::new(relay_health.clone())));
         Live {
-            hub: Hub::new(settings.subscriber_queue),
+            hub: Hub::with_page_cache(settings.subscriber_queue, page_cache.clone()),
             settings,
             shutdown: Arc::new(shutdown),
             order_window_ms: Arc::new(AtomicU64::new(0)),
+            relay_health,
+            page_cache,
         }
+    }
+
+    /// One page of a listing, newest first unless the page says otherwise:
+    /// a first page from the first-page cache when it can answer (see
+    /// `page_cache`), anything else from the store. Either way the same
+    /// messages as `store.list` would give.
+    pub async fn list(
+        &self,
+        store: &Store,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Message>, StoreError> {
+        match &self.page_cache {
+            Some(cache) => cache.list(store, filter, page).await,
+            None => store.list(filter, page).await,
+        }
+    }
+
+    /// How many listing pages the first-page cache has answered without a
+    /// statement.
+    pub fn pages_from_cache(&self) -> u64 {
+        self.page_cache.as_ref().map_or(0, |cache| cache.served())
+    }
+
+    /// Whether the relay carries other processes' posts now.
+    pub fn relay_health(&self) -> &RelayHealth {
+        &self.relay_health
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
@@ -75,6 +118,7 @@ impl Live {
             self.hub.clone(),
             self.settings.tail_interval,
             self.shutdown.subscribe(),
+            self.relay_health.clone(),
         )
         .await?;
         let window = match relay {

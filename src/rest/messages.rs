@@ -17,6 +17,7 @@ use super::params::{given, FilterParams};
 use super::MaxTextChars;
 use crate::domain::listing::PageRequest;
 use crate::domain::{parse_limit, Cursor, MessageId, NewMessage, DEFAULT_LIMIT};
+use crate::live::Live;
 use crate::store::Store;
 
 /// A new message. Whatever its content type, the body is read as JSON.
@@ -137,6 +138,7 @@ pub struct ListParams {
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(store): State<Store>,
+    State(live): State<Live>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<Data<Listing>>, ApiError> {
     if let Some(id) = given(&params.ulid) {
@@ -153,8 +155,10 @@ pub async fn list(
     let cursor = given(&params.cursor)
         .map(|raw| Cursor::parse_token_or_id("cursor", raw))
         .transpose()?;
-    let messages = store
-        .list(&filter, &PageRequest::older(cursor, limit))
+    // A first page may come from the first-page cache, as the store would
+    // answer it.
+    let messages = live
+        .list(&store, &filter, &PageRequest::older(cursor, limit))
         .await?;
     let next_cursor = messages.last().map(|m| Cursor::new(m.id).encode());
     Ok(Json(Data {

@@ -22,6 +22,7 @@ mod logging;
 mod messages;
 mod migrations;
 mod openapi;
+mod page_cache;
 mod playground;
 mod refusals;
 mod relay;
