@@ -255,11 +255,13 @@ impl Drop for Subscription {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::domain::{Hashtag, User, UserName};
 
-    fn message(n: u128, user: &str, tags: &[&str]) -> Arc<Message> {
+    /// Message `n` (its id is the ULID `n`, its text `m{n}`), by `user`,
+    /// with `tags`: also the page cache's tests' messages.
+    pub(in crate::live) fn message(n: u128, user: &str, tags: &[&str]) -> Arc<Message> {
         let id = MessageId::from_ulid(ulid::Ulid(n));
         Arc::new(Message {
             id,

@@ -287,24 +287,11 @@ fn first(messages: &[Arc<Message>], limit: u64) -> Vec<Message> {
 mod tests {
     use super::*;
     use crate::domain::MessageId;
-    use crate::domain::{Cursor, Hashtag, User, UserName};
+    use crate::domain::{Cursor, Hashtag, UserName};
+    use crate::live::hub::tests::message;
 
     fn ids(entry: &Entry) -> Vec<MessageId> {
         entry.messages.iter().map(|m| m.id).collect()
-    }
-
-    fn message(n: u128, user: &str, tags: &[&str]) -> Arc<Message> {
-        let id = MessageId::from_ulid(ulid::Ulid(n));
-        Arc::new(Message {
-            id,
-            user: User {
-                id: 1,
-                name: user.to_owned(),
-            },
-            text: format!("m{n}"),
-            hashtags: tags.iter().map(|t| t.to_string()).collect(),
-            created_at: id.created_at(),
-        })
     }
 
     #[test]

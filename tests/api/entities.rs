@@ -224,22 +224,9 @@ fn grouped<K: PartialEq, V>(pairs: Vec<(K, V)>) -> Vec<(K, Vec<V>)> {
 
 /// The tables the application owns (the migration runner's own excluded).
 async fn found_tables(db: &DatabaseConnection) -> Vec<String> {
-    let sql = match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-             AND name <> 'seaql_migrations' ORDER BY name"
-        }
-        _ => {
-            "SELECT table_name::text AS name FROM information_schema.tables \
-             WHERE table_schema = 'public' AND table_name <> 'seaql_migrations' ORDER BY 1"
-        }
-    };
-    db.query_all(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .expect("list tables")
-        .iter()
-        .map(|row| get(row, "name"))
-        .collect()
+    let mut tables = crate::helpers::table_names(db).await;
+    tables.retain(|name| name != "seaql_migrations");
+    tables
 }
 
 async fn found_table(db: &DatabaseConnection, table: &str) -> TableShape {

@@ -939,3 +939,21 @@ mod sse_reader {
         assert_eq!(sse.next_within(wait).await, SseNext::End);
     }
 }
+
+/// The tables of the database `db` is connected to, by name (the
+/// migration runner's own `seaql_migrations` included), on either backend.
+pub async fn table_names(db: &sea_orm::DatabaseConnection) -> Vec<String> {
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        }
+        _ => "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+    };
+    let rows = db
+        .query_all(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("list tables");
+    rows.iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("a name"))
+        .collect()
+}

@@ -9,24 +9,8 @@
 use migration::{run_pending, Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
-use crate::helpers::{Backend, TestDatabase};
+use crate::helpers::{table_names, Backend, TestDatabase};
 use crate::on_every_backend;
-
-async fn table_names(db: &DatabaseConnection) -> Vec<String> {
-    let sql = match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-        }
-        _ => "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
-    };
-    let rows = db
-        .query_all(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .expect("list tables");
-    rows.iter()
-        .map(|row| row.try_get_by_index::<String>(0).expect("a name"))
-        .collect()
-}
 
 async fn index_names(db: &DatabaseConnection) -> Vec<String> {
     let sql = match db.get_database_backend() {

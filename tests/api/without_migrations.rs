@@ -10,28 +10,12 @@
 use std::process::{Command, Stdio};
 
 use reqwest::StatusCode;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::Database;
 use serde_json::json;
 
-use crate::helpers::{read, token, Backend, TestDatabase};
+use crate::helpers::{read, table_names, token, Backend, TestDatabase};
 use crate::on_every_backend;
 use crate::process::DunderProcess;
-
-async fn table_names(db: &DatabaseConnection) -> Vec<String> {
-    let sql = match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-        }
-        _ => "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
-    };
-    let rows = db
-        .query_all(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .expect("list tables");
-    rows.iter()
-        .map(|row| row.try_get_by_index::<String>(0).expect("a name"))
-        .collect()
-}
 
 /// How each database says that the `messages` table is missing.
 fn missing_messages_table(backend: Backend) -> &'static str {
