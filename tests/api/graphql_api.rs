@@ -162,24 +162,11 @@ async fn trends_against_known_data(backend: Backend) {
             json!({}),
         )
         .await;
-    let counts = |value: &Value| -> Vec<(String, i64)> {
-        value
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                (
-                    c["hashtag"].as_str().unwrap().to_owned(),
-                    c["count"].as_i64().unwrap(),
-                )
-            })
-            .collect()
-    };
     assert_eq!(
-        counts(&data["hour"]),
+        trending_counts(&data["hour"]),
         [hm("sql", 3), hm("go", 1), hm("rust", 1), hm("zig", 1)]
     );
-    assert_eq!(counts(&data["day"]), [hm("rust", 3), hm("sql", 3)]);
+    assert_eq!(trending_counts(&data["day"]), [hm("rust", 3), hm("sql", 3)]);
 
     let (_, body) = app
         .graphql(
@@ -248,19 +235,6 @@ async fn trending_hashtags_defaults_to_ten_of_the_last_hour(backend: Backend) {
             json!({}),
         )
         .await;
-    let counts = |value: &Value| -> Vec<(String, i64)> {
-        value
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                (
-                    c["hashtag"].as_str().unwrap().to_owned(),
-                    c["count"].as_i64().unwrap(),
-                )
-            })
-            .collect()
-    };
     let tagged = |tags: &[&str]| -> Vec<(String, i64)> {
         tags.iter()
             .map(|tag| match *tag {
@@ -275,11 +249,11 @@ async fn trending_hashtags_defaults_to_ten_of_the_last_hour(backend: Backend) {
     let ten = tagged(&[
         "edge", "t01", "t02", "t03", "t04", "t05", "t06", "t07", "t08", "t09",
     ]);
-    assert_eq!(counts(&data["default"]), ten);
-    assert_eq!(counts(&data["explicit"]), ten);
+    assert_eq!(trending_counts(&data["default"]), ten);
+    assert_eq!(trending_counts(&data["explicit"]), ten);
     // There were more to give, and `stale` is still out with a larger first.
     assert_eq!(
-        counts(&data["more"]),
+        trending_counts(&data["more"]),
         tagged(&[
             "edge", "t01", "t02", "t03", "t04", "t05", "t06", "t07", "t08", "t09", "t10", "t11",
             "t12"
@@ -287,7 +261,7 @@ async fn trending_hashtags_defaults_to_ten_of_the_last_hour(backend: Backend) {
     );
     // `stale` was counted, just not within the hour.
     assert_eq!(
-        counts(&data["longer"]),
+        trending_counts(&data["longer"]),
         tagged(&["stale", "edge", "t01", "t02", "t03", "t04", "t05", "t06", "t07", "t08"])
     );
 }
@@ -411,3 +385,18 @@ on_every_backend!(
     trending_hashtags_defaults_to_ten_of_the_last_hour,
     graphql_over_http
 );
+
+/// A `trendingHashtags` answer as (hashtag, count) pairs, in order.
+fn trending_counts(value: &Value) -> Vec<(String, i64)> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["hashtag"].as_str().unwrap().to_owned(),
+                c["count"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}

@@ -123,6 +123,19 @@ impl ThrowawayCluster {
     fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
+
+    /// Creates the database `dunder` in the cluster; returns its URL.
+    async fn create_dunder_database(&self) -> String {
+        let mut admin = PgConnection::connect(&self.url("postgres"))
+            .await
+            .expect("connect to the throwaway cluster");
+        admin
+            .execute("CREATE DATABASE dunder")
+            .await
+            .expect("create database");
+        let _ = admin.close().await;
+        self.url("dunder")
+    }
 }
 
 impl Drop for ThrowawayCluster {
@@ -278,15 +291,7 @@ async fn posting_survives_a_database_outage_on_postgres() {
     let cluster = tokio::task::spawn_blocking(ThrowawayCluster::create)
         .await
         .expect("cluster set-up");
-    let mut admin = PgConnection::connect(&cluster.url("postgres"))
-        .await
-        .expect("connect to the throwaway cluster");
-    admin
-        .execute("CREATE DATABASE dunder")
-        .await
-        .expect("create database");
-    let _ = admin.close().await;
-    let url = cluster.url("dunder");
+    let url = cluster.create_dunder_database().await;
 
     let server = DegradeServer::start(&url, POST_TIMEOUT).await;
     let store = server.store.clone();
@@ -558,15 +563,8 @@ async fn readiness_follows_a_database_outage_on_postgres() {
             .await
             .expect("cluster set-up"),
     );
-    let mut admin = PgConnection::connect(&cluster.url("postgres"))
-        .await
-        .expect("connect to the throwaway cluster");
-    admin
-        .execute("CREATE DATABASE dunder")
-        .await
-        .expect("create database");
-    let _ = admin.close().await;
-    let server = DegradeServer::start(&cluster.url("dunder"), POST_TIMEOUT).await;
+    let url = cluster.create_dunder_database().await;
+    let server = DegradeServer::start(&url, POST_TIMEOUT).await;
     let base = server.base.clone();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
