@@ -101,13 +101,9 @@ impl PageArgs {
     }
 }
 
-/// One connection page of `filter`.
-pub async fn load(store: &Store, filter: &MessageFilter, args: &PageArgs) -> Result<Page> {
-    load_via(None, store, filter, args).await
-}
-
-/// Like [`load`], the page itself read through `live`'s first-page cache
-/// when there is one (it answers only first pages, as the store would).
+/// One connection page of `filter`, the page itself read through `live`'s
+/// first-page cache when there is one (it answers only first pages, as the
+/// store would).
 pub async fn load_via(
     live: Option<&Live>,
     store: &Store,

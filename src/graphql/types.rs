@@ -17,7 +17,7 @@ use super::Services;
 use crate::domain::listing::MessageFilter;
 use crate::domain::trend::{HashtagCount, TrendBucket};
 use crate::domain::{Cursor, Message, User, UserName};
-use crate::store::Store;
+use crate::live::Live;
 
 /// Anything with a global id, fetched again with `node(id:)`.
 #[derive(Interface)]
@@ -97,7 +97,13 @@ impl UserObject {
             ..MessageFilter::default()
         };
         let args = PageArgs::new(first, after, last, before);
-        message_connection(&ctx.data::<Services>()?.store, &filter, &args).await
+        // Through the first-page cache, as `messages(filter: {user})` is:
+        // a user's newest page is one of its keys.
+        let live = ctx.data_opt::<Live>();
+        let store = &ctx.data::<Services>()?.store;
+        connection::load_via(live, store, &filter, &args)
+            .await
+            .map(MessageConnection::from)
     }
 }
 
@@ -144,17 +150,6 @@ impl From<Page> for MessageConnection {
             edges,
         }
     }
-}
-
-/// One connection page of `filter` (see [`connection::load`]).
-pub async fn message_connection(
-    store: &Store,
-    filter: &MessageFilter,
-    args: &PageArgs,
-) -> Result<MessageConnection> {
-    connection::load(store, filter, args)
-        .await
-        .map(MessageConnection::from)
 }
 
 /// Looks a user up by id through the batching loader.
