@@ -8,6 +8,7 @@ pub mod entity;
 mod failure;
 mod names;
 mod pending;
+mod query;
 mod read;
 mod retry;
 mod sql;
@@ -279,11 +280,21 @@ impl Store {
         filter: &MessageFilter,
         page: &PageRequest,
     ) -> Result<Vec<String>, StoreError> {
-        let Some(mut statement) =
-            read::listing_statement(&self.db, &self.shared.names, filter, page).await?
-        else {
-            return Ok(Vec::new());
-        };
+        match read::listing_statement(&self.db, &self.shared.names, filter, page).await? {
+            Some(statement) => self.explain(statement).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The database's plan for [`Store::get_many`] of `ids`, as
+    /// [`Store::explain_list`] gives it: for the tests that show a lookup by
+    /// ids walks the primary key, whatever the number of ids.
+    pub async fn explain_get_many(&self, ids: &[MessageId]) -> Result<Vec<String>, StoreError> {
+        self.explain(read::messages_by_id(self.backend(), ids))
+            .await
+    }
+
+    async fn explain(&self, mut statement: Statement) -> Result<Vec<String>, StoreError> {
         statement.sql = format!("EXPLAIN {}", statement.sql);
         let rows = self.db.query_all(statement).await?;
         rows.iter()

@@ -21,9 +21,10 @@ use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use lru::LruCache;
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
 
-use super::sql::Sql;
+use super::entity::{hashtag, user};
 use crate::domain::{Hashtag, UserName};
 
 /// Names kept per kind (users, hashtags). A name costs its text and an id,
@@ -163,7 +164,14 @@ pub(crate) async fn user_id<C: ConnectionTrait>(
     db: &C,
     name: &UserName,
 ) -> Result<Option<i64>, DbErr> {
-    id_by_name(db, "users", name.as_str()).await
+    id_by_name(
+        db,
+        user::Entity,
+        user::Column::Id,
+        user::Column::Name,
+        name.as_str(),
+    )
+    .await
 }
 
 /// The id of `hashtag`, read from the database.
@@ -171,19 +179,34 @@ pub(crate) async fn hashtag_id<C: ConnectionTrait>(
     db: &C,
     hashtag: &Hashtag,
 ) -> Result<Option<i64>, DbErr> {
-    id_by_name(db, "hashtags", hashtag.normalized()).await
+    id_by_name(
+        db,
+        hashtag::Entity,
+        hashtag::Column::Id,
+        hashtag::Column::Name,
+        hashtag.normalized(),
+    )
+    .await
 }
 
-/// `table` is one of the two above, never input.
-async fn id_by_name<C: ConnectionTrait>(
+/// `SELECT id FROM table WHERE name = $1`, on the unique name's index.
+async fn id_by_name<C, E>(
     db: &C,
-    table: &'static str,
+    table: E,
+    id: E::Column,
+    name_column: E::Column,
     name: &str,
-) -> Result<Option<i64>, DbErr> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(&format!("SELECT id FROM {table} WHERE name = "))
-        .bind(name);
-    db.query_one(sql.build())
+) -> Result<Option<i64>, DbErr>
+where
+    C: ConnectionTrait,
+    E: EntityTrait,
+{
+    let select = Query::select()
+        .column(id)
+        .from(table)
+        .and_where(Expr::col(name_column).eq(name))
+        .to_owned();
+    db.query_one(db.get_database_backend().build(&select))
         .await?
         .map(|row| row.try_get::<i64>("", "id"))
         .transpose()

@@ -13,45 +13,105 @@
 //! the names in the filter come from the [`NameCache`] (a statement only the
 //! first time a name is seen), and each message's hashtags come with it, as
 //! an aggregate computed for the rows the walk returns (see
-//! [`HASHTAGS_POSTGRES`]).
+//! [`hashtags_of_each_row`]). Statements are built with sea-query on the
+//! entities' idents.
 
+use sea_orm::sea_query::{
+    Alias, ArrayType, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement, SimpleExpr,
+};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
 
+use super::entity::{hashtag, message, message_hashtag, user};
 use super::names::NameCache;
-use super::sql::Sql;
+use super::query::is_one_of;
 use crate::domain::listing::{Direction, MessageFilter, PageRequest};
 use crate::domain::{Message, MessageId, User};
 
-/// The columns every message read returns. `hashtags` is one scalar
-/// subquery per returned row, on the `message_hashtags_message` index: in
-/// PostgreSQL it runs for the rows the walk hands to `LIMIT`, not for every
-/// matching row, so the page stays "LIMIT over index scans".
+/// The aliases of a message read: the message, its author, the link the
+/// walk follows (hashtag listings), and a link and a hashtag of the
+/// per-row aggregate.
+fn m() -> Alias {
+    Alias::new("m")
+}
+fn u() -> Alias {
+    Alias::new("u")
+}
+fn k() -> Alias {
+    Alias::new("k")
+}
+fn l() -> Alias {
+    Alias::new("l")
+}
+fn h() -> Alias {
+    Alias::new("h")
+}
+
+/// A message's hashtags, as one scalar subquery per returned row on the
+/// `message_hashtags_message` index: in PostgreSQL it runs for the rows
+/// the walk hands to `LIMIT`, not for every matching row, so the page stays
+/// "LIMIT over index scans".
 ///
 /// Each link is aggregated as JSON `[position, display]`, so that no
 /// character of a tag can be mistaken for a separator, and without
 /// `ORDER BY` in the aggregate: the order written is restored in Rust from
 /// the positions. That keeps a sort out of the plan on every PostgreSQL
 /// version (from 16, an ordered aggregate may be planned with a Sort node
-/// below it), and the same text serves CockroachDB, which has `json_agg` and
-/// `json_build_array` as PostgreSQL does.
-const HASHTAGS_POSTGRES: &str =
-    "(SELECT CAST(json_agg(json_build_array(l.position, h.display)) AS TEXT) \
-     FROM message_hashtags l JOIN hashtags h ON h.id = l.hashtag_id \
-     WHERE l.message_id = m.id) AS hashtags";
-
-/// SQLite's form of [`HASHTAGS_POSTGRES`] (its JSON functions are built in).
-const HASHTAGS_SQLITE: &str = "(SELECT json_group_array(json_array(l.position, h.display)) \
-     FROM message_hashtags l JOIN hashtags h ON h.id = l.hashtag_id \
-     WHERE l.message_id = m.id) AS hashtags";
-
-/// The select list of a message read, up to `FROM`.
-fn select_messages(sql: &mut Sql, backend: DbBackend) {
-    let hashtags = match backend {
-        DbBackend::Sqlite => HASHTAGS_SQLITE,
-        _ => HASHTAGS_POSTGRES,
+/// below it). sea-query has no JSON aggregates, so they are called by name:
+/// `json_agg(json_build_array(…))` cast to text on PostgreSQL (CockroachDB
+/// has both functions too), `json_group_array(json_array(…))` on SQLite
+/// (built in).
+fn hashtags_of_each_row(backend: DbBackend) -> SimpleExpr {
+    let link: [SimpleExpr; 2] = [
+        Expr::col((l(), message_hashtag::Column::Position)).into(),
+        Expr::col((h(), hashtag::Column::Display)).into(),
+    ];
+    let aggregate: SimpleExpr = match backend {
+        DbBackend::Sqlite => Func::cust(Alias::new("json_group_array"))
+            .arg(Func::cust(Alias::new("json_array")).args(link))
+            .into(),
+        _ => Func::cust(Alias::new("json_agg"))
+            .arg(Func::cust(Alias::new("json_build_array")).args(link))
+            .cast_as(Alias::new("TEXT")),
     };
-    sql.push("SELECT m.id, m.text, u.id AS user_id, u.name AS user_name, ")
-        .push(hashtags);
+    let links = Query::select()
+        .expr(aggregate)
+        .from_as(message_hashtag::Entity, l())
+        .join_as(
+            JoinType::InnerJoin,
+            hashtag::Entity,
+            h(),
+            Expr::col((h(), hashtag::Column::Id)).equals((l(), message_hashtag::Column::HashtagId)),
+        )
+        .and_where(
+            Expr::col((l(), message_hashtag::Column::MessageId)).equals((m(), message::Column::Id)),
+        )
+        .to_owned();
+    SimpleExpr::SubQuery(None, Box::new(links.into_sub_query_statement()))
+}
+
+/// The select list of a message read (every column [`message_from_row`]
+/// reads), without its `FROM`.
+fn select_messages(backend: DbBackend) -> SelectStatement {
+    Query::select()
+        .column((m(), message::Column::Id))
+        .column((m(), message::Column::Text))
+        .expr_as(Expr::col((u(), user::Column::Id)), Alias::new("user_id"))
+        .expr_as(
+            Expr::col((u(), user::Column::Name)),
+            Alias::new("user_name"),
+        )
+        .expr_as(hashtags_of_each_row(backend), Alias::new("hashtags"))
+        .to_owned()
+}
+
+/// `messages m JOIN users u`, after the select list.
+fn join_authors(select: &mut SelectStatement) {
+    select.join_as(
+        JoinType::InnerJoin,
+        user::Entity,
+        u(),
+        Expr::col((u(), user::Column::Id)).equals((m(), message::Column::UserId)),
+    );
 }
 
 /// Ids of the rows a filter names, looked up before the walk. `None` for a
@@ -88,53 +148,76 @@ pub(crate) async fn listing_statement<C: ConnectionTrait>(
         return Ok(None);
     };
     let backend = db.get_database_backend();
-    let mut sql = Sql::new(backend);
-    select_messages(&mut sql, backend);
+    Ok(Some(backend.build(&walk(backend, &resolved, filter, page))))
+}
+
+/// The keyset walk of one page, on the index the filter calls for (see the
+/// table at the top).
+fn walk(
+    backend: DbBackend,
+    resolved: &ResolvedFilter,
+    filter: &MessageFilter,
+    page: &PageRequest,
+) -> SelectStatement {
+    let mut select = select_messages(backend);
     // `keys` are the columns the id bounds apply to; the first is the walked
     // key. Walking a hashtag index, the bounds go on the link table's copy
     // (so the index order is used) *and* on the message id: PostgreSQL does
     // not carry an inequality across a join, and without it a merge join
     // would read messages from the newest down to the cursor.
-    let keys: &[&str] = if let Some(hashtag_id) = resolved.hashtag_id {
-        sql.push(
-            " FROM message_hashtags k \
-             JOIN messages m ON m.id = k.message_id \
-             JOIN users u ON u.id = m.user_id WHERE k.hashtag_id = ",
-        )
-        .bind(hashtag_id);
+    let keys: Vec<Expr> = if let Some(hashtag_id) = resolved.hashtag_id {
+        select.from_as(message_hashtag::Entity, k()).join_as(
+            JoinType::InnerJoin,
+            message::Entity,
+            m(),
+            Expr::col((m(), message::Column::Id)).equals((k(), message_hashtag::Column::MessageId)),
+        );
+        join_authors(&mut select);
+        select.and_where(Expr::col((k(), message_hashtag::Column::HashtagId)).eq(hashtag_id));
         if let Some(user_id) = resolved.user_id {
-            sql.push(" AND k.user_id = ").bind(user_id);
+            select.and_where(Expr::col((k(), message_hashtag::Column::UserId)).eq(user_id));
         }
-        &["k.message_id", "m.id"]
+        vec![
+            Expr::col((k(), message_hashtag::Column::MessageId)),
+            Expr::col((m(), message::Column::Id)),
+        ]
     } else {
-        sql.push(" FROM messages m JOIN users u ON u.id = m.user_id WHERE 1 = 1");
+        select.from_as(message::Entity, m());
+        join_authors(&mut select);
         if let Some(user_id) = resolved.user_id {
-            sql.push(" AND m.user_id = ").bind(user_id);
+            select.and_where(Expr::col((m(), message::Column::UserId)).eq(user_id));
         }
-        &["m.id"]
+        vec![Expr::col((m(), message::Column::Id))]
     };
 
     let (low, high) = filter.id_range();
-    let order = match page.direction {
-        Direction::Older => "DESC",
-        Direction::Newer => "ASC",
-    };
-    let bounds = [
-        (">=", low),
-        ("<", high),
-        ("<", page.older_than.map(|cursor| cursor.id)),
-        (">", page.newer_than.map(|cursor| cursor.id)),
+    type Bound = fn(Expr, Value) -> SimpleExpr;
+    let bounds: [(Bound, Option<MessageId>); 4] = [
+        (|key, id| key.gte(id), low),
+        (|key, id| key.lt(id), high),
+        (
+            |key, id| key.lt(id),
+            page.older_than.map(|cursor| cursor.id),
+        ),
+        (
+            |key, id| key.gt(id),
+            page.newer_than.map(|cursor| cursor.id),
+        ),
     ];
-    for (operator, bound) in bounds {
-        let Some(bound) = bound else { continue };
-        for key in keys {
-            sql.push(&format!(" AND {key} {operator} "))
-                .bind(id_value(bound));
+    for (bound, id) in bounds {
+        let Some(id) = id else { continue };
+        for key in &keys {
+            select.and_where(bound(key.clone(), id_value(id)));
         }
     }
-    sql.push(&format!(" ORDER BY {} {order} LIMIT ", keys[0]))
-        .bind(page.limit as i64);
-    Ok(Some(sql.build()))
+    let order = match page.direction {
+        Direction::Older => Order::Desc,
+        Direction::Newer => Order::Asc,
+    };
+    select
+        .order_by_expr(keys[0].clone().into(), order)
+        .limit(page.limit);
+    select
 }
 
 /// Up to `limit` message ids above `after`, ascending: the primary key
@@ -144,12 +227,14 @@ pub(crate) async fn ids_after<C: ConnectionTrait>(
     after: MessageId,
     limit: u64,
 ) -> Result<Vec<MessageId>, DbErr> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT id FROM messages WHERE id > ")
-        .bind(id_value(after))
-        .push(" ORDER BY id LIMIT ")
-        .bind(limit as i64);
-    db.query_all(sql.build())
+    let select = Query::select()
+        .column(message::Column::Id)
+        .from(message::Entity)
+        .and_where(Expr::col(message::Column::Id).gt(id_value(after)))
+        .order_by(message::Column::Id, Order::Asc)
+        .limit(limit)
+        .to_owned();
+    db.query_all(db.get_database_backend().build(&select))
         .await?
         .iter()
         .map(|row| decode_id(row.try_get::<Vec<u8>>("", "id")?))
@@ -157,7 +242,8 @@ pub(crate) async fn ids_after<C: ConnectionTrait>(
 }
 
 /// The messages with these ids (those that exist), in no particular order,
-/// with their users and hashtags: one statement.
+/// with their users and hashtags: one statement, whose text on PostgreSQL
+/// is the same for any number of ids (one bound array).
 pub(crate) async fn get_messages<C: ConnectionTrait>(
     db: &C,
     ids: &[MessageId],
@@ -165,12 +251,24 @@ pub(crate) async fn get_messages<C: ConnectionTrait>(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let backend = db.get_database_backend();
-    let mut sql = Sql::new(backend);
-    select_messages(&mut sql, backend);
-    sql.push(" FROM messages m JOIN users u ON u.id = m.user_id WHERE m.id IN ")
-        .bind_list(ids.iter().map(|id| id_value(*id)));
-    messages_from_rows(&db.query_all(sql.build()).await?)
+    messages_from_rows(
+        &db.query_all(messages_by_id(db.get_database_backend(), ids))
+            .await?,
+    )
+}
+
+/// The statement of [`get_messages`].
+pub(crate) fn messages_by_id(backend: DbBackend, ids: &[MessageId]) -> Statement {
+    let mut select = select_messages(backend);
+    select.from_as(message::Entity, m());
+    join_authors(&mut select);
+    select.and_where(is_one_of(
+        backend,
+        (m(), message::Column::Id),
+        ArrayType::Bytes,
+        ids.iter().map(|id| id_value(*id)).collect(),
+    ));
+    backend.build(&select)
 }
 
 /// Looks up the ids behind a filter's names; `None` when a named user or
@@ -254,5 +352,34 @@ mod tests {
         assert!(decode_hashtags(None).unwrap().is_empty());
         assert!(decode_hashtags(Some("[]".to_owned())).unwrap().is_empty());
         assert!(decode_hashtags(Some("[[0]]".to_owned())).is_err());
+    }
+
+    fn ids(n: u128) -> Vec<MessageId> {
+        (1..=n)
+            .map(|n| MessageId::from_bytes(&n.to_be_bytes()).unwrap())
+            .collect()
+    }
+
+    /// The relay's and the writer's lookup by ids is one prepared
+    /// statement on PostgreSQL, whatever the number of ids.
+    #[test]
+    fn a_lookup_by_ids_has_one_text_on_postgres() {
+        let one = messages_by_id(DbBackend::Postgres, &ids(1));
+        let fifty = messages_by_id(DbBackend::Postgres, &ids(50));
+        assert_eq!(fifty.sql, one.sql);
+        assert!(
+            one.sql
+                .ends_with(r#"WHERE "m"."id" = ANY(CAST($1 AS BYTEA[]))"#),
+            "{}",
+            one.sql
+        );
+        assert_eq!(fifty.values.unwrap().0.len(), 1, "one bound array");
+        // SQLite has no arrays: an IN list, one text per count.
+        let sqlite = messages_by_id(DbBackend::Sqlite, &ids(2));
+        assert!(
+            sqlite.sql.ends_with(r#"WHERE "m"."id" IN (?, ?)"#),
+            "{}",
+            sqlite.sql
+        );
     }
 }

@@ -1,6 +1,7 @@
-//! A small builder for portable SQL text with bound values: the statement is
-//! written once, with `bind` where a value goes, and gets `?` placeholders on
-//! SQLite and `$n` on PostgreSQL/CockroachDB.
+//! A small builder for SQL text with bound values, kept only for the trend
+//! queries (every other statement is built with sea-query): the statement
+//! is written once, with `bind` where a value goes, and gets `?`
+//! placeholders on SQLite and `$n` on PostgreSQL/CockroachDB.
 
 use sea_orm::{DbBackend, Statement, Value};
 
@@ -38,35 +39,6 @@ impl Sql {
         self
     }
 
-    /// Appends `(v1, v2, ...)`, e.g. for `IN` lists.
-    pub(crate) fn bind_list<V: Into<Value>>(
-        &mut self,
-        values: impl IntoIterator<Item = V>,
-    ) -> &mut Self {
-        self.push("(");
-        for (index, value) in values.into_iter().enumerate() {
-            if index > 0 {
-                self.push(", ");
-            }
-            self.bind(value);
-        }
-        self.push(")")
-    }
-
-    /// Appends `(a, b), (c, d), ...`: the VALUES of a multi-row insert.
-    pub(crate) fn bind_rows<R>(&mut self, rows: impl IntoIterator<Item = R>) -> &mut Self
-    where
-        R: IntoIterator<Item = Value>,
-    {
-        for (index, row) in rows.into_iter().enumerate() {
-            if index > 0 {
-                self.push(", ");
-            }
-            self.bind_list(row);
-        }
-        self
-    }
-
     pub(crate) fn build(self) -> Statement {
         Statement::from_sql_and_values(self.backend, self.text, self.values)
     }
@@ -81,15 +53,12 @@ mod tests {
         let mut sql = Sql::new(DbBackend::Postgres);
         sql.push("SELECT 1 WHERE a = ")
             .bind(1i64)
-            .push(" AND b IN ")
-            .bind_list([2i64, 3]);
-        assert_eq!(sql.build().sql, "SELECT 1 WHERE a = $1 AND b IN ($2, $3)");
+            .push(" AND b = ")
+            .bind(2i64);
+        assert_eq!(sql.build().sql, "SELECT 1 WHERE a = $1 AND b = $2");
 
         let mut sql = Sql::new(DbBackend::Sqlite);
-        sql.push("INSERT INTO t VALUES ").bind_rows([
-            vec![Value::from(1i64), Value::from("x")],
-            vec![2i64.into(), "y".into()],
-        ]);
-        assert_eq!(sql.build().sql, "INSERT INTO t VALUES (?, ?), (?, ?)");
+        sql.push("SELECT 1 WHERE a = ").bind(1i64);
+        assert_eq!(sql.build().sql, "SELECT 1 WHERE a = ?");
     }
 }

@@ -5,15 +5,24 @@
 //! Rows are sorted before they are written (users and hashtags by name,
 //! counters by key) so that two batches on two processes lock rows in the
 //! same order and cannot deadlock each other.
+//!
+//! Each statement has one text whatever the batch's size on PostgreSQL
+//! and CockroachDB: its rows travel as one bound array per column (see
+//! [`super::query`]), so the writer's connections prepare each statement
+//! once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait, Value};
+use sea_orm::sea_query::{Alias, ArrayType, Expr, Func, OnConflict, Query, SimpleExpr};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait, Value,
+};
 
+use super::entity::{hashtag, message, message_hashtag, trend_count, user};
 use super::names::NameCache;
-use super::sql::Sql;
+use super::query::{insert_rows, is_one_of};
 use crate::domain::{Message, MessageId, NewMessage, User};
 
 /// The trend-counter key that counts every message, whatever its hashtags.
@@ -102,23 +111,8 @@ async fn ensure_users<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<HashMap<String, i64>, DbErr> {
     let backend = db.get_database_backend();
-
-    let mut insert = Sql::new(backend);
-    insert
-        .push("INSERT INTO users (name, created_at) VALUES ")
-        .bind_rows(
-            names
-                .iter()
-                .map(|name| [Value::from(*name), Value::from(now)]),
-        )
-        .push(" ON CONFLICT (name) DO NOTHING");
-    db.execute(insert.build()).await?;
-
-    let mut select = Sql::new(backend);
-    select
-        .push("SELECT id, name FROM users WHERE name IN ")
-        .bind_list(names.iter().copied());
-    let rows = db.query_all(select.build()).await?;
+    db.execute(insert_users(backend, names, now)).await?;
+    let rows = db.query_all(select_users(backend, names)).await?;
     let mut ids = HashMap::with_capacity(rows.len());
     for row in rows {
         ids.insert(
@@ -132,6 +126,42 @@ async fn ensure_users<C: ConnectionTrait>(
     Ok(ids)
 }
 
+/// `INSERT INTO users (name, created_at) … ON CONFLICT (name) DO NOTHING`.
+fn insert_users(backend: DbBackend, names: &BTreeSet<&str>, now: DateTime<Utc>) -> Statement {
+    let mut insert = insert_rows(
+        backend,
+        user::Entity,
+        [
+            (user::Column::Name, ArrayType::String),
+            (user::Column::CreatedAt, ArrayType::ChronoDateTimeUtc),
+        ],
+        names
+            .iter()
+            .map(|name| [Value::from(*name), Value::from(now)]),
+    );
+    insert.on_conflict(
+        OnConflict::column(user::Column::Name)
+            .do_nothing()
+            .to_owned(),
+    );
+    backend.build(&insert)
+}
+
+/// The ids of the users `names` (those that exist).
+fn select_users(backend: DbBackend, names: &BTreeSet<&str>) -> Statement {
+    let select = Query::select()
+        .columns([user::Column::Id, user::Column::Name])
+        .from(user::Entity)
+        .and_where(is_one_of(
+            backend,
+            user::Column::Name,
+            ArrayType::String,
+            names.iter().map(|name| Value::from(*name)).collect(),
+        ))
+        .to_owned();
+    backend.build(&select)
+}
+
 /// Creates those of `wanted` (display by normalized name) that do not
 /// exist yet; returns each one's id and stored display form (the first one
 /// ever written) by normalized name.
@@ -140,23 +170,8 @@ async fn ensure_hashtags<C: ConnectionTrait>(
     wanted: &BTreeMap<&str, &str>,
 ) -> Result<HashMap<String, (i64, String)>, DbErr> {
     let backend = db.get_database_backend();
-
-    let mut insert = Sql::new(backend);
-    insert
-        .push("INSERT INTO hashtags (name, display) VALUES ")
-        .bind_rows(
-            wanted
-                .iter()
-                .map(|(name, display)| [Value::from(*name), Value::from(*display)]),
-        )
-        .push(" ON CONFLICT (name) DO NOTHING");
-    db.execute(insert.build()).await?;
-
-    let mut select = Sql::new(backend);
-    select
-        .push("SELECT id, name, display FROM hashtags WHERE name IN ")
-        .bind_list(wanted.keys().copied());
-    let rows = db.query_all(select.build()).await?;
+    db.execute(insert_hashtags(backend, wanted)).await?;
+    let rows = db.query_all(select_hashtags(backend, wanted)).await?;
     let mut found = HashMap::with_capacity(rows.len());
     for row in rows {
         found.insert(
@@ -175,24 +190,80 @@ async fn ensure_hashtags<C: ConnectionTrait>(
     Ok(found)
 }
 
+/// `INSERT INTO hashtags (name, display) … ON CONFLICT (name) DO NOTHING`.
+fn insert_hashtags(backend: DbBackend, wanted: &BTreeMap<&str, &str>) -> Statement {
+    let mut insert = insert_rows(
+        backend,
+        hashtag::Entity,
+        [
+            (hashtag::Column::Name, ArrayType::String),
+            (hashtag::Column::Display, ArrayType::String),
+        ],
+        wanted
+            .iter()
+            .map(|(name, display)| [Value::from(*name), Value::from(*display)]),
+    );
+    insert.on_conflict(
+        OnConflict::column(hashtag::Column::Name)
+            .do_nothing()
+            .to_owned(),
+    );
+    backend.build(&insert)
+}
+
+/// The ids and stored display forms of the hashtags `wanted` names.
+fn select_hashtags(backend: DbBackend, wanted: &BTreeMap<&str, &str>) -> Statement {
+    let select = Query::select()
+        .columns([
+            hashtag::Column::Id,
+            hashtag::Column::Name,
+            hashtag::Column::Display,
+        ])
+        .from(hashtag::Entity)
+        .and_where(is_one_of(
+            backend,
+            hashtag::Column::Name,
+            ArrayType::String,
+            wanted.keys().map(|name| Value::from(*name)).collect(),
+        ))
+        .to_owned();
+    backend.build(&select)
+}
+
 async fn insert_messages<C: ConnectionTrait>(
     db: &C,
     posts: &[IdentifiedPost<'_>],
     user_ids: &HashMap<String, i64>,
 ) -> Result<(), DbErr> {
-    let mut insert = Sql::new(db.get_database_backend());
-    insert
-        .push("INSERT INTO messages (id, user_id, text, created_at) VALUES ")
-        .bind_rows(posts.iter().map(|p| {
+    db.execute(messages_insert(db.get_database_backend(), posts, user_ids))
+        .await?;
+    Ok(())
+}
+
+fn messages_insert(
+    backend: DbBackend,
+    posts: &[IdentifiedPost<'_>],
+    user_ids: &HashMap<String, i64>,
+) -> Statement {
+    let insert = insert_rows(
+        backend,
+        message::Entity,
+        [
+            (message::Column::Id, ArrayType::Bytes),
+            (message::Column::UserId, ArrayType::BigInt),
+            (message::Column::Text, ArrayType::String),
+            (message::Column::CreatedAt, ArrayType::ChronoDateTimeUtc),
+        ],
+        posts.iter().map(|p| {
             [
                 Value::from(p.id.to_bytes().to_vec()),
                 Value::from(user_ids[p.post.author.as_str()]),
                 Value::from(p.post.text.as_str()),
                 Value::from(p.id.created_at()),
             ]
-        }));
-    db.execute(insert.build()).await?;
-    Ok(())
+        }),
+    );
+    backend.build(&insert)
 }
 
 async fn insert_links<C: ConnectionTrait>(
@@ -201,6 +272,20 @@ async fn insert_links<C: ConnectionTrait>(
     user_ids: &HashMap<String, i64>,
     hashtags: &HashMap<String, (i64, String)>,
 ) -> Result<(), DbErr> {
+    if let Some(insert) = links_insert(db.get_database_backend(), posts, user_ids, hashtags) {
+        db.execute(insert).await?;
+    }
+    Ok(())
+}
+
+/// The links of the batch's posts to their hashtags; `None` when no post
+/// has any.
+fn links_insert(
+    backend: DbBackend,
+    posts: &[IdentifiedPost<'_>],
+    user_ids: &HashMap<String, i64>,
+    hashtags: &HashMap<String, (i64, String)>,
+) -> Option<Statement> {
     let mut rows = Vec::new();
     for p in posts {
         let user_id = user_ids[p.post.author.as_str()];
@@ -214,27 +299,33 @@ async fn insert_links<C: ConnectionTrait>(
         }
     }
     if rows.is_empty() {
-        return Ok(());
+        return None;
     }
-    let mut insert = Sql::new(db.get_database_backend());
-    insert
-        .push("INSERT INTO message_hashtags (hashtag_id, message_id, user_id, position) VALUES ")
-        .bind_rows(rows);
-    db.execute(insert.build()).await?;
-    Ok(())
+    let insert = insert_rows(
+        backend,
+        message_hashtag::Entity,
+        [
+            (message_hashtag::Column::HashtagId, ArrayType::BigInt),
+            (message_hashtag::Column::MessageId, ArrayType::Bytes),
+            (message_hashtag::Column::UserId, ArrayType::BigInt),
+            (message_hashtag::Column::Position, ArrayType::SmallInt),
+        ],
+        rows,
+    );
+    Some(backend.build(&insert))
 }
 
 /// `pg_notify` with the batch's ids, comma-separated (at most 256 ids of
 /// 26 characters: well under PostgreSQL's 8000-byte payload limit).
 async fn notify_ids<C: ConnectionTrait>(db: &C, posts: &[IdentifiedPost<'_>]) -> Result<(), DbErr> {
     let ids: Vec<String> = posts.iter().map(|p| p.id.to_string()).collect();
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT pg_notify(")
-        .bind(super::NOTIFY_CHANNEL)
-        .push(", ")
-        .bind(ids.join(","))
-        .push(")");
-    db.execute(sql.build()).await?;
+    let select = Query::select()
+        .expr(Func::cust(Alias::new("pg_notify")).args([
+            SimpleExpr::from(super::NOTIFY_CHANNEL),
+            SimpleExpr::from(ids.join(",")),
+        ]))
+        .to_owned();
+    db.execute(db.get_database_backend().build(&select)).await?;
     Ok(())
 }
 
@@ -245,6 +336,19 @@ async fn bump_counters<C: ConnectionTrait>(
     posts: &[IdentifiedPost<'_>],
     hashtags: &HashMap<String, (i64, String)>,
 ) -> Result<(), DbErr> {
+    db.execute(counters_upsert(db.get_database_backend(), posts, hashtags))
+        .await?;
+    Ok(())
+}
+
+/// `INSERT INTO trend_counts … ON CONFLICT (hashtag_id, minute) DO UPDATE
+/// SET count = trend_counts.count + excluded.count`, each key once (an
+/// upsert may not touch a row twice).
+fn counters_upsert(
+    backend: DbBackend,
+    posts: &[IdentifiedPost<'_>],
+    hashtags: &HashMap<String, (i64, String)>,
+) -> Statement {
     let mut counts: BTreeMap<(i64, i64), i64> = BTreeMap::new();
     for p in posts {
         let minute = p.id.created_at().timestamp().div_euclid(60);
@@ -255,17 +359,110 @@ async fn bump_counters<C: ConnectionTrait>(
                 .or_default() += 1;
         }
     }
-    let mut upsert = Sql::new(db.get_database_backend());
-    upsert
-        .push("INSERT INTO trend_counts (hashtag_id, minute, count) VALUES ")
-        .bind_rows(
-            counts
-                .iter()
-                .map(|((tag, minute), count)| [Value::from(*tag), Value::from(*minute), Value::from(*count)]),
-        )
-        .push(
-            " ON CONFLICT (hashtag_id, minute) DO UPDATE SET count = trend_counts.count + excluded.count",
+    let mut upsert = insert_rows(
+        backend,
+        trend_count::Entity,
+        [
+            (trend_count::Column::HashtagId, ArrayType::BigInt),
+            (trend_count::Column::Minute, ArrayType::BigInt),
+            (trend_count::Column::Count, ArrayType::BigInt),
+        ],
+        counts.iter().map(|((tag, minute), count)| {
+            [Value::from(*tag), Value::from(*minute), Value::from(*count)]
+        }),
+    );
+    upsert.on_conflict(
+        OnConflict::columns([trend_count::Column::HashtagId, trend_count::Column::Minute])
+            .value(
+                trend_count::Column::Count,
+                Expr::col((trend_count::Entity, trend_count::Column::Count)).add(Expr::col((
+                    Alias::new("excluded"),
+                    trend_count::Column::Count,
+                ))),
+            )
+            .to_owned(),
+    );
+    backend.build(&upsert)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::UserName;
+
+    /// `n` posts by `n` authors, each with two hashtags of its own.
+    fn posts(n: usize) -> Vec<(MessageId, NewMessage)> {
+        let mut ids = ulid::Generator::new();
+        (0..n)
+            .map(|i| {
+                let author = UserName::parse("user", &format!("user{i}")).unwrap();
+                let tags = [format!("a{i}"), format!("b{i}")];
+                let post = NewMessage::parse(author, "hello", &tags, 500).unwrap();
+                (MessageId::from_ulid(ids.generate().unwrap()), post)
+            })
+            .collect()
+    }
+
+    /// Every statement of a batch, as written for `n` posts of new names.
+    fn statements(backend: DbBackend, n: usize) -> Vec<Statement> {
+        let posts = posts(n);
+        let posts: Vec<IdentifiedPost> = posts
+            .iter()
+            .map(|(id, post)| IdentifiedPost { id: *id, post })
+            .collect();
+        let authors: BTreeSet<&str> = posts.iter().map(|p| p.post.author.as_str()).collect();
+        let tags: BTreeMap<&str, &str> = posts
+            .iter()
+            .flat_map(|p| &p.post.hashtags)
+            .map(|tag| (tag.normalized(), tag.display()))
+            .collect();
+        let user_ids: HashMap<String, i64> = authors
+            .iter()
+            .enumerate()
+            .map(|(id, name)| (name.to_string(), id as i64 + 1))
+            .collect();
+        let hashtags: HashMap<String, (i64, String)> = tags
+            .iter()
+            .enumerate()
+            .map(|(id, (name, display))| (name.to_string(), (id as i64 + 1, display.to_string())))
+            .collect();
+        vec![
+            insert_users(backend, &authors, Utc::now()),
+            select_users(backend, &authors),
+            insert_hashtags(backend, &tags),
+            select_hashtags(backend, &tags),
+            messages_insert(backend, &posts, &user_ids),
+            links_insert(backend, &posts, &user_ids, &hashtags).unwrap(),
+            counters_upsert(backend, &posts, &hashtags),
+        ]
+    }
+
+    /// On PostgreSQL a batch of one post and a batch of fifty send the same
+    /// statement texts (so each is prepared once per connection), with one
+    /// bound array per column.
+    #[test]
+    fn a_batch_has_the_same_statement_texts_on_postgres_whatever_its_size() {
+        let one = statements(DbBackend::Postgres, 1);
+        let fifty = statements(DbBackend::Postgres, 50);
+        for (one, fifty) in one.iter().zip(&fifty) {
+            assert_eq!(one.sql, fifty.sql);
+            assert!(
+                !one.sql.contains("VALUES") && !one.sql.contains(" IN "),
+                "{}",
+                one.sql
+            );
+            let values = |s: &Statement| s.values.as_ref().unwrap().0.len();
+            assert_eq!(values(one), values(fifty), "{}", one.sql);
+        }
+        assert_eq!(
+            one[6].sql,
+            r#"INSERT INTO "trend_counts" ("hashtag_id", "minute", "count") SELECT "r"."hashtag_id", "r"."minute", "r"."count" FROM UNNEST(CAST($1 AS INT8[]), CAST($2 AS INT8[]), CAST($3 AS INT8[])) AS "r"("hashtag_id", "minute", "count") ON CONFLICT ("hashtag_id", "minute") DO UPDATE SET "count" = "trend_counts"."count" + "excluded"."count""#
         );
-    db.execute(upsert.build()).await?;
-    Ok(())
+        // SQLite has no arrays: VALUES and IN lists, one text per size.
+        let one = statements(DbBackend::Sqlite, 1);
+        let fifty = statements(DbBackend::Sqlite, 50);
+        for (one, fifty) in one.iter().zip(&fifty) {
+            assert_ne!(one.sql, fifty.sql);
+        }
+    }
 }

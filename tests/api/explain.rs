@@ -2,8 +2,10 @@
 //! every listing's plan walks an index in key order and stops at the page
 //! size (no sort of the matching rows, no OFFSET), deep in the table as on
 //! the first page, newest first and oldest first, with and without date
-//! bounds. PostgreSQL only: the plans are PostgreSQL's (SQLite's are
-//! checked by the listing benchmark's page-depth ratios).
+//! bounds. A lookup by ids (the relay's, the writer's read-back) is one
+//! statement with one bound array whatever the number of ids, and walks
+//! the primary key. PostgreSQL only: the plans are PostgreSQL's (SQLite's
+//! are checked by the listing benchmark's page-depth ratios).
 
 use dunder::domain::listing::{MessageFilter, PageRequest};
 use dunder::domain::{Cursor, Hashtag, MessageId, UserName};
@@ -11,10 +13,15 @@ use sea_orm::{ConnectionTrait, Statement};
 
 use crate::helpers::{Backend, TestApp};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn listings_walk_indexes_at_any_depth_on_postgres() {
-    let app = TestApp::spawn(Backend::Postgres).await;
-    // Enough rows that the planner prefers indexes for what they are good at.
+/// A message id whose last two bytes are `n` (the ids of [`seed`]).
+fn id(n: u16) -> MessageId {
+    let mut bytes = [0u8; 16];
+    bytes[14..].copy_from_slice(&n.to_be_bytes());
+    MessageId::from_bytes(&bytes).unwrap()
+}
+
+/// Enough rows that the planner prefers indexes for what they are good at.
+async fn seed(app: &TestApp) {
     let db = app.store.connection();
     for sql in [
         "INSERT INTO users (name, created_at) SELECT 'user' || g, now() FROM generate_series(1, 8) g",
@@ -31,14 +38,55 @@ async fn listings_walk_indexes_at_any_depth_on_postgres() {
     ] {
         db.execute(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
     }
-    let deep = Cursor::new(
-        MessageId::from_bytes(&{
-            let mut bytes = [0u8; 16];
-            bytes[14..].copy_from_slice(&5000u16.to_be_bytes());
-            bytes
-        })
-        .unwrap(),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_by_ids_walks_the_primary_key_whatever_their_number_on_postgres() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    seed(&app).await;
+    for count in [1u16, 50, 256] {
+        let ids: Vec<MessageId> = (0..count).map(|n| id(7 + n * 31)).collect();
+        let plan = app.store.explain_get_many(&ids).await.unwrap();
+        let text = plan.join("\n");
+        println!("{count} ids ({} lines):\n{text}\n", plan.len());
+        assert!(
+            text.contains("messages_pkey") && text.contains("id = ANY"),
+            "{count} ids: the primary key is walked for the array of ids:\n{text}"
+        );
+        assert!(
+            text.contains("Index Scan using message_hashtags_message"),
+            "{count} ids: each message's hashtags from their index:\n{text}"
+        );
+        for table in ["messages", "message_hashtags"] {
+            assert!(
+                !text.contains(&format!("Seq Scan on {table} ")),
+                "{count} ids: no scan of {table}:\n{text}"
+            );
+        }
+    }
+    // What the plans stand for: the ids that exist, with their hashtags.
+    let found = app
+        .store
+        .get_many(&[id(7), id(20_001), id(38)])
+        .await
+        .unwrap();
+    let mut found: Vec<(MessageId, Vec<String>)> =
+        found.into_iter().map(|m| (m.id, m.hashtags)).collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            (id(7), vec!["tag4".to_owned()]),
+            (id(38), vec!["tag3".to_owned()])
+        ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_walk_indexes_at_any_depth_on_postgres() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    seed(&app).await;
+    let deep = Cursor::new(id(5000));
     let user = || Some(UserName::parse("user_name", "user1").unwrap());
     let tag = || Some(Hashtag::parse("hashtag", "tag1").unwrap());
     let filters = [

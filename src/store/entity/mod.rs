@@ -16,8 +16,11 @@
 //!   The columns are the same as everywhere else, so this entity stands.
 //! - The migration runner records each migration with an `INSERT` of its own,
 //!   as it runs every DDL statement outside a transaction.
-//! - The store's reads and writes are being moved onto these entities and
-//!   sea-query; until then they are built as text with bound values.
+//!
+//! The store's reads and writes are built with sea-query on these entities'
+//! idents (see `store::query`). Functions sea-query has no word for (the
+//! JSON aggregate of a page's hashtags, `UNNEST`, `pg_notify`) are called
+//! by name with `Func::cust`, each with a comment saying why.
 
 pub mod hashtag;
 pub mod message;
