@@ -1,36 +1,52 @@
-//! Live fan-out on one process: for 100, 1,000 and 10,000 concurrent
-//! GraphQL subscribers (graphql-transport-ws), the delivery latency from
-//! post to receipt (p50, p99) with posts paced at 10 a second, and the
-//! messages delivered per second when posts come in a burst.
+//! Live fan-out on one process, measured from outside it: the server is the
+//! real `dunder` binary in a process of its own, the subscribers (GraphQL
+//! over `graphql-transport-ws`, one WebSocket each) and the poster live in
+//! this one. It reports:
 //!
-//! Run: `cargo bench --bench live_fanout`. The server is the real `dunder`
-//! binary in its own process (on a temporary SQLite file), the subscribers
-//! live in this one: each side then needs one file descriptor per
-//! subscriber, which keeps 10,000 within the usual limits. Both share the
-//! machine's cores, so the figures include the clients' own work.
+//! - the server's resident size (`VmRSS`) with 0, 1,000 and 10,000 idle
+//!   subscribers;
+//! - for 0 (the baseline), 100, 1,000 and 10,000 subscribers, with posts
+//!   paced at 10 a second: the delivery latency from POST to receipt (p50,
+//!   p99) and the POST's own latency (p50, p99, and p99 against the
+//!   baseline's); then, with a burst of posts, the messages delivered per
+//!   second;
+//! - the same at 1,000 subscribers on PostgreSQL (one process, the relay
+//!   as configured by default), if `DUNDER_TEST_POSTGRES_URL` (default
+//!   `postgres://postgres@127.0.0.1:5432/test`) can be reached.
+//!
+//! Run: `cargo bench --bench live_fanout`. Both processes share the
+//! machine's cores, so the figures include the clients' own work (kept
+//! small: a client finds the message's text in the frame without parsing
+//! it). Figures are printed, not asserted.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
-use tokio::sync::Barrier;
+use serde_json::json;
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 mod support;
-use support::Server;
+use support::{drop_database, fresh_database, raise_open_files, Server};
 
-const PACED_POSTS: usize = 20;
+const PACED_POSTS: usize = 100;
 const BURST_POSTS: usize = 50;
-const SIZES: [usize; 3] = [100, 1_000, 10_000];
+const SIZES: [usize; 4] = [0, 100, 1_000, 10_000];
+const IDLE: [usize; 3] = [0, 1_000, 10_000];
+const POSTGRES_SIZE: usize = 1_000;
+/// Files each process needs: a socket per subscriber and some to spare.
+const OPEN_FILES: u64 = 10_000 + 512;
 
-/// The server: subscribers in a queue of 4096, one operation per socket;
-/// every subscriber is 127.0.0.1, so the per-address and total caps are
-/// lifted past 10,000 and the rate limits are off.
-async fn start_server() -> Server {
-    Server::start(&[
+/// The server on `database_url` (a temporary SQLite file if `None`):
+/// subscribers in a queue of 4096, one operation per socket; every
+/// subscriber is 127.0.0.1, so the per-address and total caps are lifted
+/// past 10,000 and the rate limits are off.
+async fn start_server(database_url: Option<&str>) -> Server {
+    let mut args = vec![
         "--live.subscriber_queue=4096",
         "--live.max_operations=1",
         "--http.max_connections=20000",
@@ -40,20 +56,42 @@ async fn start_server() -> Server {
         "--rate_limit.writes_per_address=0",
         "--rate_limit.reads_per_user=0",
         "--rate_limit.writes_per_user=0",
-    ])
-    .await
+    ];
+    if let Some(url) = database_url {
+        args.extend(["--database_url", url]);
+    }
+    Server::start(&args).await
 }
 
-/// One subscriber: connects, subscribes, waits at the barrier, then
-/// records the receipt time of each message (by its number) until it has
-/// `expected` of them.
-async fn subscriber(
-    base: String,
-    ready: Arc<Barrier>,
+/// What the subscribers of one run share with the benchmark.
+#[derive(Clone)]
+struct Shared {
+    address: String,
     start: Instant,
-    expected: usize,
-) -> Vec<(usize, Duration)> {
-    let mut request = format!("ws://{base}/graphql/ws")
+    /// Subscribers connected and subscribed.
+    subscribed: Arc<AtomicUsize>,
+    /// Subscribers that have received the warm-up message.
+    warmed: Arc<AtomicUsize>,
+    /// Set once the subscribers may stop (idle ones close then).
+    stop: watch::Receiver<bool>,
+}
+
+/// The text of a `next` frame's message, found without parsing the frame
+/// (the benchmark's selection is `{ text }`).
+fn text_of(frame: &str) -> Option<&str> {
+    if !frame.starts_with(r#"{"type":"next""#) {
+        return None;
+    }
+    let start = frame.find(r#""text":""#)? + r#""text":""#.len();
+    let end = start + frame[start..].find('"')?;
+    Some(&frame[start..end])
+}
+
+/// One subscriber: connects, subscribes, then (unless `idle`) records the
+/// receipt time of each numbered message until it has `expected` of them;
+/// an idle one reads nothing and waits to be stopped.
+async fn subscriber(shared: Shared, expected: usize, idle: bool) -> Vec<(usize, Duration)> {
+    let mut request = format!("ws://{}/graphql/ws", shared.address)
         .into_client_request()
         .unwrap();
     request.headers_mut().insert(
@@ -63,7 +101,7 @@ async fn subscriber(
     let (mut socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("connect");
-    let send = |value: Value| Message::Text(value.to_string().into());
+    let send = |value: serde_json::Value| Message::Text(value.to_string().into());
     socket
         .send(send(json!({"type": "connection_init", "payload": {}})))
         .await
@@ -74,36 +112,45 @@ async fn subscriber(
         }})))
         .await
         .unwrap();
-    // The ack, then the first (warm-up) message proves the subscription is live.
-    let mut warmed = false;
+    shared.subscribed.fetch_add(1, Ordering::Relaxed);
+    let mut stop = shared.stop.clone();
+    if idle {
+        let _ = stop.wait_for(|stop| *stop).await;
+        let _ = socket.close(None).await;
+        return Vec::new();
+    }
     let mut receipts = Vec::with_capacity(expected);
-    ready.wait().await;
-    while let Some(Ok(frame)) = socket.next().await {
-        let Message::Text(text) = frame else { continue };
-        let message: Value = serde_json::from_str(&text).unwrap();
-        if message["type"] != "next" {
-            continue;
-        }
-        let text = message["payload"]["data"]["messagePosted"]["text"]
-            .as_str()
-            .unwrap_or("");
-        if text == "warm-up" {
-            warmed = true;
-            continue;
-        }
-        if let Some(n) = text.strip_prefix("m").and_then(|n| n.parse::<usize>().ok()) {
-            receipts.push((n, start.elapsed()));
-        }
-        if warmed && receipts.len() == expected {
-            break;
+    while receipts.len() < expected {
+        let frame = tokio::select! {
+            frame = socket.next() => frame,
+            _ = stop.wait_for(|stop| *stop) => break,
+        };
+        let Some(Ok(Message::Text(frame))) = frame else {
+            match frame {
+                Some(Ok(_)) => continue,
+                _ => break,
+            }
+        };
+        match text_of(&frame) {
+            Some("warm-up") => {
+                shared.warmed.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(text) => {
+                if let Some(n) = text.strip_prefix('m').and_then(|n| n.parse().ok()) {
+                    receipts.push((n, shared.start.elapsed()));
+                }
+            }
+            None => {}
         }
     }
     let _ = socket.close(None).await;
     receipts
 }
 
-async fn post(client: &reqwest::Client, base: &str, text: &str) {
+/// Posts `text` to #bench; returns how long the POST took.
+async fn post(client: &reqwest::Client, base: &str, text: &str) -> Duration {
     let token = base64::engine::general_purpose::STANDARD.encode("bench");
+    let sent = Instant::now();
     let response = client
         .post(format!("http://{base}/message"))
         .bearer_auth(token)
@@ -112,38 +159,148 @@ async fn post(client: &reqwest::Client, base: &str, text: &str) {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
+    sent.elapsed()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-/// Paced posts (latency), then a burst (throughput), for `count` subscribers.
-async fn run(server: &Server, count: usize) -> (Duration, Duration, f64, f64) {
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+/// Waits until `done` holds, polling every 50 ms, for at most two minutes.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the server holds exactly `count` live subscribers.
+async fn until_subscribers(server: &Server, client: &reqwest::Client, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let held = server.metric(client, "dunder_live_subscribers").await;
+        if held == count as u64 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server holds {held} subscribers, not {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Subscribers of one run, and how to stop them.
+struct Crowd {
+    shared: Shared,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<Vec<(usize, Duration)>>>,
+}
+
+impl Crowd {
+    fn new(server: &Server) -> Crowd {
+        let (stop, stopped) = watch::channel(false);
+        Crowd {
+            shared: Shared {
+                address: server.address.clone(),
+                start: Instant::now(),
+                subscribed: Arc::new(AtomicUsize::new(0)),
+                warmed: Arc::new(AtomicUsize::new(0)),
+                stop: stopped,
+            },
+            stop,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Opens `count` more subscribers and waits until the server holds
+    /// every one.
+    async fn grow(&mut self, server: &Server, client: &reqwest::Client, count: usize, expected: usize, idle: bool) {
+        for _ in 0..count {
+            let shared = self.shared.clone();
+            self.tasks
+                .push(tokio::spawn(subscriber(shared, expected, idle)));
+        }
+        let total = self.tasks.len();
+        let subscribed = self.shared.subscribed.clone();
+        until("the subscriptions", || subscribed.load(Ordering::Relaxed) == total).await;
+        until_subscribers(server, client, total).await;
+    }
+
+    /// Stops every subscriber; their receipts.
+    async fn finish(self, server: &Server, client: &reqwest::Client) -> Vec<Vec<(usize, Duration)>> {
+        let _ = self.stop.send(true);
+        let mut all = Vec::with_capacity(self.tasks.len());
+        for task in self.tasks {
+            all.push(task.await.unwrap());
+        }
+        until_subscribers(server, client, 0).await;
+        all
+    }
+}
+
+/// The server's resident size with 0, 1,000 and 10,000 idle subscribers.
+async fn idle_memory() {
+    let server = start_server(None).await;
+    let client = reqwest::Client::new();
+    // One post first, so that the write path's buffers are counted in the
+    // baseline too.
+    post(&client, &server.address, "warm-up").await;
+    let mut crowd = Crowd::new(&server);
+    println!("{:>12} {:>14} {:>18}", "idle", "resident", "per subscriber");
+    let base = server.resident_kib();
+    for count in IDLE {
+        let more = count - crowd.tasks.len();
+        crowd.grow(&server, &client, more, 0, true).await;
+        // Let the sockets' first reads settle.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let resident = server.resident_kib();
+        let per = if count == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.1} KiB", (resident.saturating_sub(base)) as f64 / count as f64)
+        };
+        println!("{count:>12} {:>10.1} MiB {per:>18}", resident as f64 / 1024.0);
+    }
+    crowd.finish(&server, &client).await;
+}
+
+/// What one run measured.
+struct Figures {
+    delivery_p50: Duration,
+    delivery_p99: Duration,
+    post_p50: Duration,
+    post_p99: Duration,
+    delivered_per_second: f64,
+    completeness: f64,
+}
+
+/// Paced posts (latency of delivery and of the POST itself), then a burst
+/// (throughput), for `count` subscribers.
+async fn run(server: &Server, count: usize) -> Figures {
     let client = reqwest::Client::new();
     let total = PACED_POSTS + BURST_POSTS;
-    let ready = Arc::new(Barrier::new(count + 1));
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(count);
-    for _ in 0..count {
-        tasks.push(tokio::spawn(subscriber(
-            server.address.clone(),
-            ready.clone(),
-            start,
-            total,
-        )));
-    }
-    ready.wait().await;
-    // Subscriptions register as the server first polls them: post warm-ups
-    // until they have had time to, then measure.
-    tokio::time::sleep(Duration::from_millis(500 + count as u64 / 5)).await;
+    let mut crowd = Crowd::new(server);
+    crowd.grow(server, &client, count, total, false).await;
+    // A first message through every subscriber warms the path.
     post(&client, &server.address, "warm-up").await;
-    tokio::time::sleep(Duration::from_millis(500 + count as u64 / 5)).await;
+    let warmed = crowd.shared.warmed.clone();
+    until("the warm-up message", || warmed.load(Ordering::Relaxed) == count).await;
 
+    let start = crowd.shared.start;
     let mut sent = vec![Duration::ZERO; total];
+    let mut post_latencies = Vec::with_capacity(PACED_POSTS);
     for (n, at) in sent.iter_mut().enumerate().take(PACED_POSTS) {
         *at = start.elapsed();
-        post(&client, &server.address, &format!("m{n}")).await;
+        post_latencies.push(post(&client, &server.address, &format!("m{n}")).await);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let burst_started = start.elapsed();
@@ -156,53 +313,115 @@ async fn run(server: &Server, count: usize) -> (Duration, Duration, f64, f64) {
         *at = burst_started;
     }
     futures::future::join_all(burst).await;
-
-    let mut latencies = Vec::with_capacity(count * PACED_POSTS);
-    let mut burst_done = burst_started;
-    let mut delivered_in_burst = 0usize;
-    for task in tasks {
-        for (n, received) in task.await.unwrap() {
-            if n < PACED_POSTS {
-                latencies.push(received.saturating_sub(sent[n]));
-            } else {
-                delivered_in_burst += 1;
-                burst_done = burst_done.max(received);
+    if count > 0 {
+        // Every subscriber stops by itself once it has every message.
+        let tasks = std::mem::take(&mut crowd.tasks);
+        crowd.tasks = Vec::with_capacity(tasks.len());
+        let mut latencies = Vec::with_capacity(count * PACED_POSTS);
+        let mut burst_done = burst_started;
+        let mut delivered = 0usize;
+        let mut delivered_in_burst = 0usize;
+        for task in tasks {
+            for (n, received) in task.await.unwrap() {
+                delivered += 1;
+                if n < PACED_POSTS {
+                    latencies.push(received.saturating_sub(sent[n]));
+                } else {
+                    delivered_in_burst += 1;
+                    burst_done = burst_done.max(received);
+                }
             }
         }
+        latencies.sort();
+        post_latencies.sort();
+        crowd.finish(server, &client).await;
+        let burst_seconds = (burst_done - burst_started).as_secs_f64().max(1e-6);
+        return Figures {
+            delivery_p50: percentile(&latencies, 0.50),
+            delivery_p99: percentile(&latencies, 0.99),
+            post_p50: percentile(&post_latencies, 0.50),
+            post_p99: percentile(&post_latencies, 0.99),
+            delivered_per_second: delivered_in_burst as f64 / burst_seconds,
+            completeness: delivered as f64 / (count * total) as f64,
+        };
     }
-    latencies.sort();
-    let burst_seconds = (burst_done - burst_started).as_secs_f64().max(1e-6);
-    let delivered_per_second = delivered_in_burst as f64 / burst_seconds;
-    let completeness = (delivered_in_burst + latencies.len()) as f64 / (count * total) as f64;
-    (
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        delivered_per_second,
-        completeness,
-    )
+    post_latencies.sort();
+    crowd.finish(server, &client).await;
+    Figures {
+        delivery_p50: Duration::ZERO,
+        delivery_p99: Duration::ZERO,
+        post_p50: percentile(&post_latencies, 0.50),
+        post_p99: percentile(&post_latencies, 0.99),
+        delivered_per_second: 0.0,
+        completeness: 1.0,
+    }
+}
+
+fn print_header() {
+    println!(
+        "{:>12} {:>13} {:>13} {:>10} {:>10} {:>12} {:>13} {:>9}",
+        "subscribers", "delivery p50", "delivery p99", "POST p50", "POST p99", "POST p99 vs 0", "delivered/s", "received"
+    );
+}
+
+fn print_row(label: &str, figures: &Figures, post_baseline: Duration) {
+    println!(
+        "{label:>12} {:>11.2}ms {:>11.2}ms {:>8.2}ms {:>8.2}ms {:>12.2}x {:>13.0} {:>8.1}%",
+        ms(figures.delivery_p50),
+        ms(figures.delivery_p99),
+        ms(figures.post_p50),
+        ms(figures.post_p99),
+        figures.post_p99.as_secs_f64() / post_baseline.as_secs_f64().max(1e-9),
+        figures.delivered_per_second,
+        figures.completeness * 100.0
+    );
+}
+
+async fn on_sqlite() {
+    let server = start_server(None).await;
+    let mut baseline = None;
+    for count in SIZES {
+        let figures = run(&server, count).await;
+        let base = *baseline.get_or_insert(figures.post_p99);
+        print_row(&count.to_string(), &figures, base);
+    }
+}
+
+/// One process on PostgreSQL, at [`POSTGRES_SIZE`] subscribers (and its
+/// own POST baseline with none).
+async fn on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = std::env::var("DUNDER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    use sea_orm::sqlx::Connection;
+    if sea_orm::sqlx::PgConnection::connect(&admin).await.is_err() {
+        println!("(PostgreSQL at {admin} cannot be reached: its row is left out)");
+        return;
+    }
+    let (url, database) = fresh_database("postgres", &dir, 0).await;
+    {
+        let server = start_server(Some(&url)).await;
+        let baseline = run(&server, 0).await;
+        let figures = run(&server, POSTGRES_SIZE).await;
+        print_row(&format!("pg {POSTGRES_SIZE}"), &figures, baseline.post_p99);
+    }
+    drop_database(database).await;
 }
 
 fn main() {
+    raise_open_files(OPEN_FILES);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let server = start_server().await;
-        println!("{PACED_POSTS} paced posts (10/s) for latency, then a burst of {BURST_POSTS} for throughput\n");
-        println!("{:>12} {:>10} {:>10} {:>14} {:>16} {:>10}", "subscribers", "p50", "p99", "p50 vs 100", "delivered/s", "received");
-        let mut baseline = None;
-        for count in SIZES {
-            let (p50, p99, rate, completeness) = run(&server, count).await;
-            let base = *baseline.get_or_insert(p50);
-            println!(
-                "{count:>12} {:>8.2}ms {:>8.2}ms {:>13.1}x {:>16.0} {:>9.1}%",
-                p50.as_secs_f64() * 1e3,
-                p99.as_secs_f64() * 1e3,
-                p50.as_secs_f64() / base.as_secs_f64(),
-                rate,
-                completeness * 100.0
-            );
-        }
+        println!("Resident size of the server with idle subscribers (SQLite):\n");
+        idle_memory().await;
+        println!(
+            "\n{PACED_POSTS} paced posts (10/s) for latency, then a burst of {BURST_POSTS} for throughput (SQLite; \"pg\": PostgreSQL):\n"
+        );
+        print_header();
+        on_sqlite().await;
+        on_postgres().await;
     });
 }

@@ -86,6 +86,56 @@ impl Server {
     pub fn http(&self) -> String {
         format!("http://{}", self.address)
     }
+
+    /// The server's resident size in KiB (`VmRSS` of its process).
+    pub fn resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server's /proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+
+    /// The value of a metric on the server's `/metrics` (without labels).
+    pub async fn metric(&self, client: &reqwest::Client, name: &str) -> u64 {
+        let text = client
+            .get(format!("{}/metrics", self.http()))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("the metrics");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    }
+}
+
+/// Raises this process's soft limit on open files to its hard limit (a
+/// child inherits it), and fails unless it allows `needed`: a benchmark
+/// with thousands of sockets on each side needs more than the usual 1,024.
+pub fn raise_open_files(needed: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write `limit`.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+    assert!(
+        limit.rlim_cur >= needed,
+        "this benchmark needs {needed} open files per process; the hard limit is {} (raise it with `ulimit -Hn` as root)",
+        limit.rlim_cur
+    );
 }
 
 impl Drop for Server {

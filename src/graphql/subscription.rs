@@ -1,16 +1,21 @@
 //! `Subscription`: new messages as they are posted (resumable with
 //! `after`), and the live count of the current trend bucket.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ErrorExtensions, Result, ResultExt, Subscription};
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 
 use super::errors::{coded, LAGGED, REPLAY_LIMIT};
 use super::global_id::GlobalId;
 use super::query::MessageFilterInput;
 use super::types::{MessageObject, TrendBucketObject};
+use super::ws::{Carried, EncodeSource, Outlet};
 use super::Services;
 use crate::domain::{Aggregation, Cursor, DomainError, Hashtag, MessageId};
 use crate::live::{message_feed, trend_feed, FeedEvent, Live};
+use crate::store::StoreError;
 
 pub struct SubscriptionRoot;
 
@@ -27,7 +32,15 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         filter: Option<MessageFilterInput>,
         after: Option<String>,
-    ) -> Result<impl Stream<Item = Result<MessageObject>>> {
+    ) -> Result<BoxStream<'static, Result<MessageObject>>> {
+        // The execution that builds a selection's shared payloads (see
+        // `ws::outlet`): the messages it is given, nothing else.
+        if let Some(source) = ctx.data_opt::<EncodeSource>() {
+            return Ok(source
+                .messages()
+                .map(|message| Ok(MessageObject(message)))
+                .boxed());
+        }
         let filter = filter.unwrap_or_default().parse().extend()?;
         let after = after.as_deref().map(parse_after).transpose().extend()?;
         let store = ctx.data::<Services>()?.store.clone();
@@ -40,14 +53,17 @@ impl SubscriptionRoot {
             live.order_window(),
             live.feed_limits(),
         );
-        Ok(feed.map(|event| match event {
-            Ok(FeedEvent::Message(message)) => Ok(MessageObject(message)),
-            Ok(FeedEvent::Lagged { resume_after }) => Err(lagged(resume_after)),
-            Ok(FeedEvent::ReplayLimit { resume_after, max }) => {
-                Err(replay_limit(resume_after, max))
-            }
-            Err(error) => Err(error.extend()),
-        }))
+        // On a WebSocket the adapter sends the messages itself, with the
+        // payload shared by every subscriber of the same selection; only
+        // what is this subscriber's own goes through async-graphql.
+        if let Some(outlet) = ctx.data_opt::<Arc<Outlet>>() {
+            let events = feed.map(|event| match event {
+                Ok(FeedEvent::Message(message)) => Carried::Message(message),
+                other => Carried::Other(own_event(other)),
+            });
+            return Ok(outlet.clone().carry(events).boxed());
+        }
+        Ok(feed.map(own_event).boxed())
     }
 
     /// The current bucket of a trend (`aggregation` as for `trend`), each
@@ -69,6 +85,17 @@ impl SubscriptionRoot {
         let hub = ctx.data::<Live>()?.hub().clone();
         Ok(trend_feed(store, hub, hashtag, aggregation)
             .map(|bucket| bucket.map(TrendBucketObject::from).extend()))
+    }
+}
+
+/// A feed event as the subscription's item: a message, or the error that
+/// ends the subscription.
+fn own_event(event: Result<FeedEvent, StoreError>) -> Result<MessageObject> {
+    match event {
+        Ok(FeedEvent::Message(message)) => Ok(MessageObject(message)),
+        Ok(FeedEvent::Lagged { resume_after }) => Err(lagged(resume_after)),
+        Ok(FeedEvent::ReplayLimit { resume_after, max }) => Err(replay_limit(resume_after, max)),
+        Err(error) => Err(error.extend()),
     }
 }
 

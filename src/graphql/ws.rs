@@ -1,26 +1,37 @@
 //! GraphQL over WebSocket at `/graphql/ws`: `graphql-transport-ws` and the
-//! legacy `graphql-ws` subprotocol, through async-graphql's protocol state
-//! machine, with what a long-lived socket needs around it: the token from
-//! the `connection_init` payload (`{"Authorization": "Bearer ..."}`), a
-//! deadline for that `connection_init`, server keepalive pings, a cap on
-//! operations in flight per connection, and a clean close (1001) on
-//! shutdown. Each socket holds a live-stream slot for its whole life (taken
-//! before the upgrade: a full server answers 503, a full address 429), and
-//! every operation on it spends the viewer's and the address's rate limits.
+//! legacy `graphql-ws` subprotocol, with what a long-lived socket needs
+//! around them: the token from the `connection_init` payload
+//! (`{"Authorization": "Bearer ..."}`), a deadline for that
+//! `connection_init`, server keepalive pings, a cap on operations in flight
+//! per connection, and a clean close (1001) on shutdown. Each socket holds a
+//! live-stream slot for its whole life (taken before the upgrade: a full
+//! server answers 503, a full address 429), and every operation on it
+//! spends the viewer's and the address's rate limits.
+//!
+//! The protocol is spoken here, as async-graphql's own machine speaks it,
+//! so that a `messagePosted` message is sent with a payload executed once
+//! for every subscriber of the same selection (see `outlet`, `shared` and
+//! `operations`); every operation still runs through async-graphql.
+//!
+//! An idle socket is small: its read buffer starts at [`READ_BUFFER`] and
+//! grows only for a larger client message (at most the request-body
+//! limit); its write buffer grows to the largest frame sent.
+
+mod operations;
+mod outlet;
+mod protocol;
+mod shared;
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use async_graphql::http::{
-    WebSocket as ProtocolMachine, WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS,
-};
-use async_graphql::Data;
+use async_graphql::http::{ClientMessage, WebSocketProtocols, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::{Data, Request};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{header, Extensions, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use futures::{future, SinkExt, StreamExt};
+use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
 use super::budget::OperationBudget;
@@ -28,6 +39,15 @@ use super::errors::TOO_MANY_STREAMS;
 use super::{ClientAddress, DunderSchema, Viewer};
 use crate::guard::{client_address, Guards, StreamRefusal, StreamSlot};
 use crate::live::Live;
+use operations::{Operations, Output};
+pub(super) use outlet::{Carried, EncodeSource, Outlet};
+use shared::Template;
+
+/// The read buffer a socket starts with: a client's messages
+/// (`connection_init`, `subscribe`, `complete`, pings) are far smaller.
+/// The WebSocket library's default, 128 KiB, made most of an idle
+/// subscriber's memory.
+pub const READ_BUFFER: usize = 4 * 1024;
 
 pub async fn upgrade(
     State(schema): State<DunderSchema>,
@@ -48,6 +68,7 @@ pub async fn upgrade(
     let protocol = requested_protocol(&headers);
     // The request-body limit holds for socket messages too.
     upgrade
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(crate::rest::MAX_BODY_BYTES)
         .max_frame_size(crate::rest::MAX_BODY_BYTES)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
@@ -100,6 +121,104 @@ struct Peer {
     slot: StreamSlot,
 }
 
+/// What the socket does after a client message or an event.
+enum Step {
+    Nothing,
+    Send(String),
+    /// Send this, then end the connection (without a close frame, as the
+    /// legacy protocol's refusal does).
+    SendThenEnd(String),
+    Close(u16, String),
+    End,
+}
+
+/// One socket's protocol state.
+struct Connection {
+    protocol: WebSocketProtocols,
+    schema: DunderSchema,
+    /// The connection data every operation runs with, once
+    /// `connection_init` came.
+    session: Option<Arc<Data>>,
+    operations: Operations,
+    address: Option<IpAddr>,
+    guards: Guards,
+    max_operations: usize,
+}
+
+impl Connection {
+    /// What a client message asks.
+    fn receive(&mut self, bytes: &[u8]) -> Step {
+        let message = match ClientMessage::from_bytes(bytes) {
+            Ok(message) => message,
+            Err(error) => return Step::Close(1002, error.to_string()),
+        };
+        match message {
+            ClientMessage::ConnectionInit { payload } => {
+                if self.session.is_some() {
+                    let reason = "Too many initialisation requests.";
+                    return match self.protocol {
+                        WebSocketProtocols::GraphQLWS => Step::Close(4429, reason.to_owned()),
+                        WebSocketProtocols::SubscriptionsTransportWS => {
+                            Step::SendThenEnd(protocol::connection_error(reason))
+                        }
+                    };
+                }
+                let mut data = Data::default();
+                data.insert(viewer_from_payload(&payload.unwrap_or_default()));
+                data.insert(OperationBudget::new(self.max_operations));
+                data.insert(ClientAddress(self.address));
+                data.insert(self.guards.clone());
+                self.session = Some(Arc::new(data));
+                Step::Send(protocol::CONNECTION_ACK.to_owned())
+            }
+            ClientMessage::Start { id, payload } => {
+                let Some(session) = self.session.clone() else {
+                    return Step::Close(1011, "The handshake is not completed.".to_owned());
+                };
+                self.start(id, payload, session);
+                Step::Nothing
+            }
+            ClientMessage::Stop { id } => {
+                if self.operations.stop(&id) {
+                    Step::Send(protocol::complete(&id))
+                } else {
+                    Step::Nothing
+                }
+            }
+            ClientMessage::ConnectionTerminate => Step::End,
+            ClientMessage::Ping { .. } => Step::Send(protocol::PONG.to_owned()),
+            ClientMessage::Pong { .. } => Step::Nothing,
+        }
+    }
+
+    /// Starts operation `id`: its execution runs (admission, validation,
+    /// limits) as the socket polls it; a subscription to `messagePosted`
+    /// hands its messages to the outlet.
+    fn start(&mut self, id: String, request: Request, session: Arc<Data>) {
+        let outlet = Arc::new(Outlet::default());
+        let template = Template::of(&request);
+        let request = request.data(outlet.clone());
+        let execution = self
+            .schema
+            .execute_stream_with_session_data(request, session);
+        self.operations.start(id, execution, outlet, template);
+    }
+
+    /// The frame of what operation `id` has to send.
+    fn frame(&self, id: &str, output: Output) -> String {
+        match output {
+            Output::Payload(payload) => {
+                protocol::next(self.protocol, id, &String::from_utf8_lossy(&payload))
+            }
+            Output::Response(response) => {
+                let payload = serde_json::to_string(&response).unwrap_or_default();
+                protocol::next(self.protocol, id, &payload)
+            }
+            Output::Complete => protocol::complete(id),
+        }
+    }
+}
+
 /// Serves one socket.
 async fn serve(socket: WebSocket, schema: DunderSchema, live: Live, guards: Guards, peer: Peer) {
     let Peer {
@@ -108,30 +227,16 @@ async fn serve(socket: WebSocket, schema: DunderSchema, live: Live, guards: Guar
         slot: _slot,
     } = peer;
     let settings = *live.settings();
-    let (mut sink, source) = socket.split();
-    let input = source
-        .take_while(|frame| future::ready(frame.is_ok()))
-        .filter_map(|frame| {
-            future::ready(match frame {
-                Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),
-                Ok(Message::Binary(bytes)) => Some(bytes),
-                _ => None,
-            })
-        });
-    let initialized = Arc::new(AtomicBool::new(false));
-    let init_flag = initialized.clone();
-    let max_operations = settings.max_operations;
-    let mut outgoing = ProtocolMachine::new(schema, input, protocol)
-        .on_connection_init(move |payload| async move {
-            let mut data = Data::default();
-            data.insert(viewer_from_payload(&payload));
-            data.insert(OperationBudget::new(max_operations));
-            data.insert(ClientAddress(address));
-            data.insert(guards);
-            init_flag.store(true, Ordering::Relaxed);
-            Ok(data)
-        })
-        .keepalive_timeout(None);
+    let (mut sink, mut source) = socket.split();
+    let mut connection = Connection {
+        protocol,
+        schema: schema.clone(),
+        session: None,
+        operations: Operations::new(schema, live.clone()),
+        address,
+        guards,
+        max_operations: settings.max_operations,
+    };
 
     let period = settings.keepalive_interval;
     let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -139,32 +244,42 @@ async fn serve(socket: WebSocket, schema: DunderSchema, live: Live, guards: Guar
     let shutting_down = live.shutting_down();
     tokio::pin!(init_deadline, shutting_down);
     loop {
-        tokio::select! {
-            message = outgoing.next() => match message {
-                Some(WsMessage::Text(text)) => {
-                    if sink.send(Message::Text(text.into())).await.is_err() {
-                        break;
-                    }
-                }
-                Some(WsMessage::Close(code, reason)) => {
-                    let _ = sink.send(close(code, &reason)).await;
-                    break;
-                }
-                None => break,
+        let initialized = connection.session.is_some();
+        let has_operations = !connection.operations.is_empty();
+        let step = tokio::select! {
+            frame = source.next() => match frame {
+                Some(Ok(Message::Text(text))) => connection.receive(text.as_bytes()),
+                Some(Ok(Message::Binary(bytes))) => connection.receive(&bytes),
+                // Pings are answered by the WebSocket library; a close
+                // frame is followed by the end of the stream.
+                Some(Ok(_)) => Step::Nothing,
+                Some(Err(_)) | None => Step::End,
             },
-            _ = keepalive.tick() => {
-                if sink.send(Message::Text(keepalive_message(protocol).into())).await.is_err() {
+            (id, output) = std::future::poll_fn(|cx| connection.operations.poll_next(cx)), if has_operations => {
+                Step::Send(connection.frame(&id, output))
+            }
+            _ = keepalive.tick() => Step::Send(keepalive_message(protocol).to_owned()),
+            _ = &mut init_deadline, if !initialized => {
+                Step::Close(4408, "Connection initialisation timeout".to_owned())
+            }
+            _ = &mut shutting_down => Step::Close(1001, "server shutting down".to_owned()),
+        };
+        match step {
+            Step::Nothing => {}
+            Step::Send(text) => {
+                if sink.send(Message::Text(text.into())).await.is_err() {
                     break;
                 }
             }
-            _ = &mut init_deadline, if !initialized.load(Ordering::Relaxed) => {
-                let _ = sink.send(close(4408, "Connection initialisation timeout")).await;
+            Step::SendThenEnd(text) => {
+                let _ = sink.send(Message::Text(text.into())).await;
                 break;
             }
-            _ = &mut shutting_down => {
-                let _ = sink.send(close(1001, "server shutting down")).await;
+            Step::Close(code, reason) => {
+                let _ = sink.send(close(code, protocol::close_reason(&reason))).await;
                 break;
             }
+            Step::End => break,
         }
     }
 }

@@ -3,11 +3,21 @@
 //! subscribers its hashtags or author index to (never a scan of everyone),
 //! and a subscriber whose queue is full is cut off, told where to resume,
 //! and never slows the others.
+//!
+//! Publishing and delivering are apart, so that delivery to many
+//! subscribers never delays a post: [`Hub::publish`] (the commit hook, on
+//! the writer's path, and the relay) only drops a message it has seen
+//! already, puts it in the first-page cache and appends it to the outbox,
+//! under a lock of its own; a fan-out task takes batches from the outbox in
+//! order and hands each message to the subscribers, under the subscribers'
+//! lock. A subscriber's queue allocates as messages wait in it, not when
+//! it is made: an idle subscriber costs its registration and an empty
+//! queue.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::page_cache::PageCache;
 use crate::domain::listing::MessageFilter;
@@ -45,22 +55,48 @@ struct Subscriber {
     lagged: Arc<Mutex<Option<MessageId>>>,
 }
 
+/// Who listens: taken by the fan-out and by (un)subscribing, never by a
+/// publisher.
 #[derive(Default)]
-struct HubState {
+struct Registry {
     next_id: u64,
     subscribers: HashMap<u64, Subscriber>,
     index: HashMap<IndexKey, HashSet<u64>>,
+    closed: bool,
+}
+
+/// What was published: taken by publishers only.
+struct Published {
     recent: HashSet<MessageId>,
     recent_order: VecDeque<MessageId>,
-    closed: bool,
+    /// To the fan-out, in publishing order.
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    /// The outbox's other end until the fan-out task starts (on the first
+    /// publish, inside the runtime).
+    fan_out: Option<mpsc::UnboundedReceiver<Outgoing>>,
+}
+
+/// What the outbox carries.
+enum Outgoing {
+    Batch(Vec<Arc<Message>>),
+    /// Answered once everything before it was handed out (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Flushed(oneshot::Sender<()>),
 }
 
 /// The hub. Cheap to share (`Arc<Hub>`).
 pub struct Hub {
-    state: Mutex<HubState>,
+    registry: Arc<Mutex<Registry>>,
+    published: Mutex<Published>,
     queue_capacity: usize,
     /// Fed every published message before any subscriber is.
     page_cache: Option<Arc<PageCache>>,
+}
+
+/// Locks `mutex`; a panic while holding it leaves plain data behind, so
+/// carry on.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Hub {
@@ -73,18 +109,18 @@ impl Hub {
     /// Like [`Hub::new`], feeding `page_cache` with every message it
     /// publishes.
     pub fn with_page_cache(queue_capacity: usize, page_cache: Option<Arc<PageCache>>) -> Arc<Hub> {
+        let (outbox, fan_out) = mpsc::unbounded_channel();
         Arc::new(Hub {
-            state: Mutex::new(HubState::default()),
+            registry: Arc::new(Mutex::new(Registry::default())),
+            published: Mutex::new(Published {
+                recent: HashSet::new(),
+                recent_order: VecDeque::new(),
+                outbox,
+                fan_out: Some(fan_out),
+            }),
             queue_capacity: queue_capacity.max(1),
             page_cache,
         })
-    }
-
-    fn state(&self) -> MutexGuard<'_, HubState> {
-        // A panic while holding the lock leaves plain data behind; carry on.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Registers a subscriber for messages that pass `filter`. Its index is
@@ -97,12 +133,12 @@ impl Hub {
             (None, Some(user)) => IndexKey::User(user.as_str().to_owned()),
             (None, None) => IndexKey::All,
         };
-        let mut state = self.state();
-        let id = state.next_id;
-        state.next_id += 1;
-        if !state.closed {
-            state.index.entry(key.clone()).or_default().insert(id);
-            state.subscribers.insert(
+        let mut registry = lock(&self.registry);
+        let id = registry.next_id;
+        registry.next_id += 1;
+        if !registry.closed {
+            registry.index.entry(key.clone()).or_default().insert(id);
+            registry.subscribers.insert(
                 id,
                 Subscriber {
                     filter,
@@ -115,31 +151,141 @@ impl Hub {
         // After close the sender is dropped here: the subscription ends at once.
         Subscription {
             id,
-            hub: Arc::downgrade(self),
+            registry: Arc::downgrade(&self.registry),
             receiver,
             lagged,
         }
     }
 
-    /// Delivers `message` to every subscriber whose filter it passes,
-    /// unless it was published before. Never waits.
+    /// Hands `message` to every subscriber whose filter it passes, unless
+    /// it was published before. Never waits (see [`Hub::publish_batch`]).
     pub fn publish(&self, message: Arc<Message>) {
-        let mut state = self.state();
-        if !state.recent.insert(message.id) {
+        self.publish_batch(vec![message]);
+    }
+
+    /// Hands `messages`, in this order, to every subscriber whose filter
+    /// each passes, dropping those published before. Puts them in the
+    /// first-page cache now, and in the outbox for the fan-out task: this
+    /// returns without delivering anything, so that the writer's path
+    /// costs the same whatever the number of subscribers.
+    pub fn publish_batch(&self, messages: Vec<Arc<Message>>) {
+        let mut published = lock(&self.published);
+        let fresh: Vec<Arc<Message>> = messages
+            .into_iter()
+            .filter(|message| published.remember(message.id))
+            .collect();
+        if fresh.is_empty() {
             return;
         }
-        state.recent_order.push_back(message.id);
-        if state.recent_order.len() > RECENT_IDS {
-            if let Some(old) = state.recent_order.pop_front() {
-                state.recent.remove(&old);
+        // Into the cache first, under the publishers' lock (and so before
+        // the outbox): no subscriber can have a message that a cached page
+        // lacks.
+        if let Some(cache) = &self.page_cache {
+            for message in &fresh {
+                cache.publish(message);
             }
         }
-        // Into the cache first, under the hub's lock: no subscriber can
-        // have a message that a cached page lacks.
-        if let Some(cache) = &self.page_cache {
-            cache.publish(&message);
+        if let Some(fan_out) = published.fan_out.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(fan_out_task(Arc::downgrade(&self.registry), fan_out));
+                }
+                // No runtime (a plain unit test): hand out here.
+                Err(_) => published.fan_out = Some(fan_out),
+            }
         }
+        if published.fan_out.is_some() {
+            let mut registry = lock(&self.registry);
+            for message in &fresh {
+                registry.deliver(message);
+            }
+            return;
+        }
+        // The task ends only once the hub is dropped, with this sender.
+        let _ = published.outbox.send(Outgoing::Batch(fresh));
+    }
 
+    /// Completes once everything published so far was handed to the
+    /// subscribers' queues.
+    #[cfg(test)]
+    pub async fn delivered(&self) {
+        let (done, finished) = oneshot::channel();
+        let sent = {
+            let published = lock(&self.published);
+            published.fan_out.is_none() && published.outbox.send(Outgoing::Flushed(done)).is_ok()
+        };
+        if sent {
+            let _ = finished.await;
+        }
+    }
+
+    /// Those of `ids` the hub has not published yet: a relay reads only
+    /// those from the store (this process's own posts are already out).
+    pub fn unpublished(&self, ids: &[MessageId]) -> Vec<MessageId> {
+        let published = lock(&self.published);
+        ids.iter()
+            .copied()
+            .filter(|id| !published.recent.contains(id))
+            .collect()
+    }
+
+    /// Ends every subscription (their streams finish once drained) and
+    /// refuses new ones: part of a clean shutdown.
+    pub fn close(&self) {
+        let mut registry = lock(&self.registry);
+        registry.closed = true;
+        registry.subscribers.clear();
+        registry.index.clear();
+    }
+
+    /// How many subscribers are registered.
+    pub fn subscriber_count(&self) -> usize {
+        lock(&self.registry).subscribers.len()
+    }
+}
+
+impl Published {
+    /// Whether `id` is new; remembers it (and forgets the oldest past
+    /// [`RECENT_IDS`]).
+    fn remember(&mut self, id: MessageId) -> bool {
+        if !self.recent.insert(id) {
+            return false;
+        }
+        self.recent_order.push_back(id);
+        if self.recent_order.len() > RECENT_IDS {
+            if let Some(old) = self.recent_order.pop_front() {
+                self.recent.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+/// The fan-out: takes the outbox in order and hands each message out,
+/// until the hub is dropped.
+async fn fan_out_task(registry: Weak<Mutex<Registry>>, mut outbox: mpsc::UnboundedReceiver<Outgoing>) {
+    while let Some(outgoing) = outbox.recv().await {
+        match outgoing {
+            Outgoing::Batch(messages) => {
+                let Some(registry) = registry.upgrade() else {
+                    return;
+                };
+                let mut registry = lock(&registry);
+                for message in &messages {
+                    registry.deliver(message);
+                }
+            }
+            Outgoing::Flushed(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+impl Registry {
+    /// Hands `message` to every subscriber whose filter it passes; cuts off
+    /// those whose queue is full.
+    fn deliver(&mut self, message: &Arc<Message>) {
         let mut keys = vec![IndexKey::All, IndexKey::User(message.user.name.clone())];
         keys.extend(
             message
@@ -149,7 +295,7 @@ impl Hub {
         );
         let mut candidates: Vec<u64> = Vec::new();
         for key in &keys {
-            if let Some(ids) = state.index.get(key) {
+            if let Some(ids) = self.index.get(key) {
                 candidates.extend(ids.iter().copied());
             }
         }
@@ -159,10 +305,10 @@ impl Hub {
 
         let mut lagging = Vec::new();
         for id in candidates {
-            let Some(subscriber) = state.subscribers.get(&id) else {
+            let Some(subscriber) = self.subscribers.get(&id) else {
                 continue;
             };
-            if !subscriber.filter.matches(&message) {
+            if !subscriber.filter.matches(message) {
                 continue;
             }
             match subscriber.queue.try_send(message.clone()) {
@@ -173,54 +319,30 @@ impl Hub {
             }
         }
         for id in lagging {
-            if let Some(subscriber) = remove(&mut state, id) {
-                *subscriber.lagged.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.id);
+            if let Some(subscriber) = self.remove(id) {
+                *lock(&subscriber.lagged) = Some(message.id);
                 tracing::info!(subscriber = id, "live subscriber lagged and was cut off");
             }
         }
     }
 
-    /// Those of `ids` the hub has not published yet: a relay reads only
-    /// those from the store (this process's own posts are already out).
-    pub fn unpublished(&self, ids: &[MessageId]) -> Vec<MessageId> {
-        let state = self.state();
-        ids.iter()
-            .copied()
-            .filter(|id| !state.recent.contains(id))
-            .collect()
-    }
-
-    /// Ends every subscription (their streams finish once drained) and
-    /// refuses new ones: part of a clean shutdown.
-    pub fn close(&self) {
-        let mut state = self.state();
-        state.closed = true;
-        state.subscribers.clear();
-        state.index.clear();
-    }
-
-    /// How many subscribers are registered.
-    pub fn subscriber_count(&self) -> usize {
-        self.state().subscribers.len()
-    }
-}
-
-fn remove(state: &mut HubState, id: u64) -> Option<Subscriber> {
-    let subscriber = state.subscribers.remove(&id)?;
-    if let Some(ids) = state.index.get_mut(&subscriber.key) {
-        ids.remove(&id);
-        if ids.is_empty() {
-            state.index.remove(&subscriber.key);
+    fn remove(&mut self, id: u64) -> Option<Subscriber> {
+        let subscriber = self.subscribers.remove(&id)?;
+        if let Some(ids) = self.index.get_mut(&subscriber.key) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.index.remove(&subscriber.key);
+            }
         }
+        Some(subscriber)
     }
-    Some(subscriber)
 }
 
 /// One subscriber's end: messages in the order published, then, if it was
 /// cut off, one [`HubEvent::Lagged`]. Dropping it unsubscribes.
 pub struct Subscription {
     id: u64,
-    hub: std::sync::Weak<Hub>,
+    registry: Weak<Mutex<Registry>>,
     receiver: mpsc::Receiver<Arc<Message>>,
     lagged: Arc<Mutex<Option<MessageId>>>,
 }
@@ -231,10 +353,7 @@ impl Subscription {
     pub async fn next(&mut self) -> Option<HubEvent> {
         match self.receiver.recv().await {
             Some(message) => Some(HubEvent::Message(message)),
-            None => self
-                .lagged
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
+            None => lock(&self.lagged)
                 .take()
                 .map(|first_missed| HubEvent::Lagged { first_missed }),
         }
@@ -248,8 +367,8 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if let Some(hub) = self.hub.upgrade() {
-            remove(&mut hub.state(), self.id);
+        if let Some(registry) = self.registry.upgrade() {
+            lock(&registry).remove(self.id);
         }
     }
 }
@@ -307,6 +426,7 @@ pub(super) mod tests {
         hub.publish(message(2, "bob", &["go"]));
         hub.publish(message(3, "bob", &["rust", "Rust"]));
         hub.publish(message(3, "bob", &["rust"])); // a duplicate, dropped
+        hub.delivered().await;
         let ids = [message(3, "x", &[]).id, message(4, "x", &[]).id];
         assert_eq!(hub.unpublished(&ids), [ids[1]]);
         assert_eq!(texts(&mut rust).await, ["m1", "m3"]);
@@ -322,6 +442,7 @@ pub(super) mod tests {
         let mut fast = hub.subscribe(MessageFilter::default());
         for n in 1..=5 {
             hub.publish(message(n, "a", &[]));
+            hub.delivered().await;
             // The fast one keeps up.
             assert!(fast.try_next().is_some());
         }
@@ -347,7 +468,30 @@ pub(super) mod tests {
         }
         let (first, second) = (message(1, "a", &[]).id, message(2, "a", &[]).id);
         assert_eq!(hub.unpublished(&[first, second]), [first]);
-        assert_eq!(hub.state().recent.len(), RECENT_IDS);
+        assert_eq!(lock(&hub.published).recent.len(), RECENT_IDS);
+    }
+
+    /// Fan-out off the writer's path: publishing (what the commit hook
+    /// does before the poster hears 201) hands nothing to any subscriber
+    /// itself, however many there are; the fan-out task does, in order,
+    /// once it runs. Here the runtime has one thread, so it cannot run
+    /// before this test waits.
+    #[tokio::test(flavor = "current_thread")]
+    async fn publishing_returns_before_any_subscriber_is_handed_the_message() {
+        let hub = Hub::new(4);
+        let mut subscribers: Vec<Subscription> = (0..100)
+            .map(|_| hub.subscribe(MessageFilter::default()))
+            .collect();
+        hub.publish_batch(vec![message(1, "a", &[]), message(2, "a", &[])]);
+        hub.publish(message(3, "a", &[]));
+        assert!(
+            subscribers.iter_mut().all(|s| s.try_next().is_none()),
+            "nothing was handed out by publishing"
+        );
+        hub.delivered().await;
+        for subscriber in &mut subscribers {
+            assert_eq!(texts(subscriber).await, ["m1", "m2", "m3"]);
+        }
     }
 
     #[tokio::test]

@@ -1,8 +1,10 @@
 //! Live feeds: the per-process fan-out hub, feeds that resume from a cursor
 //! without gap or duplicate, live trend buckets, the relays that carry
-//! posts between Dunder processes sharing a database, and the first-page
-//! cache that the hub keeps current.
+//! posts between Dunder processes sharing a database, the first-page
+//! cache that the hub keeps current, and the frames built once per message
+//! and format for every subscriber that sends it.
 
+mod encodings;
 mod feed;
 mod hub;
 mod page_cache;
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+pub use encodings::{Encodings, Format};
 pub use feed::{message_feed, FeedEvent, FeedLimits};
 pub use hub::{Hub, HubEvent, Subscription};
 pub use page_cache::PAGE as CACHED_PAGE;
@@ -41,6 +44,8 @@ pub struct Live {
     relay_health: Arc<RelayHealth>,
     /// Absent when `live.page_cache` is off.
     page_cache: Option<Arc<PageCache>>,
+    /// Frames shared by the subscribers of one format.
+    encodings: Arc<Encodings>,
 }
 
 /// What a commit and its relay may take beyond the relay's own delay: the
@@ -61,6 +66,7 @@ impl Live {
             order_window_ms: Arc::new(AtomicU64::new(0)),
             relay_health,
             page_cache,
+            encodings: Arc::new(Encodings::default()),
         }
     }
 
@@ -99,13 +105,19 @@ impl Live {
         &self.settings
     }
 
-    /// The store's commit hook: every committed message goes to the hub.
+    /// The frames built once per message and format (see `encodings`).
+    pub fn encodings(&self) -> &Encodings {
+        &self.encodings
+    }
+
+    /// The store's commit hook: every committed batch goes to the hub,
+    /// which puts it in the first-page cache and its outbox and returns;
+    /// the subscribers get it from the hub's fan-out task, off the
+    /// writer's path.
     pub fn commit_hook(&self) -> CommitHook {
         let hub = self.hub.clone();
         Arc::new(move |messages| {
-            for message in messages {
-                hub.publish(Arc::new(message.clone()));
-            }
+            hub.publish_batch(messages.iter().cloned().map(Arc::new).collect());
         })
     }
 

@@ -9,12 +9,16 @@
 //! stream holds a slot under the live-stream caps (503 or 429 past them).
 
 use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{Extensions, HeaderMap};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{header, Extensions, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use futures::{Stream, StreamExt};
+use futures::{Future, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -22,10 +26,17 @@ use super::error::ApiError;
 use super::extract::QueryParams;
 use super::json::MessageJson;
 use super::params::{given, FilterParams};
-use crate::domain::{Cursor, MessageId};
+use crate::domain::{Cursor, Message, MessageId};
 use crate::guard::{client_address, Guards, StreamRefusal};
-use crate::live::{message_feed, FeedEvent, Live};
+use crate::live::{message_feed, FeedEvent, Format, Live};
 use crate::store::Store;
+
+/// The key of the one format all SSE streams share: a message's event is
+/// the same bytes on every stream, whatever its filter.
+const SSE_FORMAT: &str = "sse";
+
+/// The comment that keeps an idle stream open.
+const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
 #[derive(Debug, Deserialize)]
 pub struct StreamParams {
@@ -99,6 +110,7 @@ pub async fn stream(
                 .retry_after(StreamRefusal::RETRY_AFTER)
         })?;
     let keepalive_interval = live.settings().keepalive_interval;
+    let format = live.encodings().format(SSE_FORMAT);
     let feed = message_feed(
         store,
         live.hub().clone(),
@@ -107,63 +119,116 @@ pub async fn stream(
         live.order_window(),
         live.feed_limits(),
     );
-    let events = events(feed)
+    let frames = frames(feed, format)
         .take_until(async move { live.shutting_down().await })
-        .map(move |event| {
+        .map(move |frame| {
             let _held = &slot;
-            event
+            frame
         });
-    let keep_alive = KeepAlive::new()
-        .interval(keepalive_interval)
-        .text("heartbeat");
-    Ok(Sse::new(events).keep_alive(keep_alive).into_response())
+    let body = Heartbeats::new(frames.boxed(), keepalive_interval).map(Ok::<_, Infallible>);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
 
-/// Feed events as SSE events; the stream ends after a `lagged` event or a
-/// store failure (the client reconnects with its last id).
-fn events(
-    feed: impl Stream<Item = Result<FeedEvent, crate::store::StoreError>> + Send,
-) -> impl Stream<Item = Result<Event, Infallible>> + Send {
-    feed.scan(false, |ended, event| {
-        if *ended {
-            return futures::future::ready(None);
-        }
-        let sse = match event {
-            Ok(FeedEvent::Message(message)) => {
-                let id = message.id.to_string();
-                let body = serde_json::to_string(&MessageJson::from((*message).clone())).unwrap_or_default();
-                Event::default().id(id).data(body)
-            }
-            Ok(FeedEvent::ReplayLimit { resume_after, max }) => {
-                *ended = true;
-                let cursor = resume_after.encode();
-                Event::default().event("replay_limit").data(
-                    json!({
+/// Feed events as SSE frames; the stream ends after a `lagged` event or a
+/// store failure (the client reconnects with its last id). A message's
+/// frame is built once, by the first stream to send it, and its bytes
+/// shared by every stream (see `live::Encodings`).
+fn frames(
+    feed: impl Stream<Item = Result<FeedEvent, crate::store::StoreError>> + Send + 'static,
+    format: Arc<Format>,
+) -> impl Stream<Item = Bytes> + Send {
+    async_stream::stream! {
+        futures::pin_mut!(feed);
+        while let Some(event) = feed.next().await {
+            match event {
+                Ok(FeedEvent::Message(message)) => {
+                    yield format.frame(message.id, || async { message_frame(&message) }).await;
+                }
+                Ok(FeedEvent::ReplayLimit { resume_after, max }) => {
+                    let cursor = resume_after.encode();
+                    yield named_frame("replay_limit", json!({
                         "error": format!("more than {max} messages were posted after the cursor: list the rest with GET /message (from_date), then reconnect after the newest"),
                         "cursor": cursor,
-                    })
-                    .to_string(),
-                )
-            }
-            Ok(FeedEvent::Lagged { resume_after }) => {
-                *ended = true;
-                let cursor = resume_after.encode();
-                Event::default().event("lagged").data(
-                    json!({
+                    }));
+                    return;
+                }
+                Ok(FeedEvent::Lagged { resume_after }) => {
+                    let cursor = resume_after.encode();
+                    yield named_frame("lagged", json!({
                         "error": "the subscriber fell behind and was disconnected; reconnect with this cursor",
                         "cursor": cursor,
-                    })
-                    .to_string(),
-                )
+                    }));
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "live feed failed");
+                    yield named_frame("error", json!({"error": "internal server error"}));
+                    return;
+                }
             }
-            Err(error) => {
-                *ended = true;
-                tracing::error!(%error, "live feed failed");
-                Event::default().event("error").data(json!({"error": "internal server error"}).to_string())
+        }
+    }
+}
+
+/// A message's event: its id, and its REST JSON as data (one line: the
+/// JSON is compact, and a newline inside a string is escaped).
+fn message_frame(message: &Message) -> Bytes {
+    let body = serde_json::to_string(&MessageJson::from(message.clone())).unwrap_or_default();
+    Bytes::from(format!("id: {}\ndata: {body}\n\n", message.id))
+}
+
+/// An event of type `name` with `data`.
+fn named_frame(name: &str, data: serde_json::Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+/// Frames, with a heartbeat comment whenever none was sent for
+/// `interval` (the timer restarts with every frame).
+struct Heartbeats {
+    frames: futures::stream::BoxStream<'static, Bytes>,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    interval: Duration,
+}
+
+impl Heartbeats {
+    fn new(frames: futures::stream::BoxStream<'static, Bytes>, interval: Duration) -> Heartbeats {
+        Heartbeats {
+            frames,
+            timer: Box::pin(tokio::time::sleep(interval)),
+            interval,
+        }
+    }
+
+    fn restart(&mut self) {
+        let next = tokio::time::Instant::now() + self.interval;
+        self.timer.as_mut().reset(next);
+    }
+}
+
+impl Stream for Heartbeats {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        match self.frames.poll_next_unpin(cx) {
+            Poll::Ready(Some(frame)) => {
+                self.restart();
+                Poll::Ready(Some(frame))
             }
-        };
-        futures::future::ready(Some(Ok(sse)))
-    })
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                ready!(self.timer.as_mut().poll(cx));
+                self.restart();
+                Poll::Ready(Some(Bytes::from_static(HEARTBEAT)))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

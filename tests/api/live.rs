@@ -3,7 +3,8 @@
 //! non-delivery; resume without gap or duplicate while a writer keeps
 //! posting; a slow subscriber cut off with a resumable cursor while a fast
 //! one gets everything; trendUpdated against the trend query; the socket's
-//! own limits and a clean shutdown; the SSE heartbeat.
+//! own limits and a clean shutdown; the SSE heartbeat. Fan-out to many
+//! subscribers is `fanout`'s.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,6 +16,8 @@ use crate::helpers::{
     TestDatabase,
 };
 use crate::on_every_backend;
+
+mod fanout;
 
 const POSTED: &str = "subscription($filter: MessageFilter, $after: String) {
   messagePosted(filter: $filter, after: $after) { id text hashtags user { name } createdAt }

@@ -121,6 +121,11 @@ impl DunderProcess {
         format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
+    /// The process id (for what `/proc` says of it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits until `/readyz` answers 200 (plain HTTP only), or fails.
     pub async fn wait_ready(&self) {
         let client = reqwest::Client::new();

@@ -1,0 +1,226 @@
+//! Frames built once per message and format, shared by every subscriber
+//! that sends that format: the SSE event of a message, the GraphQL payload
+//! of a message for one selection set. A live message goes to many
+//! subscribers at once; the first to need its frame builds it, the others
+//! wait for that one build and share its bytes.
+//!
+//! A [`Format`] is named by a key its users choose (the GraphQL adapter's
+//! is its selection; SSE has one) and lives as long as someone holds it.
+//! The frames of every format share one bounded cache of the most recently
+//! built, so memory does not grow with the number of formats; a frame
+//! evicted and asked for again is built again.
+
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use axum::body::Bytes;
+use tokio::sync::OnceCell;
+
+use crate::domain::MessageId;
+
+/// Frames kept, all formats together: enough for every subscriber of a
+/// burst of posts to find its frame built.
+const FRAMES: usize = 4096;
+
+/// The registry of formats and their frames. One per process (in `Live`).
+#[derive(Default)]
+pub struct Encodings {
+    formats: Mutex<Formats>,
+    frames: Arc<Mutex<Frames>>,
+}
+
+#[derive(Default)]
+struct Formats {
+    by_key: HashMap<String, Weak<Format>>,
+    next_id: u64,
+    /// The size of `by_key` after its last sweep of formats nobody holds.
+    swept_at: usize,
+}
+
+/// The most recently built frames, by format and message.
+#[derive(Default)]
+struct Frames {
+    cells: HashMap<(u64, MessageId), Arc<OnceCell<Bytes>>>,
+    order: VecDeque<(u64, MessageId)>,
+}
+
+/// One format: its frames, and what its builder keeps between them.
+pub struct Format {
+    id: u64,
+    frames: Arc<Mutex<Frames>>,
+    state: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Encodings {
+    /// The format named `key`, made if nobody holds it.
+    pub fn format(&self, key: &str) -> Arc<Format> {
+        let mut formats = lock(&self.formats);
+        if let Some(format) = formats.by_key.get(key).and_then(Weak::upgrade) {
+            return format;
+        }
+        // Forget the formats nobody holds once there are twice as many
+        // keys as at the last sweep: the map stays within twice the live
+        // formats, at a cost spread over the insertions.
+        if formats.by_key.len() >= 2 * formats.swept_at.max(32) {
+            formats.by_key.retain(|_, format| format.strong_count() > 0);
+            formats.swept_at = formats.by_key.len();
+        }
+        formats.next_id += 1;
+        let format = Arc::new(Format {
+            id: formats.next_id,
+            frames: self.frames.clone(),
+            state: OnceLock::new(),
+        });
+        formats
+            .by_key
+            .insert(key.to_owned(), Arc::downgrade(&format));
+        format
+    }
+
+    /// How many formats are held now.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        lock(&self.formats)
+            .by_key
+            .values()
+            .filter(|format| format.strong_count() > 0)
+            .count()
+    }
+}
+
+impl Format {
+    /// The frame of message `id` in this format: built by `build` unless it
+    /// was built already or is being built (then this waits for that build,
+    /// or takes it over if its builder went away).
+    pub async fn frame<F, Fut>(&self, id: MessageId, build: F) -> Bytes
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Bytes>,
+    {
+        let cell = lock(&self.frames).cell(self.id, id);
+        cell.get_or_init(build).await.clone()
+    }
+
+    /// The frame of message `id`, if it is built (without waiting).
+    pub fn built(&self, id: MessageId) -> Option<Bytes> {
+        lock(&self.frames)
+            .cells
+            .get(&(self.id, id))
+            .and_then(|cell| cell.get().cloned())
+    }
+
+    /// What this format's builder keeps between frames, made by `make` the
+    /// first time; `None` if it was made as another type.
+    pub fn state<T: Any + Send + Sync>(&self, make: impl FnOnce() -> T) -> Option<&T> {
+        self.state
+            .get_or_init(|| Box::new(make()))
+            .downcast_ref::<T>()
+    }
+}
+
+impl Frames {
+    /// The cell of `(format, id)`, made (and the oldest evicted past
+    /// [`FRAMES`]) if there is none.
+    fn cell(&mut self, format: u64, id: MessageId) -> Arc<OnceCell<Bytes>> {
+        if let Some(cell) = self.cells.get(&(format, id)) {
+            return cell.clone();
+        }
+        let cell = Arc::new(OnceCell::new());
+        self.cells.insert((format, id), cell.clone());
+        self.order.push_back((format, id));
+        if self.order.len() > FRAMES {
+            if let Some(oldest) = self.order.pop_front() {
+                self.cells.remove(&oldest);
+            }
+        }
+        cell
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn id(n: u128) -> MessageId {
+        MessageId::from_ulid(ulid::Ulid(n))
+    }
+
+    /// Many subscribers asking at once for one message's frame in one
+    /// format get the bytes of one build; another format builds its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_frame_is_built_once_per_format_and_message() {
+        let encodings = Encodings::default();
+        let builds = Arc::new(AtomicUsize::new(0));
+        let mut asking = Vec::new();
+        for n in 0..64 {
+            let builds = builds.clone();
+            let key = if n % 2 == 0 { "even" } else { "odd" };
+            // Each subscriber holds its format for as long as it sends.
+            let format = encodings.format(key);
+            asking.push(tokio::spawn(async move {
+                format
+                    .frame(id(1), || async move {
+                        builds.fetch_add(1, Ordering::SeqCst);
+                        tokio::task::yield_now().await;
+                        Bytes::from(key)
+                    })
+                    .await
+            }));
+        }
+        for (n, task) in asking.into_iter().enumerate() {
+            let expected = if n % 2 == 0 { "even" } else { "odd" };
+            assert_eq!(task.await.unwrap(), expected);
+        }
+        assert_eq!(builds.load(Ordering::SeqCst), 2, "one build per format");
+    }
+
+    /// The cache is bounded: past [`FRAMES`] frames the oldest is built
+    /// again when asked for.
+    #[tokio::test]
+    async fn the_oldest_frames_are_evicted_past_the_bound() {
+        let encodings = Encodings::default();
+        let format = encodings.format("f");
+        for n in 0..=FRAMES as u128 {
+            format.frame(id(n), || async { Bytes::new() }).await;
+        }
+        assert_eq!(lock(&encodings.frames).cells.len(), FRAMES);
+        let rebuilt = AtomicUsize::new(0);
+        let build = || async {
+            rebuilt.fetch_add(1, Ordering::SeqCst);
+            Bytes::new()
+        };
+        format.frame(id(FRAMES as u128), build).await;
+        assert_eq!(rebuilt.load(Ordering::SeqCst), 0, "the newest is kept");
+        format.frame(id(0), build).await;
+        assert_eq!(rebuilt.load(Ordering::SeqCst), 1, "the oldest went");
+    }
+
+    /// A format lives while held, and its key then names it again; once
+    /// dropped, the same key makes a new one (with frames of its own).
+    #[tokio::test]
+    async fn formats_live_while_held() {
+        let encodings = Encodings::default();
+        let first = encodings.format("k");
+        assert!(Arc::ptr_eq(&first, &encodings.format("k")));
+        let first_id = first.id;
+        assert_eq!(encodings.held(), 1);
+        drop(first);
+        assert_eq!(encodings.held(), 0);
+        assert_ne!(encodings.format("k").id, first_id);
+        for n in 0..1000 {
+            drop(encodings.format(&n.to_string()));
+        }
+        assert!(lock(&encodings.formats).by_key.len() <= 64, "swept");
+        let state = encodings.format("s");
+        assert_eq!(state.state(|| 7u32), Some(&7));
+        assert_eq!(state.state(|| 8u32), Some(&7), "made once");
+        assert_eq!(state.state(|| "other"), None);
+    }
+}
