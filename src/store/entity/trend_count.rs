@@ -16,7 +16,8 @@ pub struct Model {
     /// A hashtag's id, or 0 for all messages.
     #[sea_orm(primary_key, auto_increment = false)]
     pub hashtag_id: i64,
-    /// Whole minutes since the Unix epoch.
+    /// Whole minutes since the Unix epoch; from `HOUR_ROWS` up, the key of
+    /// an hour or day rollup of the minutes (see `store::trend_rollup`).
     #[sea_orm(primary_key, auto_increment = false)]
     pub minute: i64,
     pub count: i64,
