@@ -255,6 +255,8 @@ async fn bump_counters<C: ConnectionTrait>(
                 .or_default() += 1;
         }
     }
+    // The hours and days of these minutes, in the same upsert.
+    super::trend_rollup::add_rollups(&mut counts);
     let mut upsert = Sql::new(db.get_database_backend());
     upsert
         .push("INSERT INTO trend_counts (hashtag_id, minute, count) VALUES ")
