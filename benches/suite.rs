@@ -3,7 +3,8 @@
 //!
 //! - **Seeding:** 1,000 users, 400 hashtags and N messages (1 to 3 hashtags
 //!   each, spread over 30 days) written in bulk straight into Dunder's
-//!   tables, trend counters included, then `ANALYZE`.
+//!   tables, trend counters (minutes, hours and days) included, then
+//!   `ANALYZE`.
 //! - **Filtered listing:** the newest 20 messages with a given hashtag, with
 //!   their user and hashtags, for a fixed time from 16 concurrent clients:
 //!   REST `GET /message?hashtag=…&limit=20` and GraphQL
@@ -41,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use migration::{Migrator, MigratorTrait};
+use migration::{Migrator, MigratorTrait, TREND_DAY_ROWS, TREND_HOUR_ROWS};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
 use serde_json::{json, Value};
 
@@ -332,7 +333,8 @@ impl Seed {
     /// Writes users, hashtags, messages, links and trend counters the way
     /// Dunder's write path stores them: ids as the ULID's 16 bytes,
     /// counters per (hashtag, minute since the epoch) plus one per minute
-    /// under hashtag id 0 for every message.
+    /// under hashtag id 0 for every message, and the same per hour and per
+    /// day in the rollups' key ranges.
     async fn write(&self, db: &DatabaseConnection, postgres: bool) {
         let now = Utc::now();
         let users: Vec<String> = (1..=USERS)
@@ -411,6 +413,16 @@ impl Seed {
         }
         links.finish().await;
 
+        // The hour and day rollups beside the minutes, as the write path
+        // keeps them.
+        let minutes: Vec<((i64, i64), i64)> = counts.iter().map(|(k, c)| (*k, *c)).collect();
+        for ((h, minute), count) in minutes {
+            for (grain, first_key) in [(60, TREND_HOUR_ROWS), (24 * 60, TREND_DAY_ROWS)] {
+                *counts
+                    .entry((h, first_key + minute - minute % grain))
+                    .or_default() += count;
+            }
+        }
         let mut counters =
             Rows::new(db, postgres, "trend_counts (hashtag_id, minute, count)").await;
         for ((h, minute), count) in counts {

@@ -72,7 +72,11 @@ pub async fn roll_up_minutes(
             minute().sub(minute().modulo(period)).add(offset),
             start.clone(),
         )
-        .expr(Expr::col(TrendCounts::Count).sum().cast_as(Alias::new("BIGINT")))
+        .expr(
+            Expr::col(TrendCounts::Count)
+                .sum()
+                .cast_as(Alias::new("BIGINT")),
+        )
         .from(TrendCounts::Table)
         // The minutes only (real minutes are below every rollup key); a
         // WHERE also keeps SQLite from reading the upsert's ON as a join's.
