@@ -3,14 +3,15 @@
 //! [`super::trend_rollup`]), so the cost follows the range and the period,
 //! never the number of messages.
 //!
-//! | period                     | rows read per bucket | statement                      |
-//! |----------------------------|----------------------|--------------------------------|
-//! | `1m`, `1h`, `24h`          | one                  | a walk of the primary key      |
-//! | other multiples of those   | period / grain       | the same walk, summed by bucket |
+//! | period                     | rows read per bucket | statement                          |
+//! |----------------------------|----------------------|------------------------------------|
+//! | `1m`, `1h`, `24h`          | one                  | a range of keys, in key order      |
+//! | other multiples of those   | period / grain       | the same range, summed by bucket   |
 //!
-//! Both shapes walk `trend_counts`' primary key `(hashtag_id, minute)` from
-//! the range's first key to its last; the EXPLAIN test in the API tests pins
-//! it on PostgreSQL.
+//! Both shapes read one series' range of keys with their counts from the
+//! covering index `(hashtag_id, minute, count)` alone (the table's rows of
+//! one series are spread one to a page); the EXPLAIN test in the API tests
+//! pins the index-only scan on PostgreSQL.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
