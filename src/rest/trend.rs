@@ -109,7 +109,9 @@ struct BucketTime<'a>(&'a DateTime<Utc>);
 
 impl BucketTime<'_> {
     fn format(&self) -> Option<[u8; 27]> {
-        let t = self.0;
+        // The naive UTC time: a `DateTime<Utc>`'s own accessors add the
+        // (zero) offset first, each time.
+        let t = self.0.naive_utc();
         let year = t.year();
         if !(0..=9999).contains(&year) || t.second() != 0 || t.nanosecond() != 0 {
             return None;
