@@ -20,8 +20,13 @@ mod m20261127_000006_index_message_hashtags_by_user;
 mod m20261127_000007_index_message_hashtags_by_message;
 mod m20261127_000008_create_trend_counts;
 mod m20261127_000009_index_trend_counts_by_minute;
+mod m20261201_000010_roll_trend_counts_up_by_hour;
+mod m20261201_000011_roll_trend_counts_up_by_day;
+mod m20261201_000012_index_trend_counts_with_count;
 mod server_kind;
 
+pub use m20261201_000010_roll_trend_counts_up_by_hour::HOUR_ROWS as TREND_HOUR_ROWS;
+pub use m20261201_000011_roll_trend_counts_up_by_day::DAY_ROWS as TREND_DAY_ROWS;
 pub use server_kind::is_cockroach;
 
 /// All of Dunder's migrations, oldest first.
@@ -40,6 +45,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_index_message_hashtags_by_message::Migration),
             Box::new(m20261127_000008_create_trend_counts::Migration),
             Box::new(m20261127_000009_index_trend_counts_by_minute::Migration),
+            Box::new(m20261201_000010_roll_trend_counts_up_by_hour::Migration),
+            Box::new(m20261201_000011_roll_trend_counts_up_by_day::Migration),
+            Box::new(m20261201_000012_index_trend_counts_with_count::Migration),
         ]
     }
 }

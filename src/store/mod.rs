@@ -14,6 +14,7 @@ mod retry;
 mod sql;
 mod stats;
 mod trend;
+mod trend_rollup;
 mod users;
 mod write_batch;
 mod writer;
@@ -268,7 +269,7 @@ impl Store {
     /// The non-empty buckets of a trend query, oldest first.
     #[tracing::instrument(skip(self))]
     pub async fn trend(&self, query: &TrendQuery) -> Result<Vec<TrendBucket>, StoreError> {
-        Ok(trend::trend(&self.db, query).await?)
+        Ok(trend::trend(&self.db, &self.shared.names, query).await?)
     }
 
     /// The database's plan for reading one page of a listing (PostgreSQL's

@@ -1,85 +1,181 @@
-//! Trend queries, answered from the per-minute counters: the database sums
-//! the minutes of each aligned bucket, so the cost follows the range, never
-//! the number of messages.
+//! Trend queries, answered from the counters: each bucket is summed from the
+//! coarsest counter rows that tile it (days, hours or minutes, see
+//! [`super::trend_rollup`]), so the cost follows the range and the period,
+//! never the number of messages.
+//!
+//! | period                     | rows read per bucket | statement                          |
+//! |----------------------------|----------------------|------------------------------------|
+//! | `1m`, `1h`, `24h`          | one                  | a range of keys, in key order      |
+//! | other multiples of those   | period / grain       | the same range, summed by bucket   |
+//!
+//! Both shapes read one series' range of keys with their counts from the
+//! covering index `(hashtag_id, minute, count)` alone (the table's rows of
+//! one series are spread one to a page); the EXPLAIN test in the API tests
+//! pins the index-only scan on PostgreSQL.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 
-use super::names;
-use super::sql::Sql;
+use super::entity::{hashtag, trend_count};
+use super::names::NameCache;
+use super::trend_rollup::{Grain, HOUR_ROWS};
 use super::write_batch::ALL_MESSAGES;
+use super::{Store, StoreError};
 use crate::domain::trend::{HashtagCount, TrendBucket, TrendQuery, TrendingQuery};
 
-/// The non-empty buckets of `query`, oldest first.
+/// The non-empty buckets of `query`, oldest first: one statement (two the
+/// first time the hashtag's name is looked up).
 pub(crate) async fn trend<C: ConnectionTrait>(
     db: &C,
+    names: &NameCache,
     query: &TrendQuery,
 ) -> Result<Vec<TrendBucket>, DbErr> {
-    let backend = db.get_database_backend();
-    let hashtag_id = match &query.hashtag {
-        None => ALL_MESSAGES,
-        Some(hashtag) => match names::hashtag_id(db, hashtag).await? {
-            Some(id) => id,
-            None => return Ok(Vec::new()),
-        },
+    let Some(plan) = TrendPlan::resolve(db, names, query).await? else {
+        return Ok(Vec::new());
     };
-    let period = query.aggregation.minutes();
-    let (first_minute, end_minute) = query.minute_range();
+    let rows = db
+        .query_all(db.get_database_backend().build(&plan.statement()))
+        .await?;
+    rows.iter().map(|row| plan.bucket(row)).collect()
+}
 
-    // Bucket numbers with `%`, never `/`: integer division is DECIMAL on
-    // CockroachDB. SUM is cast back for the same reason. Minutes are whole
-    // minutes since 1970, never negative, so `%` floors.
-    let mut sql = Sql::new(backend);
-    sql.push("SELECT minute - (minute % ")
-        .bind(period)
-        .push(") AS bucket, CAST(SUM(count) AS BIGINT) AS total FROM trend_counts WHERE hashtag_id = ")
-        .bind(hashtag_id)
-        .push(" AND minute >= ")
-        .bind(first_minute)
-        .push(" AND minute < ")
-        .bind(end_minute)
-        .push(" GROUP BY 1 ORDER BY 1");
-    let rows = db.query_all(sql.build()).await?;
-    rows.iter()
-        .map(|row| {
-            let bucket: i64 = row.try_get("", "bucket")?;
-            let count: i64 = row.try_get("", "total")?;
-            Ok(TrendBucket {
-                from: minute_to_time(bucket)?,
-                to: minute_to_time(bucket + period)?,
-                count,
-            })
+/// One trend query with its hashtag resolved: what to read and how to turn
+/// the rows into buckets.
+struct TrendPlan {
+    hashtag_id: i64,
+    period: i64,
+    grain: Grain,
+    /// The half-open range of `minute` keys to read, in `grain`'s rows.
+    keys: (i64, i64),
+}
+
+impl TrendPlan {
+    /// `None` when the hashtag has never been used (nothing to count).
+    async fn resolve<C: ConnectionTrait>(
+        db: &C,
+        names: &NameCache,
+        query: &TrendQuery,
+    ) -> Result<Option<TrendPlan>, DbErr> {
+        let hashtag_id = match &query.hashtag {
+            None => ALL_MESSAGES,
+            Some(hashtag) => match names.hashtag_id(db, hashtag).await? {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
+        let period = query.aggregation.minutes();
+        let grain = Grain::for_period(period);
+        // Aligned to the period, so to the grain, which divides it.
+        let (first_minute, end_minute) = query.minute_range();
+        Ok(Some(TrendPlan {
+            hashtag_id,
+            period,
+            grain,
+            keys: (grain.key(first_minute), grain.key(end_minute)),
+        }))
+    }
+
+    /// `bucket` (its first key) and `total` per non-empty bucket, ascending.
+    ///
+    /// When a bucket is one row, the rows are the answer, in key order.
+    /// Otherwise rows are summed per bucket; the bucket's first key is
+    /// found with `%`, never `/` (integer division is DECIMAL on
+    /// CockroachDB), and SUM is cast back to BIGINT for the same reason.
+    /// Keys minus the grain's offset are minutes since 1970, never
+    /// negative, so `%` floors.
+    fn statement(&self) -> SelectStatement {
+        use trend_count::Column;
+        let bucket = Alias::new("bucket");
+        let total = Alias::new("total");
+        let mut select = Query::select();
+        select
+            .from(trend_count::Entity)
+            .and_where(Expr::col(Column::HashtagId).eq(self.hashtag_id))
+            .and_where(Expr::col(Column::Minute).gte(self.keys.0))
+            .and_where(Expr::col(Column::Minute).lt(self.keys.1));
+        if self.period == self.grain.minutes() {
+            select
+                .expr_as(Expr::col(Column::Minute), bucket)
+                .expr_as(Expr::col(Column::Count), total)
+                .order_by(Column::Minute, Order::Asc);
+        } else {
+            let start = Expr::col(Column::Minute).sub(
+                Expr::col(Column::Minute)
+                    .sub(self.grain.offset())
+                    .modulo(self.period),
+            );
+            select
+                .expr_as(start, bucket.clone())
+                .expr_as(
+                    Expr::col(Column::Count).sum().cast_as(Alias::new("BIGINT")),
+                    total,
+                )
+                .group_by_col(bucket.clone())
+                .order_by(bucket, Order::Asc);
+        }
+        select
+    }
+
+    fn bucket(&self, row: &QueryResult) -> Result<TrendBucket, DbErr> {
+        // By position: the two columns the statement selects, in order.
+        let key: i64 = row.try_get_by_index(0)?;
+        let count: i64 = row.try_get_by_index(1)?;
+        let start = key - self.grain.offset();
+        Ok(TrendBucket {
+            from: minute_to_time(start)?,
+            to: minute_to_time(start + self.period)?,
+            count,
         })
-        .collect()
+    }
 }
 
 /// The most used hashtags of a window, most used first (ties by name), from
-/// the counters: the cost follows the window's minutes and live tags.
+/// the minute counters: the cost follows the window's minutes and live tags.
 pub(crate) async fn trending<C: ConnectionTrait>(
     db: &C,
     query: &TrendingQuery,
     now: DateTime<Utc>,
 ) -> Result<Vec<HashtagCount>, DbErr> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(
-        "SELECT h.display, t.total FROM (\
-           SELECT hashtag_id, CAST(SUM(count) AS BIGINT) AS total FROM trend_counts \
-           WHERE minute >= ",
-    )
-    .bind(query.first_minute(now))
-    .push(" AND hashtag_id <> ")
-    .bind(ALL_MESSAGES)
-    .push(
-        " GROUP BY hashtag_id) t JOIN hashtags h ON h.id = t.hashtag_id \
-         ORDER BY t.total DESC, h.name LIMIT ",
-    )
-    .bind(query.first as i64);
-    let rows = db.query_all(sql.build()).await?;
+    use trend_count::Column;
+    let (counts, tags) = (Alias::new("t"), Alias::new("h"));
+    let total = Alias::new("total");
+    // Minute rows only: the rollups above them count the same messages.
+    let per_tag = Query::select()
+        .column(Column::HashtagId)
+        .expr_as(
+            Expr::col(Column::Count).sum().cast_as(Alias::new("BIGINT")),
+            total.clone(),
+        )
+        .from(trend_count::Entity)
+        .and_where(Expr::col(Column::Minute).gte(query.first_minute(now)))
+        .and_where(Expr::col(Column::Minute).lt(HOUR_ROWS))
+        .and_where(Expr::col(Column::HashtagId).ne(ALL_MESSAGES))
+        .group_by_col(Column::HashtagId)
+        .to_owned();
+    let statement = Query::select()
+        .column((tags.clone(), hashtag::Column::Display))
+        .column((counts.clone(), total.clone()))
+        .from_subquery(per_tag, counts.clone())
+        .join_as(
+            sea_orm::sea_query::JoinType::InnerJoin,
+            hashtag::Entity,
+            tags.clone(),
+            Expr::col((tags.clone(), hashtag::Column::Id))
+                .equals((counts.clone(), Column::HashtagId)),
+        )
+        .order_by((counts, total), Order::Desc)
+        .order_by((tags, hashtag::Column::Name), Order::Asc)
+        .limit(query.first)
+        .to_owned();
+    let rows = db
+        .query_all(db.get_database_backend().build(&statement))
+        .await?;
     rows.iter()
         .map(|row| {
             Ok(HashtagCount {
-                hashtag: row.try_get("", "display")?,
-                count: row.try_get("", "total")?,
+                hashtag: row.try_get_by_index(0)?,
+                count: row.try_get_by_index(1)?,
             })
         })
         .collect()
@@ -88,4 +184,22 @@ pub(crate) async fn trending<C: ConnectionTrait>(
 fn minute_to_time(minute: i64) -> Result<DateTime<Utc>, DbErr> {
     DateTime::from_timestamp(minute.saturating_mul(60), 0)
         .ok_or_else(|| DbErr::Custom(format!("trend minute {minute} is out of range")))
+}
+
+// Beside the trend statement it explains, rather than in the store's module.
+impl Store {
+    /// The database's plan for a trend query (PostgreSQL's `EXPLAIN`), one
+    /// line per plan node; empty when the hashtag has never been used. For
+    /// the tests that pin which index a trend walks.
+    pub async fn explain_trend(&self, query: &TrendQuery) -> Result<Vec<String>, StoreError> {
+        let Some(plan) = TrendPlan::resolve(&self.db, &self.shared.names, query).await? else {
+            return Ok(Vec::new());
+        };
+        let mut statement = self.db.get_database_backend().build(&plan.statement());
+        statement.sql = format!("EXPLAIN {}", statement.sql);
+        let rows = self.db.query_all(statement).await?;
+        rows.iter()
+            .map(|row| row.try_get_by_index::<String>(0).map_err(StoreError::from))
+            .collect()
+    }
 }

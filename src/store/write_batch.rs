@@ -359,6 +359,8 @@ fn counters_upsert(
                 .or_default() += 1;
         }
     }
+    // The hours and days of these minutes, in the same upsert.
+    super::trend_rollup::add_rollups(&mut counts);
     let mut upsert = insert_rows(
         backend,
         trend_count::Entity,

@@ -183,7 +183,7 @@ fn migrate_creates_the_schema_in_the_working_directory() {
     );
     assert_eq!(
         String::from_utf8_lossy(&first.stdout).trim(),
-        "9 migration(s) applied"
+        "12 migration(s) applied"
     );
     assert!(
         dir.path().join("dunder.db").exists(),

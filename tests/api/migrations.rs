@@ -4,7 +4,8 @@
 //! harmless, for every migration at once: each statement is idempotent, so
 //! the next run repeats them all and records them. The migration crate's
 //! own unit tests check its ordering without a database; the DDL differs
-//! between SQLite and PostgreSQL, so this runs on both.
+//! between SQLite and PostgreSQL, so this runs on both. The trend rollups'
+//! migrations fill them from the minute counters already there.
 
 use migration::{run_pending, Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
@@ -69,4 +70,123 @@ async fn migrations_apply_once_and_rerun_harmlessly(backend: Backend) {
     assert!(run_pending(&db).await.expect("and again").is_empty());
 }
 
-on_every_backend!(migrations_apply_once_and_rerun_harmlessly);
+/// Where the rollups' keys start in `trend_counts.minute`: hours, then
+/// days from twice as far.
+const HOUR_ROWS: i64 = 1 << 40;
+
+/// Every counter row, ordered by key.
+async fn counters(db: &DatabaseConnection) -> Vec<(i64, i64, i64)> {
+    let rows = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT hashtag_id, minute, count FROM trend_counts ORDER BY hashtag_id, minute",
+        ))
+        .await
+        .expect("read the counters");
+    rows.iter()
+        .map(|row| {
+            (
+                row.try_get_by_index(0).unwrap(),
+                row.try_get_by_index(1).unwrap(),
+                row.try_get_by_index(2).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The migrations that add the hour and day rollups fill them from the
+/// minute counters a database already holds, across hour and day
+/// boundaries, leaving the minutes as they were; run again (a crash
+/// before their record), they give the same rows, not twice the counts.
+async fn trend_rollups_are_backfilled_from_the_minutes(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let db = Database::connect(&database.url).await.expect("connect");
+    let names: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let first_rollup = names
+        .iter()
+        .position(|name| name.contains("roll_trend_counts_up"))
+        .expect("a rollup migration");
+    Migrator::up(&db, Some(first_rollup as u32))
+        .await
+        .expect("migrate up to the minutes");
+
+    // Minutes around midnight at the start of 2019-09-24, for all messages
+    // (0) and for hashtag 3.
+    let day = "2019-09-24T00:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap()
+        .timestamp()
+        / 60;
+    let minutes: Vec<(i64, i64, i64)> = [
+        (0, day - 61, 1),
+        (0, day - 60, 2),
+        (0, day - 1, 4),
+        (0, day, 8),
+        (0, day + 59, 16),
+        (0, day + 60, 32),
+        (0, day + 1440, 64),
+        (3, day - 1, 5),
+        (3, day + 1, 7),
+    ]
+    .into();
+    let values: Vec<String> = minutes
+        .iter()
+        .map(|(h, m, c)| format!("({h}, {m}, {c})"))
+        .collect();
+    db.execute(Statement::from_string(
+        db.get_database_backend(),
+        format!(
+            "INSERT INTO trend_counts (hashtag_id, minute, count) VALUES {}",
+            values.join(", ")
+        ),
+    ))
+    .await
+    .expect("minute counters");
+
+    assert_eq!(
+        run_pending(&db).await.expect("migrate"),
+        names[first_rollup..].to_vec()
+    );
+    let hour = |m: i64| HOUR_ROWS + m - m % 60;
+    let day_row = |m: i64| 2 * HOUR_ROWS + m - m % 1440;
+    let mut expected = minutes.clone();
+    expected.extend([
+        (0, hour(day - 61), 1),
+        (0, hour(day - 60), 6),
+        (0, hour(day), 24),
+        (0, hour(day + 60), 32),
+        (0, hour(day + 1440), 64),
+        (0, day_row(day - 1), 7),
+        (0, day_row(day), 56),
+        (0, day_row(day + 1440), 64),
+        (3, hour(day - 1), 5),
+        (3, hour(day), 7),
+        (3, day_row(day - 1), 5),
+        (3, day_row(day), 7),
+    ]);
+    expected.sort();
+    assert_eq!(counters(&db).await, expected);
+
+    // The records lost: both statements run again, the rows stay.
+    for name in &names[first_rollup..] {
+        db.execute(Statement::from_string(
+            db.get_database_backend(),
+            format!("DELETE FROM seaql_migrations WHERE version = '{name}'"),
+        ))
+        .await
+        .expect("forget a record");
+    }
+    assert_eq!(
+        run_pending(&db).await.expect("migrate again"),
+        names[first_rollup..].to_vec()
+    );
+    assert_eq!(counters(&db).await, expected);
+}
+
+on_every_backend!(
+    migrations_apply_once_and_rerun_harmlessly,
+    trend_rollups_are_backfilled_from_the_minutes
+);

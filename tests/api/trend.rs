@@ -1,14 +1,22 @@
 //! Trends: counts and bucket alignment for 1m, 1h30m and 24h, for all
 //! messages and for one hashtag; how many one-minute buckets one GraphQL
-//! `trend` may cover; and that trends come from the per-minute counters,
-//! not from the messages.
+//! `trend` may cover; that trends come from the counters, not from the
+//! messages, and whole hours and days from their rollups; that they stay
+//! exact across hour and day boundaries, with unaligned bounds, when two
+//! servers post to one database; that a trend is one statement once its
+//! hashtag is known; and, on PostgreSQL, that a trend reads only the
+//! counters' covering index.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use dunder::domain::trend::TrendQuery;
+use dunder::domain::{Aggregation, Hashtag};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
-use crate::helpers::{error_codes, Backend, TestApp};
+use crate::helpers::{default_start, error_codes, Backend, TestApp, TestClock, TestDatabase};
 use crate::on_every_backend;
 
 /// Posts at known times (the clock only moves forward).
@@ -278,8 +286,386 @@ async fn trends_are_read_from_the_counters_not_the_messages(backend: Backend) {
     );
 }
 
+/// Where the rollups' keys start in `trend_counts.minute` (hours; days
+/// from twice as far).
+const HOUR_ROWS: i64 = 1 << 40;
+
+/// Buckets of whole hours and days are read from the rollups, one row a
+/// bucket: with the minute rows deleted behind the server's back, `1h`,
+/// `2h`, `24h` and `48h` answer as before, while `1m` and `1h30m` (which
+/// no rollup tiles) answer nothing; with the hour rollups changed, hours
+/// answer them and days do not move.
+async fn whole_hours_and_days_are_read_from_their_rollups(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    post_at(&app, "2019-09-23T10:59:59Z", &["rust"]).await;
+    post_at(&app, "2019-09-23T11:00:00Z", &["rust", "go"]).await;
+    post_at(&app, "2019-09-23T23:59:00Z", &[]).await;
+    post_at(&app, "2019-09-24T00:00:30Z", &["go"]).await;
+    let range = "from_date=2019-09-23&to_date=2019-09-25";
+    let days = vec![
+        bucket("2019-09-23T00:00:00", "2019-09-24T00:00:00", 3),
+        bucket("2019-09-24T00:00:00", "2019-09-25T00:00:00", 1),
+    ];
+    let expected = vec![
+        // 1h
+        vec![
+            bucket("2019-09-23T10:00:00", "2019-09-23T11:00:00", 1),
+            bucket("2019-09-23T11:00:00", "2019-09-23T12:00:00", 1),
+            bucket("2019-09-23T23:00:00", "2019-09-24T00:00:00", 1),
+            bucket("2019-09-24T00:00:00", "2019-09-24T01:00:00", 1),
+        ],
+        // 2h
+        vec![
+            bucket("2019-09-23T10:00:00", "2019-09-23T12:00:00", 2),
+            bucket("2019-09-23T22:00:00", "2019-09-24T00:00:00", 1),
+            bucket("2019-09-24T00:00:00", "2019-09-24T02:00:00", 1),
+        ],
+        // 24h
+        days.clone(),
+        // 48h: buckets from the epoch (day 18,162 is even)
+        vec![bucket("2019-09-23T00:00:00", "2019-09-25T00:00:00", 4)],
+        // #go by the hour
+        vec![
+            bucket("2019-09-23T11:00:00", "2019-09-23T12:00:00", 1),
+            bucket("2019-09-24T00:00:00", "2019-09-24T01:00:00", 1),
+        ],
+    ];
+    let answers = || async {
+        let mut answers = Vec::new();
+        for aggregation in ["1h", "2h", "24h", "48h"] {
+            answers.push(trend_of(&app, &format!("{range}&aggregation={aggregation}")).await);
+        }
+        answers.push(trend_of(&app, &format!("hashtag=go&{range}&aggregation=1h")).await);
+        answers
+    };
+    assert_eq!(answers().await, expected);
+    assert_eq!(
+        trend_of(&app, &format!("{range}&aggregation=1h30m"))
+            .await
+            .len(),
+        3,
+        "10:30, 22:30 and 00:00"
+    );
+
+    execute(
+        &app,
+        &format!("DELETE FROM trend_counts WHERE minute < {HOUR_ROWS}"),
+    )
+    .await;
+    assert_eq!(
+        answers().await,
+        expected,
+        "hours and days need no minute row"
+    );
+    for aggregation in ["1m", "15m", "1h30m"] {
+        let query = format!("{range}&aggregation={aggregation}");
+        assert_eq!(
+            trend_of(&app, &query).await,
+            vec![],
+            "{aggregation} reads minutes"
+        );
+    }
+
+    execute(
+        &app,
+        &format!(
+            "UPDATE trend_counts SET count = count * 10 WHERE minute >= {HOUR_ROWS} AND minute < {}",
+            2 * HOUR_ROWS
+        ),
+    )
+    .await;
+    assert_eq!(
+        trend_of(
+            &app,
+            "from_date=2019-09-23&to_date=2019-09-24&aggregation=2h"
+        )
+        .await,
+        vec![
+            bucket("2019-09-23T10:00:00", "2019-09-23T12:00:00", 20),
+            bucket("2019-09-23T22:00:00", "2019-09-24T00:00:00", 10),
+        ]
+    );
+    assert_eq!(
+        trend_of(&app, &format!("{range}&aggregation=24h")).await,
+        days
+    );
+}
+
+/// `GET /trend?query`, expecting 200; its buckets.
+async fn trend_of(app: &TestApp, query: &str) -> Vec<(String, String, i64)> {
+    let (status, body) = app.get(&format!("/trend?{query}")).await;
+    assert_eq!(status, StatusCode::OK, "{query}: {body}");
+    buckets(&body)
+}
+
+/// Post times for the exactness test: about three days from 22:50 on
+/// 2019-09-23, at uneven steps, with posts on the last millisecond of hours
+/// and days and on their first; each with 0 to 2 of three tags.
+fn spread() -> Vec<(DateTime<Utc>, Vec<&'static str>)> {
+    let mut at: DateTime<Utc> = "2019-09-23T22:50:00Z".parse().unwrap();
+    let tags: [&[&str]; 5] = [&["a"], &["b"], &["a", "B"], &[], &["c", "a"]];
+    let mut posts = Vec::new();
+    for n in 0..150i64 {
+        // Steps from 7 seconds to about an hour and a half.
+        at += Duration::seconds(7 + (n * 2_731) % 5_400);
+        posts.push((at, tags[n as usize % tags.len()].to_vec()));
+        if n % 40 == 0 {
+            // The edges of the next hour and of the next day.
+            for next in [3600, 86_400] {
+                let edge =
+                    DateTime::from_timestamp(at.timestamp() / next * next + next, 0).unwrap();
+                posts.push((edge - Duration::milliseconds(1), vec!["a"]));
+                posts.push((edge, vec!["b", "a"]));
+            }
+        }
+    }
+    posts.sort_by_key(|(at, _)| *at);
+    posts
+}
+
+/// The buckets a trend must answer for `posts`, computed from the posts
+/// alone: every non-empty bucket of `minutes` from the one holding `from`
+/// to the one holding the last instant before `to`.
+fn expected_buckets(
+    posts: &[(DateTime<Utc>, Vec<&str>)],
+    hashtag: Option<&str>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    minutes: i64,
+) -> Vec<(String, String, i64)> {
+    let period = minutes * 60;
+    let start = |t: DateTime<Utc>| t.timestamp().div_euclid(period) * period;
+    let (first, last) = (start(from), start(to - Duration::nanoseconds(1)));
+    let mut counts = std::collections::BTreeMap::<i64, i64>::new();
+    for (at, tags) in posts {
+        let matches = match hashtag {
+            None => true,
+            Some(tag) => tags.iter().any(|t| t.eq_ignore_ascii_case(tag)),
+        };
+        if matches && (first..=last).contains(&start(*at)) {
+            *counts.entry(start(*at)).or_default() += 1;
+        }
+    }
+    let text = |s: i64| {
+        DateTime::from_timestamp(s, 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string()
+    };
+    counts
+        .into_iter()
+        .map(|(s, count)| (text(s), text(s + period), count))
+        .collect()
+}
+
+/// Two servers on one database post in turns, over hour and day
+/// boundaries: every trend either answers, at every aggregation (minutes,
+/// hours, days and periods none of them tiles), for all messages and for a
+/// tag, over ranges whose bounds fall inside hours and days, counts every
+/// post of both, as computed from the posts themselves. A trend asked of
+/// one server after the other posts counts the new post: nothing is kept
+/// that could go stale.
+async fn trends_stay_exact_across_boundaries_and_servers(backend: Backend) {
+    let database = Arc::new(TestDatabase::create(backend).await);
+    let apps = [
+        TestApp::spawn_on(database.clone(), TestClock::at(default_start()), |_| {}).await,
+        TestApp::spawn_on(database, TestClock::at(default_start()), |_| {}).await,
+    ];
+    let posts = spread();
+    for (n, (at, tags)) in posts.iter().enumerate() {
+        let app = &apps[n % 2];
+        app.clock.set(*at);
+        app.post_ok(&format!("writer{}", n % 2), "t", tags).await;
+    }
+
+    let ranges = [
+        ("2019-09-23T22:17:00Z", "2019-09-26T03:05:30Z"),
+        ("2019-09-24T00:00:00Z", "2019-09-25T00:00:00Z"),
+        ("2019-09-24T13:59:59Z", "2019-09-24T14:00:01Z"),
+        ("2019-09-25T06:31:00Z", "2019-09-27T00:00:00.5Z"),
+    ];
+    for (from, to) in ranges {
+        let (from_time, to_time): (DateTime<Utc>, DateTime<Utc>) =
+            (from.parse().unwrap(), to.parse().unwrap());
+        for aggregation in ["1m", "15m", "1h", "2h", "1h30m", "24h", "48h", "72h"] {
+            let minutes = Aggregation::parse("aggregation", aggregation)
+                .unwrap()
+                .minutes();
+            for hashtag in [None, Some("a"), Some("B")] {
+                let mut query = format!("from_date={from}&to_date={to}&aggregation={aggregation}");
+                if let Some(tag) = hashtag {
+                    query.push_str(&format!("&hashtag={tag}"));
+                }
+                let want = expected_buckets(&posts, hashtag, from_time, to_time, minutes);
+                for app in &apps {
+                    let (status, body) = app.get(&format!("/trend?{query}")).await;
+                    assert_eq!(status, StatusCode::OK, "{query}: {body}");
+                    assert_eq!(buckets(&body), want, "{query}");
+                }
+            }
+        }
+    }
+    // GraphQL answers from the same counters.
+    let data = apps[1]
+        .graphql_data(
+            "{ trend(hashtag: \"a\", fromDate: \"2019-09-23T22:17:00Z\", toDate: \"2019-09-26T03:05:30Z\", aggregation: \"24h\") { count } }",
+            json!({}),
+        )
+        .await;
+    let days = expected_buckets(
+        &posts,
+        Some("a"),
+        "2019-09-23T22:17:00Z".parse().unwrap(),
+        "2019-09-26T03:05:30Z".parse().unwrap(),
+        1440,
+    );
+    let counts: Vec<i64> = days.iter().map(|(_, _, count)| *count).collect();
+    assert_eq!(
+        data["trend"],
+        json!(counts
+            .iter()
+            .map(|c| json!({"count": c}))
+            .collect::<Vec<_>>())
+    );
+
+    // One server asks, the other posts, the first asks again.
+    let last = posts.last().unwrap().0;
+    let query = |aggregation: &str| {
+        format!(
+            "/trend?hashtag=a&from_date={}&to_date={}&aggregation={aggregation}",
+            last.timestamp() / 86_400 * 86_400,
+            last.timestamp() / 86_400 * 86_400 + 86_400
+        )
+    };
+    let mut before = Vec::new();
+    for aggregation in ["1m", "1h", "24h"] {
+        let (_, body) = apps[0].get(&query(aggregation)).await;
+        before.push(buckets(&body).last().unwrap().2);
+    }
+    apps[1].clock.set(last + Duration::milliseconds(1));
+    apps[1].post_ok("writer1", "t", &["A"]).await;
+    for (n, aggregation) in ["1m", "1h", "24h"].into_iter().enumerate() {
+        let (_, body) = apps[0].get(&query(aggregation)).await;
+        assert_eq!(
+            buckets(&body).last().unwrap().2,
+            before[n] + 1,
+            "{aggregation}"
+        );
+    }
+}
+
+/// A trend is one statement once the server knows its hashtag's id: the
+/// first asks the database for the id (another server wrote the tag), the
+/// next ones take it from the name cache. The relay is off, so that
+/// nothing else counts while the test measures.
+async fn a_trend_is_one_statement_once_its_hashtag_is_known(backend: Backend) {
+    let database = Arc::new(TestDatabase::create(backend).await);
+    let quiet = |flags: &mut dunder::cli::Flags| {
+        flags.live_relay = Some(dunder::config::RelayMode::Off);
+    };
+    let writer = TestApp::spawn_on(database.clone(), TestClock::at(default_start()), quiet).await;
+    let reader = TestApp::spawn_on(database, TestClock::at(default_start()), quiet).await;
+    writer.post_ok("ann", "t", &["rust"]).await;
+    let statements = || reader.metric("dunder_sql_statements_total");
+    let mut costs = Vec::new();
+    for query in [
+        "hashtag=rust&from_date=2019-09-23&to_date=2019-09-24&aggregation=1h",
+        "hashtag=Rust&from_date=2019-09-23&to_date=2019-09-24&aggregation=1m",
+        "from_date=2019-09-23&to_date=2019-09-24&aggregation=1h",
+    ] {
+        let before = statements().await;
+        let (status, body) = reader.get(&format!("/trend?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(buckets(&body).len(), 1, "{query}: {body}");
+        costs.push(statements().await - before);
+    }
+    assert_eq!(costs, [2, 1, 1], "statements per trend");
+}
+
+/// On PostgreSQL, with counters enough for the planner to prefer indexes
+/// and the visibility map set (as autovacuum keeps it for counters whose
+/// minute has passed): every trend shape is an index-only scan of the
+/// covering index `(hashtag_id, minute, count)`, bounded by the hashtag
+/// and both ends of the range's keys, never a read of the table; a bucket
+/// of one row (1m, 1h, 24h) comes in index order with no sort and no
+/// aggregation. PostgreSQL only: the plans are PostgreSQL's (SQLite reads
+/// the same covering index, which the suite's ratios measure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trends_read_only_the_covering_index_on_postgres() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    post_at(&app, "2019-09-23T10:00:00Z", &["rust"]).await;
+    let start = 26_155_000; // a minute in 2019
+    for sql in [
+        // 30 days of minutes for all messages and 200 tags, with their
+        // hours and days.
+        format!(
+            "INSERT INTO trend_counts (hashtag_id, minute, count) \
+             SELECT t, {start} + m, 1 FROM generate_series(0, 200) t, generate_series(0, 43199) m WHERE t = 0 OR (m + t) % 9 = 0 \
+             ON CONFLICT DO NOTHING"
+        ),
+        format!(
+            "INSERT INTO trend_counts (hashtag_id, minute, count) \
+             SELECT hashtag_id, {HOUR_ROWS} + minute - minute % 60, CAST(SUM(count) AS BIGINT) FROM trend_counts \
+             WHERE minute < {HOUR_ROWS} GROUP BY 1, 2 ON CONFLICT DO NOTHING"
+        ),
+        format!(
+            "INSERT INTO trend_counts (hashtag_id, minute, count) \
+             SELECT hashtag_id, {} + minute - minute % 1440, CAST(SUM(count) AS BIGINT) FROM trend_counts \
+             WHERE minute < {HOUR_ROWS} GROUP BY 1, 2 ON CONFLICT DO NOTHING",
+            2 * HOUR_ROWS
+        ),
+        "VACUUM ANALYZE trend_counts".to_owned(),
+    ] {
+        execute(&app, &sql).await;
+    }
+    let from = DateTime::from_timestamp(start * 60 + 86_400 * 3, 0).unwrap();
+    for (minutes, one_row_a_bucket) in [
+        (1, true),
+        (60, true),
+        (1440, true),
+        (15, false),
+        (90, false),
+        (120, false),
+        (2880, false),
+    ] {
+        for hashtag in [None, Some("rust")] {
+            let query = TrendQuery::new(
+                hashtag.map(|h| Hashtag::parse("hashtag", h).unwrap()),
+                from,
+                from + Duration::minutes(minutes * 500),
+                Aggregation::from_minutes(minutes).unwrap(),
+            )
+            .unwrap();
+            let plan = app.store.explain_trend(&query).await.unwrap().join("\n");
+            let what = format!("{minutes}m, {hashtag:?}:\n{plan}");
+            let bounded = plan.lines().any(|line| {
+                line.contains("Index Cond: ((hashtag_id = ")
+                    && line.contains("(minute >= ")
+                    && line.contains("(minute < ")
+            });
+            assert!(bounded, "{what}");
+            assert!(
+                plan.contains("Index Only Scan using trend_counts_hashtag_minute_count"),
+                "{what}"
+            );
+            assert_eq!(
+                plan.lines().filter(|l| l.contains("Scan")).count(),
+                1,
+                "{what}"
+            );
+            assert_eq!(plan.contains("Aggregate"), !one_row_a_bucket, "{what}");
+            if one_row_a_bucket {
+                assert!(!plan.contains("Sort"), "{what}");
+            }
+        }
+    }
+}
+
 on_every_backend!(
     trends_are_read_from_the_counters_not_the_messages,
     trend_counts_and_alignment,
-    a_day_of_one_minute_buckets_fits_one_graphql_trend
+    a_day_of_one_minute_buckets_fits_one_graphql_trend,
+    whole_hours_and_days_are_read_from_their_rollups,
+    trends_stay_exact_across_boundaries_and_servers,
+    a_trend_is_one_statement_once_its_hashtag_is_known,
 );

@@ -102,7 +102,7 @@ async fn a_server_that_must_not_migrate_creates_no_table(backend: Backend) {
     assert!(migrate.status.success(), "{migrate:?}");
     assert_eq!(
         String::from_utf8_lossy(&migrate.stdout).trim(),
-        "9 migration(s) applied"
+        "12 migration(s) applied"
     );
     let (status, body) = post("after the schema").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

@@ -16,7 +16,8 @@ pub struct Model {
     /// A hashtag's id, or 0 for all messages.
     #[sea_orm(primary_key, auto_increment = false)]
     pub hashtag_id: i64,
-    /// Whole minutes since the Unix epoch.
+    /// Whole minutes since the Unix epoch; from `HOUR_ROWS` up, the key of
+    /// an hour or day rollup of the minutes (see `store::trend_rollup`).
     #[sea_orm(primary_key, auto_increment = false)]
     pub minute: i64,
     pub count: i64,
@@ -28,8 +29,16 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 /// `trendingHashtags` walks every tag's counters for the last few minutes
-/// without reading each tag's whole history.
-pub const INDEXES: &[Index<Column>] = &[Index {
-    name: "trend_counts_minute_hashtag",
-    columns: &[Column::Minute, Column::HashtagId],
-}];
+/// without reading each tag's whole history; a trend reads one series'
+/// range of keys with their counts from the covering index alone (not made
+/// on CockroachDB, whose primary index already holds `count`).
+pub const INDEXES: &[Index<Column>] = &[
+    Index {
+        name: "trend_counts_minute_hashtag",
+        columns: &[Column::Minute, Column::HashtagId],
+    },
+    Index {
+        name: "trend_counts_hashtag_minute_count",
+        columns: &[Column::HashtagId, Column::Minute, Column::Count],
+    },
+];
