@@ -11,7 +11,6 @@ mod pending;
 mod query;
 mod read;
 mod retry;
-mod sql;
 mod stats;
 mod trend;
 mod trend_rollup;
