@@ -158,11 +158,14 @@ mod tests {
     async fn a_frame_is_built_once_per_format_and_message() {
         let encodings = Encodings::default();
         let builds = Arc::new(AtomicUsize::new(0));
+        // Held for the whole test, as subscribers hold their format while
+        // they send: a format nobody holds is forgotten, and a task that
+        // ended early would otherwise let the next one make it anew.
+        let held = [encodings.format("even"), encodings.format("odd")];
         let mut asking = Vec::new();
         for n in 0..64 {
             let builds = builds.clone();
             let key = if n % 2 == 0 { "even" } else { "odd" };
-            // Each subscriber holds its format for as long as it sends.
             let format = encodings.format(key);
             asking.push(tokio::spawn(async move {
                 format
@@ -179,6 +182,7 @@ mod tests {
             assert_eq!(task.await.unwrap(), expected);
         }
         assert_eq!(builds.load(Ordering::SeqCst), 2, "one build per format");
+        drop(held);
     }
 
     /// The cache is bounded: past [`FRAMES`] frames the oldest is built
