@@ -241,11 +241,28 @@ async fn bench_backend(backend: &str, url: &str, messages: usize, duration: Dura
 
     // Posts per second, Dunder first; the server is stopped before pgbench
     // posts, so that its relay never sees rows it did not write.
+    // The writer's counters around each load say how the posts were
+    // written: posts per group commit, and statements per commit.
     let mut posts = Vec::new();
     for clients in POST_CLIENTS {
+        let before = writer_counters(&client, &base).await;
         let rate = load(clients, duration, post(&client, &base)).await;
-        println!("{backend}: {clients} clients post {:.0} posts/s", rate.rate);
-        posts.push(json!({ "clients": clients, "dunder": rate.json() }));
+        let after = writer_counters(&client, &base).await;
+        let [posted, batches, statements] =
+            std::array::from_fn(|n| after[n] - before[n]).map(|d| d.max(0.0));
+        let per_batch = |count: f64| count / batches.max(1.0);
+        println!(
+            "{backend}: {clients} clients post {:.0} posts/s ({:.1} posts and {:.1} statements per batch)",
+            rate.rate,
+            per_batch(posted),
+            per_batch(statements)
+        );
+        posts.push(json!({
+            "clients": clients,
+            "dunder": rate.json(),
+            "posts_per_batch": per_batch(posted),
+            "statements_per_batch": per_batch(statements),
+        }));
     }
     drop(server);
     if postgres {
@@ -707,6 +724,30 @@ fn post(client: &reqwest::Client, base: &str) -> Request {
             response.bytes().await.unwrap();
         })
     })
+}
+
+/// Posts written, group commits and SQL statements so far, from the
+/// server's `/metrics`.
+async fn writer_counters(client: &reqwest::Client, base: &str) -> [f64; 3] {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let read = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics:\n{text}"))
+    };
+    [
+        read("dunder_messages_posted_total"),
+        read("dunder_write_batches_total"),
+        read("dunder_sql_statements_total"),
+    ]
 }
 
 /// p50 and p99 of `n` sequential GETs of `url`.
