@@ -114,8 +114,8 @@ mod tests {
 
     #[test]
     fn a_batch_adds_its_minutes_to_their_hour_and_day() {
-        // 2019-09-24T23:59 and the next minute, the next day's 00:00.
-        let last = 26_156_159;
+        // 2019-09-23T23:59 and the next minute, 2019-09-24T00:00.
+        let last = 26_154_719;
         let mut counts = BTreeMap::from([((0, last), 3), ((7, last), 1), ((0, last + 1), 2)]);
         add_rollups(&mut counts);
         let hour = |m: i64| HOUR_ROWS + m - m % 60;
