@@ -223,7 +223,14 @@ impl Crowd {
 
     /// Opens `count` more subscribers and waits until the server holds
     /// every one.
-    async fn grow(&mut self, server: &Server, client: &reqwest::Client, count: usize, expected: usize, idle: bool) {
+    async fn grow(
+        &mut self,
+        server: &Server,
+        client: &reqwest::Client,
+        count: usize,
+        expected: usize,
+        idle: bool,
+    ) {
         for _ in 0..count {
             let shared = self.shared.clone();
             self.tasks
@@ -231,12 +238,19 @@ impl Crowd {
         }
         let total = self.tasks.len();
         let subscribed = self.shared.subscribed.clone();
-        until("the subscriptions", || subscribed.load(Ordering::Relaxed) == total).await;
+        until("the subscriptions", || {
+            subscribed.load(Ordering::Relaxed) == total
+        })
+        .await;
         until_subscribers(server, client, total).await;
     }
 
     /// Stops every subscriber; their receipts.
-    async fn finish(self, server: &Server, client: &reqwest::Client) -> Vec<Vec<(usize, Duration)>> {
+    async fn finish(
+        self,
+        server: &Server,
+        client: &reqwest::Client,
+    ) -> Vec<Vec<(usize, Duration)>> {
         let _ = self.stop.send(true);
         let mut all = Vec::with_capacity(self.tasks.len());
         for task in self.tasks {
@@ -266,9 +280,15 @@ async fn idle_memory() {
         let per = if count == 0 {
             "-".to_owned()
         } else {
-            format!("{:.1} KiB", (resident.saturating_sub(base)) as f64 / count as f64)
+            format!(
+                "{:.1} KiB",
+                (resident.saturating_sub(base)) as f64 / count as f64
+            )
         };
-        println!("{count:>12} {:>10.1} MiB {per:>18}", resident as f64 / 1024.0);
+        println!(
+            "{count:>12} {:>10.1} MiB {per:>18}",
+            resident as f64 / 1024.0
+        );
     }
     crowd.finish(&server, &client).await;
 }
@@ -293,7 +313,10 @@ async fn run(server: &Server, count: usize) -> Figures {
     // A first message through every subscriber warms the path.
     post(&client, &server.address, "warm-up").await;
     let warmed = crowd.shared.warmed.clone();
-    until("the warm-up message", || warmed.load(Ordering::Relaxed) == count).await;
+    until("the warm-up message", || {
+        warmed.load(Ordering::Relaxed) == count
+    })
+    .await;
 
     let start = crowd.shared.start;
     let mut sent = vec![Duration::ZERO; total];
@@ -360,7 +383,14 @@ async fn run(server: &Server, count: usize) -> Figures {
 fn print_header() {
     println!(
         "{:>12} {:>13} {:>13} {:>10} {:>10} {:>12} {:>13} {:>9}",
-        "subscribers", "delivery p50", "delivery p99", "POST p50", "POST p99", "POST p99 vs 0", "delivered/s", "received"
+        "subscribers",
+        "delivery p50",
+        "delivery p99",
+        "POST p50",
+        "POST p99",
+        "POST p99 vs 0",
+        "delivered/s",
+        "received"
     );
 }
 

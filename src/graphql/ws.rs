@@ -276,7 +276,9 @@ async fn serve(socket: WebSocket, schema: DunderSchema, live: Live, guards: Guar
                 break;
             }
             Step::Close(code, reason) => {
-                let _ = sink.send(close(code, protocol::close_reason(&reason))).await;
+                let _ = sink
+                    .send(close(code, protocol::close_reason(&reason)))
+                    .await;
                 break;
             }
             Step::End => break,

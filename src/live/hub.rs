@@ -96,7 +96,9 @@ pub struct Hub {
 /// Locks `mutex`; a panic while holding it leaves plain data behind, so
 /// carry on.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Hub {
@@ -263,7 +265,10 @@ impl Published {
 
 /// The fan-out: takes the outbox in order and hands each message out,
 /// until the hub is dropped.
-async fn fan_out_task(registry: Weak<Mutex<Registry>>, mut outbox: mpsc::UnboundedReceiver<Outgoing>) {
+async fn fan_out_task(
+    registry: Weak<Mutex<Registry>>,
+    mut outbox: mpsc::UnboundedReceiver<Outgoing>,
+) {
     while let Some(outgoing) = outbox.recv().await {
         match outgoing {
             Outgoing::Batch(messages) => {

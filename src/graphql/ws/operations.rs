@@ -164,7 +164,9 @@ impl Operation {
                 Poll::Ready(Some(response)) if !self.outlet.is_empty() => {
                     self.after_messages = Some(response);
                 }
-                Poll::Ready(Some(response)) => return Poll::Ready(Some(Output::Response(response))),
+                Poll::Ready(Some(response)) => {
+                    return Poll::Ready(Some(Output::Response(response)))
+                }
                 Poll::Ready(None) => self.ended = true,
                 // Messages came: send them before polling again.
                 Poll::Pending if !self.outlet.is_empty() => {}

@@ -78,12 +78,22 @@ mod tests {
     fn frames_are_the_protocols_json() {
         let payload = r#"{"data":{"messagePosted":{"text":"hi"}}}"#;
         let expected = |kind: &str| json!({"type": kind, "id": "a\"b", "payload": {"data": {"messagePosted": {"text": "hi"}}}});
-        assert_eq!(parse(&next(WebSocketProtocols::GraphQLWS, "a\"b", payload)), expected("next"));
         assert_eq!(
-            parse(&next(WebSocketProtocols::SubscriptionsTransportWS, "a\"b", payload)),
+            parse(&next(WebSocketProtocols::GraphQLWS, "a\"b", payload)),
+            expected("next")
+        );
+        assert_eq!(
+            parse(&next(
+                WebSocketProtocols::SubscriptionsTransportWS,
+                "a\"b",
+                payload
+            )),
             expected("data")
         );
-        assert_eq!(parse(&complete("7")), json!({"type": "complete", "id": "7"}));
+        assert_eq!(
+            parse(&complete("7")),
+            json!({"type": "complete", "id": "7"})
+        );
         assert_eq!(
             parse(&connection_error("no")),
             json!({"type": "connection_error", "payload": {"message": "no"}})

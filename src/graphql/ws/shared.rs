@@ -31,10 +31,10 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::outlet::EncodeSource;
+use crate::domain::Message;
 use crate::graphql::errors::INTERNAL_SERVER_ERROR;
 use crate::graphql::limits::coded_error;
 use crate::graphql::DunderSchema;
-use crate::domain::Message;
 use crate::live::{Format, Live};
 
 /// Adds the variables that the values of `arguments` name to `used`. The
@@ -163,7 +163,6 @@ impl<'a> Walk<'a> {
             }
         }
     }
-
 }
 
 /// The payload (`{"data": ...}`, as async-graphql serializes a response)
@@ -287,7 +286,10 @@ mod tests {
         let go = key(serde_json::json!({"tag": "go", "after": "x", "long": true}));
         assert_eq!(rust, go);
         assert_ne!(rust, key(serde_json::json!({"tag": "rust", "long": false})));
-        let other = template(&BY_TAG.replace("text", "id text"), serde_json::json!({"long": true}));
+        let other = template(
+            &BY_TAG.replace("text", "id text"),
+            serde_json::json!({"long": true}),
+        );
         assert_ne!(rust, other.key());
     }
 

@@ -13,7 +13,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{wait_for_subscribers, POSTED};
-use crate::helpers::{default_start, error_codes, Backend, Frame, LiveSocket, TestApp, TestClock, TestDatabase};
+use crate::helpers::{
+    default_start, error_codes, Backend, Frame, LiveSocket, TestApp, TestClock, TestDatabase,
+};
 use crate::on_every_backend;
 use crate::process::DunderProcess;
 
@@ -40,7 +42,8 @@ impl RawSocket {
             .await
             .expect("ws handshake");
         let mut raw = RawSocket { socket, protocol };
-        raw.send(json!({"type": "connection_init", "payload": {}})).await;
+        raw.send(json!({"type": "connection_init", "payload": {}}))
+            .await;
         let ack: Value = serde_json::from_str(&raw.next_text().await).expect("JSON");
         assert_eq!(ack["type"], "connection_ack");
         raw
@@ -60,8 +63,10 @@ impl RawSocket {
         } else {
             "subscribe"
         };
-        self.send(json!({"id": id, "type": kind, "payload": {"query": query, "variables": variables}}))
-            .await;
+        self.send(
+            json!({"id": id, "type": kind, "payload": {"query": query, "variables": variables}}),
+        )
+        .await;
     }
 
     /// The next text frame, as sent.
@@ -98,7 +103,8 @@ fn payload_of(frame: &str) -> &str {
     &frame[start..frame.len() - 1]
 }
 
-const TEXT_ONLY: &str = "subscription($filter: MessageFilter) { messagePosted(filter: $filter) { id text } }";
+const TEXT_ONLY: &str =
+    "subscription($filter: MessageFilter) { messagePosted(filter: $filter) { id text } }";
 const WITH_TAGS: &str =
     "subscription($filter: MessageFilter) { messagePosted(filter: $filter) { id text hashtags user { name } } }";
 
@@ -299,7 +305,8 @@ async fn idle_subscribers_stay_small_on_sqlite() {
     let address = format!("127.0.0.1:{}", server.port);
     let client = reqwest::Client::new();
     let subscribers = || async {
-        let metrics = crate::helpers::metrics_text(&client, &format!("http://{address}/metrics")).await;
+        let metrics =
+            crate::helpers::metrics_text(&client, &format!("http://{address}/metrics")).await;
         crate::helpers::metric_in(&metrics, "dunder_live_subscribers").expect("the gauge")
     };
     // One subscriber first, so that what every socket shares (the
@@ -317,7 +324,10 @@ async fn idle_subscribers_stay_small_on_sqlite() {
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while subscribers().await < IDLE as u64 {
-        assert!(std::time::Instant::now() < deadline, "the subscriptions never registered");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the subscriptions never registered"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let grown = resident_kib(server.pid()).saturating_sub(before);
