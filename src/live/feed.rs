@@ -92,6 +92,8 @@ struct Feed {
 /// What the phases of one feed share.
 struct Shared {
     subscription: Subscription,
+    /// For the first-page cache, which must hold what the replay sends.
+    hub: Arc<Hub>,
     order_window: Duration,
     limits: FeedLimits,
     /// The newest id sent (or the resume cursor's): where a lagged feed
@@ -137,6 +139,7 @@ impl Feed {
         let subscription = hub.subscribe(filter.clone());
         let mut shared = Shared {
             subscription,
+            hub: hub.clone(),
             order_window,
             limits,
             last_sent: after.map(|cursor| cursor.id),
@@ -234,7 +237,10 @@ impl Replay {
         if message.created_at >= self.subscribed_at - overlap {
             shared.replayed_recently.insert(message.id);
         }
-        Step::Send(Ok(FeedEvent::Message(Arc::new(message))))
+        let message = Arc::new(message);
+        // Before it is sent: a cached page is never behind this feed.
+        shared.hub.offer_to_page_cache(&message);
+        Step::Send(Ok(FeedEvent::Message(message)))
     }
 
     /// Takes what the hub queued while a page was sent; `Lagged` if more

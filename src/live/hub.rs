@@ -231,6 +231,17 @@ impl Hub {
             .collect()
     }
 
+    /// Offers a message read from the store (a feed's replay) to the
+    /// first-page cache, which places it by id and keeps it once. A replay
+    /// can read a message of another process before the relay brings it;
+    /// without this, a feed could deliver a message that a cached page
+    /// still lacks.
+    pub fn offer_to_page_cache(&self, message: &Arc<Message>) {
+        if let Some(cache) = &self.page_cache {
+            cache.publish(message);
+        }
+    }
+
     /// Ends every subscription (their streams finish once drained) and
     /// refuses new ones: part of a clean shutdown.
     pub fn close(&self) {

@@ -1,7 +1,8 @@
 //! The first-page cache: its three consistency rules (a poster sees its own
 //! post next; a cached page is never behind the live feeds; with the relay
 //! off or down the cache is bypassed), answers identical to the store's,
-//! and what a warm first page costs.
+//! and what a warm first page costs. A resumed feed's replay feeds the
+//! cache as the relay does.
 //!
 //! Two servers share one database, as two processes would. The relay that
 //! keeps the cache usable is LISTEN/NOTIFY on PostgreSQL and the tail relay
@@ -381,9 +382,46 @@ async fn a_warm_first_page_costs_no_statement(backend: Backend) {
     );
 }
 
+/// Rule 2 for a resumed feed: its replay reads the store, where another
+/// server's post can be found before the relay brings it. Once the feed has
+/// delivered that post, this server's cached first pages hold it too.
+async fn a_replayed_message_is_in_the_cached_pages(backend: Backend) {
+    let database = Arc::new(TestDatabase::create(backend).await);
+    // The reader's tail relay polls once (and is healthy from then on),
+    // then not again during the test: the other server's post reaches the
+    // reader only through the feed's replay.
+    let reader = server(&database, RelayMode::Tail, 60_000, true).await;
+    let poster = server(&database, RelayMode::Off, 60_000, true).await;
+    wait_healthy(&reader).await;
+    let cursor = reader.post_ok("alice", "before #rust", &[]).await;
+    for query in FIRST_PAGES {
+        page_ids(&reader, query).await; // fills the key
+    }
+    let remote = poster.post_ok("alice", "remote #rust", &[]).await;
+    let served = reader.live.pages_from_cache();
+    for query in FIRST_PAGES {
+        let ids = page_ids(&reader, query).await;
+        assert_eq!(ids.first(), Some(&cursor), "{query}: the relay has not run");
+    }
+    assert_eq!(
+        reader.live.pages_from_cache() - served,
+        FIRST_PAGES.len() as u64,
+        "the pages came from the cache"
+    );
+    let mut feed = SseClient::open(&reader, "hashtag=rust", Some(&cursor)).await;
+    let event = feed.next_message().await;
+    let delivered: Value = serde_json::from_str(&event.data).unwrap();
+    assert_eq!(delivered["id"], remote.as_str(), "replayed from the store");
+    for query in FIRST_PAGES {
+        let ids = page_ids(&reader, query).await;
+        assert_eq!(ids.first(), Some(&remote), "{query} after the replay");
+    }
+}
+
 on_every_backend!(
     a_poster_sees_its_own_post_next,
     a_cached_page_is_never_behind_the_live_feed,
+    a_replayed_message_is_in_the_cached_pages,
     with_the_relay_off_the_cache_is_bypassed,
     answers_match_the_store,
     a_warm_first_page_costs_no_statement,
