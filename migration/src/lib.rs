@@ -1,7 +1,7 @@
 //! Dunder's database schema as sea-orm-migration migrations.
 //!
-//! Each migration holds exactly one DDL statement and is written to be
-//! re-runnable (`IF NOT EXISTS`): CockroachDB can commit DDL that shares a
+//! Each migration holds exactly one DDL statement (or, for data, a series of
+//! DML transactions) and is written to be re-runnable (`IF NOT EXISTS`): CockroachDB can commit DDL that shares a
 //! transaction with other statements partially, so [`run_pending`] applies
 //! migrations one statement at a time, outside any transaction, and records
 //! each one right after it lands. A crash between the two is harmless: the
@@ -23,6 +23,7 @@ mod m20261127_000009_index_trend_counts_by_minute;
 mod m20261201_000010_roll_trend_counts_up_by_hour;
 mod m20261201_000011_roll_trend_counts_up_by_day;
 mod m20261201_000012_index_trend_counts_with_count;
+mod m20261202_000013_normalize_names;
 mod server_kind;
 
 pub use m20261201_000010_roll_trend_counts_up_by_hour::HOUR_ROWS as TREND_HOUR_ROWS;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_roll_trend_counts_up_by_hour::Migration),
             Box::new(m20261201_000011_roll_trend_counts_up_by_day::Migration),
             Box::new(m20261201_000012_index_trend_counts_with_count::Migration),
+            Box::new(m20261202_000013_normalize_names::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 //! faces and the store all validate input through these types, so a request
 //! is refused the same way whichever door it came through.
 
+pub mod canonical;
 pub mod cursor;
 pub mod duration;
 pub mod error;

@@ -159,9 +159,74 @@ async fn a_missing_message_is_404_over_rest_and_null_over_graphql(backend: Backe
     assert_eq!(body["errors"][0]["extensions"]["field"], "id");
 }
 
+/// Two spellings of one name that a reader cannot tell apart (a precomposed
+/// `é`, or `e` and a combining accent) are one user and one hashtag: one
+/// listing, one trend, over REST and GraphQL; invisible characters are
+/// refused with the field named, over GraphQL too.
+async fn canonically_equal_names_are_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = app.post_ok("Jos\u{e9}", "at the #Caf\u{e9}", &[]).await;
+    let second = app.post_ok("Jose\u{301}", "again", &["CAFE\u{301}"]).await;
+    for query in [
+        "user_name=Jose%CC%81",
+        "user_name=Jos%C3%A9",
+        "hashtag=caf%C3%A9",
+        "hashtag=cafe%CC%81",
+    ] {
+        let (status, body) = app.get(&format!("/message?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let messages = body["data"]["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 2, "{query}: {body}");
+        assert_eq!(messages[0]["id"], second);
+        assert_eq!(messages[1]["id"], first);
+        assert_eq!(messages[0]["user"], messages[1]["user"], "one user");
+        assert_eq!(messages[0]["user"]["name"], "Jos\u{e9}");
+        assert_eq!(
+            messages[0]["hashtags"],
+            json!(["Caf\u{e9}"]),
+            "the first spelling, composed"
+        );
+    }
+    let (status, body) = app
+        .get("/trend?hashtag=cafe%CC%81&from_date=2019-09-23&to_date=2019-09-24&aggregation=1h")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["trends"][0]["count"], 2, "{body}");
+
+    let data = app
+        .graphql_data(
+            "query($u: String!) { messages(first: 5, filter: {userName: $u}) { edges { node { id } } } }",
+            json!({"u": "Jose\u{301}"}),
+        )
+        .await;
+    assert_eq!(
+        data["messages"]["edges"].as_array().unwrap().len(),
+        2,
+        "{data}"
+    );
+    let (_, body) = app
+        .graphql(
+            None,
+            "query($u: String!) { messages(first: 5, filter: {userName: $u}) { edges { node { id } } } }",
+            json!({"u": "Jos\u{e9}\u{200b}"}),
+        )
+        .await;
+    assert_eq!(
+        crate::helpers::error_codes(&body),
+        ["BAD_USER_INPUT"],
+        "{body}"
+    );
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("userName") && message.contains("U+200B"),
+        "{message}"
+    );
+}
+
 on_every_backend!(
     a_missing_message_is_404_over_rest_and_null_over_graphql,
     historical_curl_session,
     one_message_by_id,
-    users_and_tags_are_reused
+    users_and_tags_are_reused,
+    canonically_equal_names_are_one,
 );

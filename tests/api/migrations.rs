@@ -5,12 +5,17 @@
 //! the next run repeats them all and records them. The migration crate's
 //! own unit tests check its ordering without a database; the DDL differs
 //! between SQLite and PostgreSQL, so this runs on both. The trend rollups'
-//! migrations fill them from the minute counters already there.
+//! migrations fill them from the minute counters already there, and the
+//! name normalization merges names that differ only in Unicode form.
 
 use migration::{run_pending, Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
-use crate::helpers::{table_names, Backend, TestDatabase};
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::helpers::{default_start, table_names, Backend, TestApp, TestClock, TestDatabase};
 use crate::on_every_backend;
 
 async fn index_names(db: &DatabaseConnection) -> Vec<String> {
@@ -186,7 +191,104 @@ async fn trend_rollups_are_backfilled_from_the_minutes(backend: Backend) {
     assert_eq!(counters(&db).await, expected);
 }
 
+/// Names stored before normalization: a user and a hashtag written in a
+/// decomposed form (as an older version stored them) are merged into their
+/// NFC twins by the migration, with every message, link and counter. One
+/// message wrote both spellings of the tag: it keeps one link, and the
+/// trends count it once, at every grain.
+async fn names_are_normalized_and_collisions_merged(backend: Backend) {
+    let database = Arc::new(TestDatabase::create(backend).await);
+    let clock = TestClock::at(default_start());
+    let app = TestApp::spawn_on(database.clone(), clock.clone(), |_| {}).await;
+    let first = app.post_ok("Jos\u{e9}", "one #Caf\u{e9}", &[]).await;
+    let second = app.post_ok("placeholder", "two #cafetmp", &[]).await;
+    let third = app
+        .post_ok("placeholder", "three #Caf\u{e9} #cafetmp", &[])
+        .await;
+    drop(app);
+
+    // What an older version would have stored: the same names, decomposed.
+    let db = Database::connect(&database.url).await.expect("connect");
+    for sql in [
+        "UPDATE users SET name = 'Jose\u{301}' WHERE name = 'placeholder'",
+        "UPDATE hashtags SET name = 'cafe\u{301}', display = 'Cafe\u{301}' WHERE name = 'cafetmp'",
+    ] {
+        db.execute(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .expect(sql);
+    }
+    let normalize = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .find(|name| name.contains("normalize_names"))
+        .expect("the migration");
+    db.execute(Statement::from_string(
+        db.get_database_backend(),
+        format!("DELETE FROM seaql_migrations WHERE version = '{normalize}'"),
+    ))
+    .await
+    .expect("forget the migration");
+    assert_eq!(run_pending(&db).await.expect("migrate"), [normalize]);
+
+    let count = |sql: &'static str| {
+        let db = &db;
+        async move {
+            let row = db
+                .query_one(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .expect(sql)
+                .expect("a row");
+            row.try_get_by_index::<i64>(0).expect("a count")
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM hashtags").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM message_hashtags").await, 3);
+
+    let app = TestApp::spawn_on(database.clone(), clock, |_| {}).await;
+    for query in [
+        "user_name=Jos%C3%A9",
+        "user_name=Jose%CC%81",
+        "hashtag=caf%C3%A9",
+        "hashtag=CAFE%CC%81",
+    ] {
+        let (status, body) = app.get(&format!("/message?{query}")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        let messages = body["data"]["messages"].as_array().unwrap();
+        let ids: Vec<&str> = messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
+        assert_eq!(
+            ids,
+            [third.as_str(), second.as_str(), first.as_str()],
+            "{query}"
+        );
+        for message in messages {
+            assert_eq!(message["user"]["name"], "Jos\u{e9}", "{query}");
+            assert_eq!(message["hashtags"], json!(["Caf\u{e9}"]), "{query}");
+        }
+    }
+    for aggregation in ["1m", "1h", "24h"] {
+        let (status, body) = app
+            .get(&format!(
+                "/trend?hashtag=caf%C3%A9&from_date=2019-09-23&to_date=2019-09-24&aggregation={aggregation}"
+            ))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let total: i64 = body["data"]["trends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|bucket| bucket["count"].as_i64().unwrap())
+            .sum();
+        assert_eq!(total, 3, "{aggregation}: {body}");
+    }
+    // The merged names are the server's: a new post lands on them.
+    app.post_ok("Jose\u{301}", "four #cafe\u{301}", &[]).await;
+    assert_eq!(count("SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM hashtags").await, 1);
+}
+
 on_every_backend!(
     migrations_apply_once_and_rerun_harmlessly,
-    trend_rollups_are_backfilled_from_the_minutes
+    trend_rollups_are_backfilled_from_the_minutes,
+    names_are_normalized_and_collisions_merged,
 );

@@ -195,6 +195,41 @@ async fn refused_posts_write_nothing(backend: Backend) {
     )
     .await;
 
+    // Invisible and direction-control characters: in the token's name (a
+    // bad token), in a hashtag, in a #tag of the text.
+    refused_post(
+        &app,
+        bearer("alice\u{200b}"),
+        ok.clone(),
+        unauthorized,
+        "U+200B (zero-width space)",
+    )
+    .await;
+    refused_post(
+        &app,
+        bearer("\u{202e}ecila"),
+        ok.clone(),
+        unauthorized,
+        "invisible or direction-control",
+    )
+    .await;
+    refused_post(
+        &app,
+        bearer("bob"),
+        post_body("fine", &["ru\u{2066}st"]),
+        bad,
+        "hashtags[0]: hashtag #ru\\u{2066}st must not contain invisible or direction-control characters (found U+2066 (bidirectional isolate))",
+    )
+    .await;
+    refused_post(
+        &app,
+        bearer("bob"),
+        post_body("about #rust\u{34f}", &[]),
+        bad,
+        "text: hashtag #rust\u{34f} must not contain invisible",
+    )
+    .await;
+
     // A text of exactly 500 characters (after trimming) is fine.
     app.post_ok("bob", &format!("  {}  ", "é".repeat(500)), &[])
         .await;
@@ -244,6 +279,24 @@ async fn refused_queries(backend: Backend) {
     refused_get(&app, "/message?cursor=nope", bad, "cursor").await;
     refused_get(&app, "/message?hashtag=no%20way", bad, "hashtag").await;
     refused_get(&app, "/message?user_name=%20x", bad, "user_name").await;
+    refused_get(
+        &app,
+        "/message?user_name=alice%E2%80%8B",
+        bad,
+        "user_name: must not contain invisible or direction-control characters (found U+200B (zero-width space))",
+    )
+    .await;
+    refused_get(&app, "/message?hashtag=rust%E2%80%AE", bad, "hashtag").await;
+    refused_get(
+        &app,
+        &format!(
+            "/trend?{}&aggregation=1m&hashtag=%E2%80%8Brust",
+            "from_date=2019-09-23&to_date=2019-09-24"
+        ),
+        bad,
+        "U+200B",
+    )
+    .await;
     refused_get(&app, "/message/not-an-id", bad, "id").await;
     refused_get(&app, "/message?ulid=123", bad, "ulid").await;
 

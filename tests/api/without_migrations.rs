@@ -9,6 +9,7 @@
 
 use std::process::{Command, Stdio};
 
+use migration::{Migrator, MigratorTrait};
 use reqwest::StatusCode;
 use sea_orm::Database;
 use serde_json::json;
@@ -102,7 +103,7 @@ async fn a_server_that_must_not_migrate_creates_no_table(backend: Backend) {
     assert!(migrate.status.success(), "{migrate:?}");
     assert_eq!(
         String::from_utf8_lossy(&migrate.stdout).trim(),
-        "12 migration(s) applied"
+        format!("{} migration(s) applied", Migrator::migrations().len())
     );
     let (status, body) = post("after the schema").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
