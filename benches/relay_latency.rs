@@ -1,6 +1,7 @@
 //! How long a post takes to reach a live subscriber, from the POST sent to
 //! the Server-Sent Event received: on the process that took the post, and
-//! on another process sharing the database through each relay. The
+//! on another process sharing the database through each relay (with two
+//! and with four processes on one PostgreSQL database). The
 //! baseline, measured in the same run, is one process with the relay off
 //! (no order window to wait for); each other figure is also given as a
 //! ratio to it.
@@ -23,7 +24,7 @@ use tokio::sync::mpsc;
 mod support;
 use support::{drop_database, fresh_database, Server};
 
-const POSTS: usize = 60;
+const POSTS: usize = 200;
 const WARM_UP: usize = 5;
 
 /// One way of running the servers.
@@ -31,46 +32,55 @@ struct Scenario {
     name: &'static str,
     backend: &'static str,
     relay: &'static str,
-    /// The subscriber on a second process (else on the poster's own).
-    across: bool,
+    /// Dunder processes on the database. With one, the subscriber is on
+    /// the poster's own; with more, the subscriber is on the last and the
+    /// posts go round the others, so every post crosses processes (and
+    /// every process is one whose order the subscriber's must respect).
+    processes: usize,
 }
 
-const SCENARIOS: [Scenario; 6] = [
+const SCENARIOS: [Scenario; 7] = [
     Scenario {
         name: "one process, relay off (baseline)",
         backend: "postgres",
         relay: "off",
-        across: false,
+        processes: 1,
     },
     Scenario {
         name: "one process, relay notify",
         backend: "postgres",
         relay: "notify",
-        across: false,
+        processes: 1,
     },
     Scenario {
         name: "two processes, notify",
         backend: "postgres",
         relay: "notify",
-        across: true,
+        processes: 2,
+    },
+    Scenario {
+        name: "four processes, notify",
+        backend: "postgres",
+        relay: "notify",
+        processes: 4,
     },
     Scenario {
         name: "two processes, tail (250 ms)",
         backend: "postgres",
         relay: "tail",
-        across: true,
+        processes: 2,
     },
     Scenario {
         name: "one process, SQLite, relay off",
         backend: "sqlite",
         relay: "off",
-        across: false,
+        processes: 1,
     },
     Scenario {
         name: "two processes, SQLite, tail (250 ms)",
         backend: "sqlite",
         relay: "tail",
-        across: true,
+        processes: 2,
     },
 ];
 
@@ -133,23 +143,31 @@ async fn post(client: &reqwest::Client, base: &str, n: usize, text: &str) {
 /// Delivery latencies for one scenario, sorted.
 async fn run(scenario: &Scenario, dir: &tempfile::TempDir, n: usize) -> Vec<Duration> {
     let (url, database) = fresh_database(scenario.backend, dir, n).await;
-    let poster = Server::start(&server_args(&url, scenario.relay)).await;
-    let other = if scenario.across {
-        Some(Server::start(&server_args(&url, scenario.relay)).await)
-    } else {
-        None
+    let mut servers = Vec::with_capacity(scenario.processes);
+    for _ in 0..scenario.processes {
+        servers.push(Server::start(&server_args(&url, scenario.relay)).await);
+    }
+    let listener = servers.last().expect("at least one process");
+    let posters: Vec<String> = match servers.len() {
+        1 => vec![listener.http()],
+        n => servers[..n - 1].iter().map(Server::http).collect(),
     };
-    let listener = other.as_ref().unwrap_or(&poster);
     let (arrivals, mut arrived) = mpsc::unbounded_channel();
     let reader = tokio::spawn(subscribe(listener.http(), arrivals));
     let client = reqwest::Client::new();
-    let base = poster.http();
+    let base = |n: usize| posters[n % posters.len()].as_str();
 
     // Warm-up, which also proves the subscription is live: post until one
     // arrives.
     let mut warmed = false;
     for attempt in 0..200 {
-        post(&client, &base, attempt, &format!("warm-up {attempt}")).await;
+        post(
+            &client,
+            base(attempt),
+            attempt,
+            &format!("warm-up {attempt}"),
+        )
+        .await;
         if tokio::time::timeout(Duration::from_secs(2), arrived.recv())
             .await
             .is_ok()
@@ -160,7 +178,7 @@ async fn run(scenario: &Scenario, dir: &tempfile::TempDir, n: usize) -> Vec<Dura
     }
     assert!(warmed, "{}: nothing ever arrived", scenario.name);
     for attempt in 0..WARM_UP {
-        post(&client, &base, attempt, &format!("warm {attempt}")).await;
+        post(&client, base(attempt), attempt, &format!("warm {attempt}")).await;
     }
 
     let mut sent: HashMap<String, Instant> = HashMap::new();
@@ -168,7 +186,7 @@ async fn run(scenario: &Scenario, dir: &tempfile::TempDir, n: usize) -> Vec<Dura
     for n in 0..POSTS {
         let text = format!("timed {n}");
         sent.insert(text.clone(), Instant::now());
-        post(&client, &base, n, &text).await;
+        post(&client, base(n), n, &text).await;
         loop {
             let (text, at) = tokio::time::timeout(Duration::from_secs(10), arrived.recv())
                 .await
@@ -183,8 +201,7 @@ async fn run(scenario: &Scenario, dir: &tempfile::TempDir, n: usize) -> Vec<Dura
         }
     }
     reader.abort();
-    drop(other);
-    drop(poster);
+    drop(servers);
     drop_database(database).await;
     latencies.sort();
     latencies

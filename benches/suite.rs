@@ -266,6 +266,12 @@ async fn bench_backend(backend: &str, url: &str, messages: usize, duration: Dura
     }
     drop(server);
     if postgres {
+        // The script's rollup keys are literals (pgbench has no constants).
+        assert!(
+            POST_SQL.contains(&TREND_HOUR_ROWS.to_string())
+                && POST_SQL.contains(&TREND_DAY_ROWS.to_string()),
+            "the pgbench post writes the rollups at Dunder's keys"
+        );
         for (n, clients) in POST_CLIENTS.into_iter().enumerate() {
             let rate = pgbench(url, POST_SQL, clients, duration);
             println!(
@@ -908,7 +914,9 @@ ORDER BY p.id DESC;
 /// One post as Dunder's write path stores it, one transaction per post:
 /// the author and the hashtag ensured and looked up, the message (a
 /// ULID-shaped id: 6 bytes of milliseconds, 10 random), its link, both
-/// trend counters upserted, and the NOTIFY other processes listen for.
+/// trend counters upserted with their hour and day rollups (keys from 2^40
+/// and 2^41, `TREND_HOUR_ROWS` and `TREND_DAY_ROWS`: six rows, as Dunder's
+/// one counter upsert writes), and the NOTIFY other processes listen for.
 const POST_SQL: &str = "\\set u random(1, 1000)
 \\set h random(1, 400)
 BEGIN;
@@ -916,10 +924,10 @@ INSERT INTO users (name, created_at) VALUES ('user' || :u, now()) ON CONFLICT (n
 SELECT id AS uid FROM users WHERE name = 'user' || :u \\gset
 INSERT INTO hashtags (name, display) VALUES ('tag' || :h, 'Tag' || :h) ON CONFLICT (name) DO NOTHING;
 SELECT id AS hid, display FROM hashtags WHERE name = 'tag' || :h \\gset
-SELECT lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || substr(md5(random()::text), 1, 20) AS mid, floor(extract(epoch FROM clock_timestamp()) / 60)::bigint AS minute \\gset
+SELECT lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || substr(md5(random()::text), 1, 20) AS mid, floor(extract(epoch FROM clock_timestamp()) / 60)::bigint AS minute, 1099511627776 + floor(extract(epoch FROM clock_timestamp()) / 3600)::bigint * 60 AS hour, 2199023255552 + floor(extract(epoch FROM clock_timestamp()) / 86400)::bigint * 1440 AS day \\gset
 INSERT INTO messages (id, user_id, text, created_at) VALUES (decode(:mid, 'hex'), :uid, 'bench post', now());
 INSERT INTO message_hashtags (hashtag_id, message_id, user_id, position) VALUES (:hid, decode(:mid, 'hex'), :uid, 0);
-INSERT INTO trend_counts (hashtag_id, minute, count) VALUES (0, :minute, 1), (:hid, :minute, 1) ON CONFLICT (hashtag_id, minute) DO UPDATE SET count = trend_counts.count + excluded.count;
+INSERT INTO trend_counts (hashtag_id, minute, count) VALUES (0, :minute, 1), (:hid, :minute, 1), (0, :hour, 1), (:hid, :hour, 1), (0, :day, 1), (:hid, :day, 1) ON CONFLICT (hashtag_id, minute) DO UPDATE SET count = trend_counts.count + excluded.count;
 SELECT pg_notify('dunder_messages', :mid);
 END;
 ";

@@ -47,6 +47,14 @@ pub enum Command {
     /// Print the settings table (flag, variable, default, range) as
     /// Markdown, as README.md shows it.
     Settings,
+    /// Write a self-signed certificate for localhost and its key where
+    /// --tls.crt and --tls.key point (tls/ by default), for trying HTTPS.
+    #[command(name = "dev-cert")]
+    DevCert {
+        /// Replace the files if they exist.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Parses the process's arguments and environment.

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod dev_cert;
 pub mod domain;
 pub mod graphql;
 pub mod guard;

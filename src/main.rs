@@ -29,6 +29,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     // The configuration errors name their flag, variable or file already.
     let settings = Settings::load(&cli.flags)?;
+    if let Some(Command::DevCert { force }) = cli.command {
+        let told = dunder::dev_cert::write(&settings.tls_crt, &settings.tls_key, force)?;
+        println!("{told}");
+        return Ok(());
+    }
     telemetry::init(settings.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -42,7 +47,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", dunder::graphql::sdl());
                 Ok(())
             }
-            Some(Command::Settings) => Ok(()),
+            Some(Command::Settings | Command::DevCert { .. }) => Ok(()),
         }
     })
 }

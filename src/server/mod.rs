@@ -10,6 +10,7 @@ mod tls;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRef, State};
@@ -117,6 +118,8 @@ pub struct Application {
     address: SocketAddr,
     router: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Reloaded on SIGHUP while serving.
+    certificate: Option<Arc<tls::ServerCertificate>>,
     state: AppState,
     http: HttpLimits,
 }
@@ -142,6 +145,7 @@ impl Application {
         mut options: StoreOptions,
     ) -> Result<Application, StartError> {
         let (listener, tls) = listen(settings).await?;
+        let (tls, certificate) = tls.unzip();
         options.post_timeout = Duration::from_millis(settings.writer.post_timeout_ms);
         options.write_connections = settings.writer.connections;
         let url = &settings.database.url;
@@ -176,6 +180,7 @@ impl Application {
             address,
             router,
             tls,
+            certificate,
             state,
             http: settings.http,
         })
@@ -209,6 +214,13 @@ impl Application {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(address = %self.address, "dunder listening on {scheme}://{}", self.address);
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        // Stopped when serving ends: the handle aborts the task on drop.
+        #[cfg(unix)]
+        let _reloader = self
+            .certificate
+            .as_ref()
+            .and_then(|certificate| certificate.reload_on_hangup())
+            .map(AbortOnDrop);
         let guards = &self.state.guards;
         let streams = guards.streams.clone();
         let transport = serve::Transport {
@@ -236,7 +248,13 @@ impl Application {
 /// and key.
 async fn listen(
     settings: &Settings,
-) -> Result<(StdTcpListener, Option<tokio_rustls::TlsAcceptor>), StartError> {
+) -> Result<
+    (
+        StdTcpListener,
+        Option<(tokio_rustls::TlsAcceptor, Arc<tls::ServerCertificate>)>,
+    ),
+    StartError,
+> {
     let requested = settings.listen_socket();
     let listen_error = |source| StartError::Listen {
         address: requested,
@@ -254,6 +272,15 @@ async fn listen(
             source,
         })?;
     Ok((listener, Some(acceptor)))
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are installed

@@ -1,4 +1,6 @@
-//! HTTPS through rustls with `use_tls`, `tls.crt` and `tls.key`.
+//! HTTPS through rustls with `use_tls`, `tls.crt` and `tls.key`: the
+//! certificate `dunder dev-cert` writes, HTTP/2 by ALPN, TLS 1.2 and 1.3,
+//! and the certificate reloaded on SIGHUP.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -6,6 +8,7 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 
 use crate::helpers::{default_start, Backend, TestApp, TestClock, TestDatabase};
+use crate::process::DunderProcess;
 
 /// SQLite only: TLS is the transport, the same whatever the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,4 +54,147 @@ async fn serves_https_with_the_configured_certificate_on_sqlite() {
         .send()
         .await;
     assert!(plain.map(|r| r.status() != StatusCode::OK).unwrap_or(true));
+}
+
+/// A client that trusts only the certificate in `pem`, reaching
+/// `localhost` at 127.0.0.1:`port`, on a connection of its own.
+fn trusting(pem: &[u8], port: u16) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap())
+        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// `dunder dev-cert` writes a certificate and key where `--use_tls` looks
+/// by default, says how to trust it, and refuses to replace them without
+/// `--force`; a server started on them answers HTTP/2 (ALPN) and HTTP/1.1
+/// over TLS 1.3 and TLS 1.2, by name and by address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_cert_makes_https_work_over_http2() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev_cert = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dunder"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("run dunder dev-cert")
+    };
+    let first = dev_cert(&["dev-cert"]);
+    assert!(first.status.success(), "{first:?}");
+    let told = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        told.contains("tls/tls.crt") && told.contains("curl --cacert tls/tls.crt"),
+        "{told}"
+    );
+    let pem = std::fs::read(dir.path().join("tls/tls.crt")).unwrap();
+    let again = dev_cert(&["dev-cert"]);
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+    let error = String::from_utf8_lossy(&again.stderr);
+    assert!(error.contains("already exists: pass --force"), "{error}");
+    assert_eq!(error.trim().lines().count(), 1, "one line: {error}");
+    assert_eq!(std::fs::read(dir.path().join("tls/tls.crt")).unwrap(), pem);
+
+    let database = format!("sqlite:{}/dunder.db?mode=rwc", dir.path().display());
+    let server = DunderProcess::start(
+        dir.path(),
+        ["--use_tls", "--database_url", database.as_str()],
+        true,
+    );
+    let port = server.port;
+    let client = trusting(&pem, port);
+    let response = client
+        .get(format!("https://localhost:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.version(),
+        reqwest::Version::HTTP_2,
+        "ALPN chose h2"
+    );
+
+    let by_address = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .http1_only()
+        .max_tls_version(reqwest::tls::Version::TLS_1_2)
+        .build()
+        .unwrap();
+    let response = by_address
+        .get(format!("https://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.version(), reqwest::Version::HTTP_11);
+}
+
+/// SIGHUP reloads the certificate: new connections get the new one, an
+/// open connection goes on, and files that do not hold a usable pair are
+/// refused with a log line while the last good certificate stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_certificate_without_dropping_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = || rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (old, new) = (pair(), pair());
+    let crt = dir.path().join("tls.crt");
+    let key = dir.path().join("tls.key");
+    std::fs::write(&crt, old.cert.pem()).unwrap();
+    std::fs::write(&key, old.key_pair.serialize_pem()).unwrap();
+    let database = format!("sqlite:{}/dunder.db?mode=rwc", dir.path().display());
+    let (crt_arg, key_arg) = (crt.display().to_string(), key.display().to_string());
+    let server = DunderProcess::start(
+        dir.path(),
+        [
+            "--use_tls",
+            "--tls.crt",
+            crt_arg.as_str(),
+            "--tls.key",
+            key_arg.as_str(),
+            "--database_url",
+            database.as_str(),
+        ],
+        true,
+    );
+    let port = server.port;
+    let url = format!("https://localhost:{port}/healthz");
+    // One connection, kept open (HTTP/2) across the reload.
+    let open = trusting(old.cert.pem().as_bytes(), port);
+    assert_eq!(
+        open.get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    std::fs::write(&crt, new.cert.pem()).unwrap();
+    std::fs::write(&key, new.key_pair.serialize_pem()).unwrap();
+    server.signal("HUP");
+    server.wait_for_line("TLS certificate reloaded").await;
+
+    let fresh = trusting(new.cert.pem().as_bytes(), port);
+    assert_eq!(
+        fresh.get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let stale = trusting(old.cert.pem().as_bytes(), port);
+    assert!(
+        stale.get(&url).send().await.is_err(),
+        "a new connection no longer gets the old certificate"
+    );
+    assert_eq!(
+        open.get(&url).send().await.unwrap().status(),
+        StatusCode::OK,
+        "the connection opened before the reload still works"
+    );
+
+    // A key that is not the certificate's: refused, the new pair stays.
+    std::fs::write(&key, pair().key_pair.serialize_pem()).unwrap();
+    server.signal("HUP");
+    let line = server.wait_for_line("TLS certificate not reloaded").await;
+    assert!(line.contains("does not match"), "{line}");
+    let after = trusting(new.cert.pem().as_bytes(), port);
+    assert_eq!(
+        after.get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
 }
