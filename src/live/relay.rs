@@ -11,6 +11,20 @@
 //!   few seconds back, because rows can commit out of id order, then the
 //!   messages not published yet.
 //!
+//! Both keep a watermark: the newest id they learned of, but never ahead of
+//! the database's clock (a process whose clock runs ahead stamps ids in the
+//! future, and following those would skip other processes' posts). A
+//! catch-up reads every id after the watermark less [`LOOKBACK`] and
+//! publishes those the hub has not: the tail relay on every poll, the
+//! notify relay after its LISTEN connection came back. When a catch-up
+//! cannot be done (a store error, or more to read than the hub can tell
+//! apart from what it already published), every subscriber is cut off as
+//! lagged with a cursor before the watermark, so that no feed is left
+//! silently short. What neither can see: a post whose id is older than
+//! the watermark less the lookback when it commits (its process's clock
+//! runs behind the database's by more than the lookback, or its commit
+//! took longer); start-up warns when this process's clock is that far off.
+//!
 //! Each relay keeps a [`RelayHealth`]: whether it is carrying posts now,
 //! and a count of the times it may have missed some. The first-page cache
 //! is usable only while the relay is healthy, and drops what it filled
@@ -25,15 +39,26 @@ use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{DbBackend, DbErr, RuntimeErr};
 use tokio::sync::watch;
 
-use super::hub::Hub;
+use chrono::{DateTime, Utc};
+
+use super::hub::{Hub, RECENT_IDS};
 use crate::config::RelayMode;
 use crate::domain::MessageId;
 use crate::store::{Store, StoreError, NOTIFY_CHANNEL};
 
-/// How far back the tail relay re-reads, for rows that commit late.
-const TAIL_LOOKBACK: chrono::Duration = chrono::Duration::seconds(5);
-/// Ids the tail relay reads per statement.
-const TAIL_PAGE: u64 = 1000;
+/// How far before its watermark a relay re-reads: rows commit out of id
+/// order (ids are stamped when a write batch starts), and a process's
+/// clock may run a little behind the database's.
+const LOOKBACK: chrono::Duration = chrono::Duration::seconds(5);
+/// Ids a relay reads per statement.
+const PAGE: u64 = 1000;
+/// The most ids the notify relay's catch-up publishes after a reconnect.
+/// The hub tells a message it already published only among the last
+/// [`RECENT_IDS`]; past half of that, a catch-up could deliver a message
+/// twice, so subscribers are cut off as lagged instead.
+const CATCH_UP_MAX: usize = RECENT_IDS / 2;
+/// How long the notify relay waits between attempts to reconnect.
+const RECONNECT_DELAY: Duration = Duration::from_millis(500);
 
 /// The relay a process runs, once `auto` is resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,13 +196,18 @@ pub async fn start(
                     "live.relay notify needs PostgreSQL (use tail)".into(),
                 )));
             }
-            let mut listener = PgListener::connect(store.url()).await.map_err(sqlx_error)?;
-            listener.listen(NOTIFY_CHANNEL).await.map_err(sqlx_error)?;
+            let clock = DatabaseClock::read(&store).await?;
+            warn_if_clock_is_off(&store, &clock);
+            let listener = listen(&store).await?;
             store.enable_notify();
             health.listening();
-            tokio::spawn(run_notify(listener, store, hub, shutdown, health));
+            let watermark = Watermark::new(store.now(), clock);
+            tokio::spawn(run_notify(
+                listener, store, hub, shutdown, health, watermark,
+            ));
         }
         ActiveRelay::Tail => {
+            warn_if_clock_is_off(&store, &DatabaseClock::read(&store).await?);
             tokio::spawn(run_tail(store, hub, tail_interval, shutdown, health));
         }
     }
@@ -189,41 +219,133 @@ fn sqlx_error(error: sea_orm::sqlx::Error) -> StoreError {
     StoreError::from(DbErr::Conn(RuntimeErr::SqlxError(error)))
 }
 
+/// A LISTEN connection on the relay's channel.
+async fn listen(store: &Store) -> Result<PgListener, StoreError> {
+    let mut listener = PgListener::connect(store.url()).await.map_err(sqlx_error)?;
+    listener.listen(NOTIFY_CHANNEL).await.map_err(sqlx_error)?;
+    Ok(listener)
+}
+
+/// The database's clock as last read, carried forward between reads by
+/// this process's monotonic clock, which a wrong wall clock does not
+/// affect: so the notify relay knows the database's time at the moment it
+/// lost its connection without asking the database then.
+#[derive(Clone, Copy)]
+struct DatabaseClock {
+    at: DateTime<Utc>,
+    read: Instant,
+}
+
+impl DatabaseClock {
+    async fn read(store: &Store) -> Result<DatabaseClock, StoreError> {
+        let at = store.database_now().await?;
+        Ok(DatabaseClock {
+            at,
+            read: Instant::now(),
+        })
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.at + chrono::Duration::from_std(self.read.elapsed()).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+/// Warns when this process's clock (which stamps its posts) differs from
+/// the database's by more than half the lookback: the relays of other
+/// processes measure recent by the database's clock, and a post whose id
+/// is older than the lookback when it commits can be missed by them.
+fn warn_if_clock_is_off(store: &Store, database: &DatabaseClock) {
+    let skew = store.now() - database.now();
+    if skew.abs() > LOOKBACK / 2 {
+        tracing::warn!(
+            skew_ms = skew.num_milliseconds(),
+            lookback_ms = LOOKBACK.num_milliseconds(),
+            "this process's clock differs from the database's: relays elsewhere may miss \
+             its posts (clock behind) or deliver them out of order (clock ahead)"
+        );
+    }
+}
+
+/// Where the notify relay's catch-up starts: the newest id it heard of,
+/// but never ahead of the database's clock, less the lookback.
+struct Watermark {
+    newest: DateTime<Utc>,
+    clock: DatabaseClock,
+}
+
+impl Watermark {
+    /// Starting at `now` (this process's clock) unless the database's is
+    /// earlier.
+    fn new(now: DateTime<Utc>, clock: DatabaseClock) -> Watermark {
+        Watermark {
+            newest: now.min(clock.now()),
+            clock,
+        }
+    }
+
+    fn heard(&mut self, ids: &[MessageId]) {
+        if let Some(newest) = ids.iter().max() {
+            self.newest = self.newest.max(newest.created_at());
+        }
+    }
+
+    /// Where a catch-up starts now.
+    fn catch_up_from(&self) -> DateTime<Utc> {
+        self.newest.min(self.clock.now()) - LOOKBACK
+    }
+}
+
 async fn run_notify(
     mut listener: PgListener,
     store: Store,
     hub: Arc<Hub>,
     mut shutdown: watch::Receiver<bool>,
     health: Arc<RelayHealth>,
+    mut watermark: Watermark,
 ) {
     loop {
         // `try_recv`, not `recv`: `recv` reconnects a dropped connection
-        // silently, and the health must know that posts may have been lost.
+        // silently, and the relay must catch up what was sent meanwhile.
         let notification = tokio::select! {
             _ = shutdown.changed() => return,
             received = listener.try_recv() => received,
         };
         let payload = match notification {
-            Ok(Some(notification)) => {
-                // Heard after a reconnect: listening again.
-                health.listening();
-                notification.payload().to_owned()
-            }
+            Ok(Some(notification)) => notification.payload().to_owned(),
             Ok(None) => {
                 // The connection dropped and sqlx has already reconnected
                 // and listens again (it reconnects eagerly; had that failed,
-                // this would be an error). What was sent meanwhile is lost
-                // to this relay (subscribers can resume from a cursor): a
-                // miss, then listening again.
+                // this would be an error). What was announced meanwhile is
+                // read from the store.
+                let from = watermark.catch_up_from();
                 health.lost();
+                tracing::warn!("LISTEN connection lost and reconnected; catching up");
+                if let Some(newest) = recover(&store, &hub, from).await {
+                    watermark.heard(&[newest]);
+                }
                 health.listening();
-                tracing::warn!("LISTEN connection lost and reconnected");
                 continue;
             }
             Err(error) => {
+                let from = watermark.catch_up_from();
                 health.lost();
                 tracing::warn!(%error, "LISTEN connection failed; reconnecting");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                // A new connection, rather than whatever state the failed
+                // one is in: listening for sure before catching up.
+                listener = loop {
+                    tokio::select! {
+                        _ = shutdown.changed() => return,
+                        _ = tokio::time::sleep(RECONNECT_DELAY) => {}
+                    }
+                    match listen(&store).await {
+                        Ok(listener) => break listener,
+                        Err(error) => tracing::warn!(%error, "LISTEN reconnect failed"),
+                    }
+                };
+                if let Some(newest) = recover(&store, &hub, from).await {
+                    watermark.heard(&[newest]);
+                }
+                health.listening();
                 continue;
             }
         };
@@ -231,8 +353,92 @@ async fn run_notify(
             .split(',')
             .filter_map(|id| MessageId::parse("id", id).ok())
             .collect();
+        watermark.heard(&ids);
         if !publish(&store, &hub, &ids).await {
             health.missed();
+            // Heard but not read: the feeds would lack them.
+            if let Some(first) = ids.iter().min() {
+                hub.lag_everyone(*first);
+            }
+        }
+    }
+}
+
+/// After the LISTEN connection came back (listening again): publishes what
+/// was committed from `from` on and not published yet, and returns the
+/// newest id read. When that cannot be done, cuts every subscriber off as
+/// lagged, with a resume cursor before `from`.
+async fn recover(store: &Store, hub: &Hub, from: DateTime<Utc>) -> Option<MessageId> {
+    let mut seen = HashSet::new();
+    match catch_up(store, hub, from, &mut seen, Some(CATCH_UP_MAX)).await {
+        CatchUp::Complete { newest } => {
+            tracing::info!(ids = seen.len(), "LISTEN relay caught up");
+            newest
+        }
+        outcome => {
+            tracing::warn!(
+                ?outcome,
+                "LISTEN relay could not catch up: live subscribers are told they lagged"
+            );
+            hub.lag_everyone(MessageId::lowest_at_or_after(from));
+            None
+        }
+    }
+}
+
+/// How a catch-up ended.
+#[derive(Debug, PartialEq, Eq)]
+enum CatchUp {
+    /// Every id after the start was read, and what was not published yet
+    /// is; `newest` is the newest id read.
+    Complete { newest: Option<MessageId> },
+    /// A read failed; what was published before it stays published.
+    Failed,
+    /// There were more ids than the limit: nothing past it was published.
+    TooMany,
+}
+
+/// Reads the ids from `from` on, page by page (the primary key alone), and
+/// publishes those not in `seen` that the hub has not published (adding
+/// them to `seen`), reading whole messages only for those. Past `max` ids,
+/// stops: [`CatchUp::TooMany`]. Ids whose messages could not be read are
+/// taken out of `seen` again, so a retry reads them.
+async fn catch_up(
+    store: &Store,
+    hub: &Hub,
+    from: DateTime<Utc>,
+    seen: &mut HashSet<MessageId>,
+    max: Option<usize>,
+) -> CatchUp {
+    let mut after = MessageId::lowest_at_or_after(from).predecessor();
+    let mut read = 0;
+    loop {
+        let ids = match store.ids_after(after, PAGE).await {
+            Ok(ids) => ids,
+            Err(error) => {
+                tracing::warn!(%error, "relay could not read message ids");
+                return CatchUp::Failed;
+            }
+        };
+        read += ids.len();
+        if max.is_some_and(|max| read > max) {
+            return CatchUp::TooMany;
+        }
+        let full = ids.len() as u64 == PAGE;
+        if let Some(last) = ids.last() {
+            after = *last;
+        }
+        let new: Vec<MessageId> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
+        if !publish(store, hub, &new).await {
+            for id in &new {
+                seen.remove(id);
+            }
+            return CatchUp::Failed;
+        }
+        if !full {
+            return CatchUp::Complete {
+                newest: (read > 0).then_some(after),
+            };
         }
     }
 }
@@ -267,7 +473,10 @@ async fn run_tail(
     health: Arc<RelayHealth>,
 ) {
     let mut seen: HashSet<MessageId> = HashSet::new();
+    // The newest id read, and where the next poll reads from once one has
+    // succeeded.
     let mut newest = store.now();
+    let mut from: Option<DateTime<Utc>> = None;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -275,48 +484,159 @@ async fn run_tail(
             _ = shutdown.changed() => return,
             _ = ticker.tick() => {}
         }
-        // Ids only, over the lookback window (an index-only read); whole
-        // messages only for the few not seen yet.
-        let watermark = newest - TAIL_LOOKBACK;
-        let mut after = MessageId::lowest_at_or_after(watermark).predecessor();
-        let mut complete = true;
-        loop {
-            let ids = match store.ids_after(after, TAIL_PAGE).await {
-                Ok(ids) => ids,
-                Err(error) => {
-                    tracing::warn!(%error, "tail relay could not read message ids");
-                    complete = false;
-                    break;
+        // Read before the ids: what commits after this read has an id past
+        // this instant less the lookback, unless its process's clock runs
+        // behind.
+        let database_now = match store.database_now().await {
+            Ok(now) => now,
+            Err(error) => {
+                tracing::warn!(%error, "tail relay could not read the database's clock");
+                health.lost();
+                continue;
+            }
+        };
+        let start = from.unwrap_or_else(|| newest.min(database_now) - LOOKBACK);
+        match catch_up(&store, &hub, start, &mut seen, None).await {
+            CatchUp::Complete { newest: read } => {
+                if let Some(read) = read {
+                    newest = newest.max(read.created_at());
                 }
-            };
-            let full = ids.len() as u64 == TAIL_PAGE;
-            if let Some(last) = ids.last() {
-                after = *last;
-                newest = newest.max(last.created_at());
+                // Never past the database's clock: a process whose clock
+                // runs ahead must not move it past the others' posts.
+                from = Some(newest.min(database_now) - LOOKBACK);
+                health.polled(interval);
             }
-            let new: Vec<MessageId> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
-            if !publish(&store, &hub, &new).await {
-                // Those ids count as seen: they will not be read again.
-                complete = false;
-            }
-            if !full {
-                break;
-            }
-        }
-        if complete {
-            health.polled(interval);
-        } else {
-            health.lost();
+            // The next poll reads from the same place again: what it
+            // published stays in `seen`, what it could not read does not.
+            CatchUp::Failed | CatchUp::TooMany => health.lost(),
         }
         // Only ids inside the lookback can be read again.
-        let horizon = newest - TAIL_LOOKBACK - chrono::Duration::seconds(1);
-        seen.retain(|id| id.created_at() >= horizon);
+        if let Some(from) = from {
+            let horizon = from - chrono::Duration::seconds(1);
+            seen.retain(|id| id.created_at() >= horizon);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::listing::MessageFilter;
+    use crate::domain::{NewMessage, UserName};
+    use crate::live::hub::HubEvent;
+    use crate::store::StoreOptions;
+
+    /// An in-memory SQLite store, with its tables or without them.
+    async fn store(migrate: bool) -> Store {
+        let options = StoreOptions {
+            migrate,
+            ..StoreOptions::default()
+        };
+        Store::open("sqlite::memory:", options)
+            .await
+            .expect("an in-memory store")
+    }
+
+    async fn post(store: &Store, text: &str) -> MessageId {
+        let author = UserName::parse("user", "ann").unwrap();
+        let post = NewMessage::parse(author, text, &[], 500).unwrap();
+        store.post(post).await.expect("stored").id
+    }
+
+    fn an_hour_ago() -> DateTime<Utc> {
+        Utc::now() - chrono::Duration::hours(1)
+    }
+
+    /// After a reconnect, what was committed meanwhile reaches the hub once,
+    /// in id order: what the hub already published (heard before the
+    /// drop, or this process's own) is not read again.
+    #[tokio::test]
+    async fn a_catch_up_publishes_what_the_hub_lacks_once_in_id_order() {
+        let store = store(true).await;
+        let hub = Hub::new(16);
+        let mut subscription = hub.subscribe(MessageFilter::default());
+        let ids = [
+            post(&store, "one").await,
+            post(&store, "two").await,
+            post(&store, "three").await,
+        ];
+        let two = store.get(ids[1]).await.unwrap().expect("stored");
+        hub.publish(Arc::new(two));
+        assert_eq!(recover(&store, &hub, an_hour_ago()).await, Some(ids[2]));
+        hub.delivered().await;
+        let mut got = Vec::new();
+        while let Some(message) = subscription.try_next() {
+            got.push(message.id);
+        }
+        assert_eq!(
+            got,
+            [ids[1], ids[0], ids[2]],
+            "two from before, then one and three"
+        );
+        assert_eq!(hub.subscriber_count(), 1, "nobody was cut off");
+    }
+
+    /// "Say so when catching up is impossible": a catch-up whose read fails
+    /// (here the store has no tables) cuts every subscriber off as lagged,
+    /// the first message it may lack at the catch-up's start, so that its
+    /// resume cursor comes before anything missing.
+    #[tokio::test]
+    async fn a_catch_up_that_cannot_read_cuts_every_subscriber_off_as_lagged() {
+        let store = store(false).await;
+        let hub = Hub::new(16);
+        let mut everything = hub.subscribe(MessageFilter::default());
+        let mut some = hub.subscribe(MessageFilter {
+            user: Some(UserName::parse("user", "ann").unwrap()),
+            ..MessageFilter::default()
+        });
+        let from = an_hour_ago();
+        assert_eq!(recover(&store, &hub, from).await, None);
+        hub.delivered().await;
+        for subscription in [&mut everything, &mut some] {
+            // Everything was handed out: a subscription still open would
+            // wait forever.
+            let event = tokio::time::timeout(Duration::from_secs(10), subscription.next()).await;
+            match event.expect("the subscription ended") {
+                Some(HubEvent::Lagged { first_missed }) => {
+                    assert_eq!(first_missed, MessageId::lowest_at_or_after(from))
+                }
+                other => panic!("expected lagged, got {other:?}"),
+            }
+        }
+        assert_eq!(hub.subscriber_count(), 0);
+    }
+
+    /// More ids than a catch-up may publish: it stops before publishing
+    /// the page that goes past the limit.
+    #[tokio::test]
+    async fn a_catch_up_past_its_limit_stops() {
+        let store = store(true).await;
+        let hub = Hub::new(16);
+        for text in ["one", "two", "three"] {
+            post(&store, text).await;
+        }
+        let mut seen = HashSet::new();
+        let from = an_hour_ago();
+        assert_eq!(
+            catch_up(&store, &hub, from, &mut seen, Some(2)).await,
+            CatchUp::TooMany
+        );
+        assert!(seen.is_empty(), "nothing published");
+        let outcome = catch_up(&store, &hub, from, &mut seen, Some(3)).await;
+        assert!(matches!(outcome, CatchUp::Complete { newest: Some(_) }));
+        assert_eq!(seen.len(), 3);
+    }
+
+    /// The database's clock, read on SQLite with its milliseconds; this
+    /// process's system clock is the same machine's, so close to it.
+    #[tokio::test]
+    async fn the_database_clock_is_read() {
+        let store = store(false).await;
+        let before = Utc::now() - chrono::Duration::seconds(1);
+        let database = store.database_now().await.expect("the database's time");
+        let after = Utc::now() + chrono::Duration::seconds(1);
+        assert!(before <= database && database <= after, "{database}");
+    }
 
     #[test]
     fn health_follows_the_relay() {
