@@ -333,13 +333,13 @@ async fn run_notify(
                 // A new connection, rather than whatever state the failed
                 // one is in: listening for sure before catching up.
                 listener = loop {
-                    tokio::select! {
-                        _ = shutdown.changed() => return,
-                        _ = tokio::time::sleep(RECONNECT_DELAY) => {}
-                    }
                     match listen(&store).await {
                         Ok(listener) => break listener,
                         Err(error) => tracing::warn!(%error, "LISTEN reconnect failed"),
+                    }
+                    tokio::select! {
+                        _ = shutdown.changed() => return,
+                        _ = tokio::time::sleep(RECONNECT_DELAY) => {}
                     }
                 };
                 if let Some(newest) = recover(&store, &hub, from).await {
