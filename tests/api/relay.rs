@@ -60,7 +60,7 @@ impl ServerProcess {
 }
 
 /// Waits until `app`'s hub holds `count` subscribers, or fails.
-async fn wait_for_subscribers(app: &TestApp, count: usize) {
+pub(crate) async fn wait_for_subscribers(app: &TestApp, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while app.live.hub().subscriber_count() != count {
         assert!(
@@ -391,7 +391,7 @@ async fn a_dropped_listen_connection_reconnects_on_postgres() {
 /// The backends of this database, other than `admin`'s own, whose last
 /// statement was a LISTEN that has finished: the relays' LISTEN
 /// connections, listening.
-async fn listening_backends(admin: &mut sea_orm::sqlx::PgConnection) -> Vec<i32> {
+pub(crate) async fn listening_backends(admin: &mut sea_orm::sqlx::PgConnection) -> Vec<i32> {
     let mut pids: Vec<i32> = sea_orm::sqlx::query_scalar(
         "SELECT pid FROM pg_stat_activity \
          WHERE datname = current_database() AND pid <> pg_backend_pid() \
