@@ -627,6 +627,58 @@ mod tests {
         assert_eq!(seen.len(), 3);
     }
 
+    /// What `f` logs, as text.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = capture.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// Start-up warns when this process's clock is more than half the
+    /// lookback off the database's, ahead or behind, and not otherwise.
+    #[tokio::test]
+    async fn start_up_warns_when_this_process_clock_is_off_the_database_clock() {
+        for (skew, warned) in [(30i64, true), (-30, true), (0, false)] {
+            let options = StoreOptions {
+                clock: Arc::new(move || {
+                    let now = std::time::SystemTime::now();
+                    let by = Duration::from_secs(skew.unsigned_abs());
+                    if skew < 0 {
+                        now - by
+                    } else {
+                        now + by
+                    }
+                }),
+                ..StoreOptions::default()
+            };
+            let store = Store::open("sqlite::memory:", options).await.unwrap();
+            let database = DatabaseClock::read(&store).await.unwrap();
+            let logs = logged(|| warn_if_clock_is_off(&store, &database));
+            assert_eq!(
+                logs.contains("clock differs from the database's"),
+                warned,
+                "{skew} s: {logs:?}"
+            );
+        }
+    }
+
     /// The database's clock, read on SQLite with its milliseconds; this
     /// process's system clock is the same machine's, so close to it.
     #[tokio::test]
