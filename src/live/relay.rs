@@ -14,49 +14,47 @@
 //! Both keep a watermark: the newest id they learned of, but never ahead of
 //! the database's clock (a process whose clock runs ahead stamps ids in the
 //! future, and following those would skip other processes' posts). A
-//! catch-up reads every id after the watermark less [`LOOKBACK`] and
-//! publishes those the hub has not: the tail relay on every poll, the
-//! notify relay after its LISTEN connection came back. When a catch-up
-//! cannot be done (a store error, or more to read than the hub can tell
-//! apart from what it already published), every subscriber is cut off as
-//! lagged with a cursor before the watermark, so that no feed is left
-//! silently short. What neither can see: a post whose id is older than
-//! the watermark less the lookback when it commits (its process's clock
-//! runs behind the database's by more than the lookback, or its commit
-//! took longer); start-up warns when this process's clock is that far off.
+//! catch-up (see `catch_up`) reads every id after the watermark less a
+//! lookback of 5 s and publishes those the hub has not: the tail relay on
+//! every poll, the notify relay after its LISTEN connection came back.
+//! When the notify relay cannot catch up (a store error, or more ids than
+//! the hub can tell apart from what it already published), or cannot read
+//! messages it heard of, every subscriber is cut off as lagged with a
+//! cursor before what may be missing, so that no feed is left silently
+//! short. The tail relay reads again from the same watermark after a
+//! failed poll, and cuts subscribers off only when it has fallen too far
+//! behind. What neither can see: a post whose id is older than the
+//! watermark less the lookback when it commits (its process's clock runs
+//! behind the database's by more than the lookback, or its commit took
+//! longer); start-up warns when this process's clock is half that far off.
 //!
 //! Each relay keeps a [`RelayHealth`]: whether it is carrying posts now,
 //! and a count of the times it may have missed some. The first-page cache
 //! is usable only while the relay is healthy, and drops what it filled
 //! before a possible miss.
 
+mod catch_up;
+mod tail;
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{DbBackend, DbErr, RuntimeErr};
 use tokio::sync::watch;
 
-use chrono::{DateTime, Utc};
-
-use super::hub::{Hub, RECENT_IDS};
+use self::catch_up::{
+    catch_up, publish, warn_if_clock_is_off, CatchUp, DatabaseClock, CATCH_UP_MAX, LOOKBACK,
+};
+use self::tail::run_tail;
+use super::hub::Hub;
 use crate::config::RelayMode;
 use crate::domain::MessageId;
 use crate::store::{Store, StoreError, NOTIFY_CHANNEL};
 
-/// How far before its watermark a relay re-reads: rows commit out of id
-/// order (ids are stamped when a write batch starts), and a process's
-/// clock may run a little behind the database's.
-const LOOKBACK: chrono::Duration = chrono::Duration::seconds(5);
-/// Ids a relay reads per statement.
-const PAGE: u64 = 1000;
-/// The most ids the notify relay's catch-up publishes after a reconnect.
-/// The hub tells a message it already published only among the last
-/// [`RECENT_IDS`]; past half of that, a catch-up could deliver a message
-/// twice, so subscribers are cut off as lagged instead.
-const CATCH_UP_MAX: usize = RECENT_IDS / 2;
 /// How long the notify relay waits between attempts to reconnect.
 const RECONNECT_DELAY: Duration = Duration::from_millis(500);
 
@@ -226,46 +224,6 @@ async fn listen(store: &Store) -> Result<PgListener, StoreError> {
     Ok(listener)
 }
 
-/// The database's clock as last read, carried forward between reads by
-/// this process's monotonic clock, which a wrong wall clock does not
-/// affect: so the notify relay knows the database's time at the moment it
-/// lost its connection without asking the database then.
-#[derive(Clone, Copy)]
-struct DatabaseClock {
-    at: DateTime<Utc>,
-    read: Instant,
-}
-
-impl DatabaseClock {
-    async fn read(store: &Store) -> Result<DatabaseClock, StoreError> {
-        let at = store.database_now().await?;
-        Ok(DatabaseClock {
-            at,
-            read: Instant::now(),
-        })
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        self.at + chrono::Duration::from_std(self.read.elapsed()).unwrap_or(chrono::Duration::MAX)
-    }
-}
-
-/// Warns when this process's clock (which stamps its posts) differs from
-/// the database's by more than half the lookback: the relays of other
-/// processes measure recent by the database's clock, and a post whose id
-/// is older than the lookback when it commits can be missed by them.
-fn warn_if_clock_is_off(store: &Store, database: &DatabaseClock) {
-    let skew = store.now() - database.now();
-    if skew.abs() > LOOKBACK / 2 {
-        tracing::warn!(
-            skew_ms = skew.num_milliseconds(),
-            lookback_ms = LOOKBACK.num_milliseconds(),
-            "this process's clock differs from the database's: relays elsewhere may miss \
-             its posts (clock behind) or deliver them out of order (clock ahead)"
-        );
-    }
-}
-
 /// Where the notify relay's catch-up starts: the newest id it heard of,
 /// but never ahead of the database's clock, less the lookback.
 struct Watermark {
@@ -386,166 +344,13 @@ async fn recover(store: &Store, hub: &Hub, from: DateTime<Utc>) -> Option<Messag
     }
 }
 
-/// How a catch-up ended.
-#[derive(Debug, PartialEq, Eq)]
-enum CatchUp {
-    /// Every id after the start was read, and what was not published yet
-    /// is; `newest` is the newest id read.
-    Complete { newest: Option<MessageId> },
-    /// A read failed; what was published before it stays published.
-    Failed,
-    /// There were more ids than the limit: nothing past it was published.
-    TooMany,
-}
-
-/// Reads the ids from `from` on, page by page (the primary key alone), and
-/// publishes those not in `seen` that the hub has not published (adding
-/// them to `seen`), reading whole messages only for those. Past `max` ids,
-/// stops: [`CatchUp::TooMany`]. Ids whose messages could not be read are
-/// taken out of `seen` again, so a retry reads them.
-async fn catch_up(
-    store: &Store,
-    hub: &Hub,
-    from: DateTime<Utc>,
-    seen: &mut HashSet<MessageId>,
-    max: Option<usize>,
-) -> CatchUp {
-    let mut after = MessageId::lowest_at_or_after(from).predecessor();
-    let mut read = 0;
-    loop {
-        let ids = match store.ids_after(after, PAGE).await {
-            Ok(ids) => ids,
-            Err(error) => {
-                tracing::warn!(%error, "relay could not read message ids");
-                return CatchUp::Failed;
-            }
-        };
-        read += ids.len();
-        if max.is_some_and(|max| read > max) {
-            return CatchUp::TooMany;
-        }
-        let full = ids.len() as u64 == PAGE;
-        if let Some(last) = ids.last() {
-            after = *last;
-        }
-        let new: Vec<MessageId> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
-        if !publish(store, hub, &new).await {
-            for id in &new {
-                seen.remove(id);
-            }
-            return CatchUp::Failed;
-        }
-        if !full {
-            return CatchUp::Complete {
-                newest: (read > 0).then_some(after),
-            };
-        }
-    }
-}
-
-/// Reads the `ids` not yet published from the store and publishes them in
-/// id order; false when they could not be read.
-async fn publish(store: &Store, hub: &Hub, ids: &[MessageId]) -> bool {
-    let ids = hub.unpublished(ids);
-    if ids.is_empty() {
-        return true;
-    }
-    match store.get_many(&ids).await {
-        Ok(mut messages) => {
-            messages.sort_by_key(|m| m.id);
-            for message in messages {
-                hub.publish(Arc::new(message));
-            }
-            true
-        }
-        Err(error) => {
-            tracing::warn!(%error, "relay could not read new messages");
-            false
-        }
-    }
-}
-
-async fn run_tail(
-    store: Store,
-    hub: Arc<Hub>,
-    interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
-    health: Arc<RelayHealth>,
-) {
-    let mut seen: HashSet<MessageId> = HashSet::new();
-    // The newest id read, and where the next poll reads from once one has
-    // succeeded.
-    let mut newest = store.now();
-    let mut from: Option<DateTime<Utc>> = None;
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = ticker.tick() => {}
-        }
-        // Read before the ids: what commits after this read has an id past
-        // this instant less the lookback, unless its process's clock runs
-        // behind.
-        let database_now = match store.database_now().await {
-            Ok(now) => now,
-            Err(error) => {
-                tracing::warn!(%error, "tail relay could not read the database's clock");
-                health.lost();
-                continue;
-            }
-        };
-        let start = from.unwrap_or_else(|| newest.min(database_now) - LOOKBACK);
-        match catch_up(&store, &hub, start, &mut seen, None).await {
-            CatchUp::Complete { newest: read } => {
-                if let Some(read) = read {
-                    newest = newest.max(read.created_at());
-                }
-                // Never past the database's clock: a process whose clock
-                // runs ahead must not move it past the others' posts.
-                from = Some(newest.min(database_now) - LOOKBACK);
-                health.polled(interval);
-            }
-            // The next poll reads from the same place again: what it
-            // published stays in `seen`, what it could not read does not.
-            CatchUp::Failed | CatchUp::TooMany => health.lost(),
-        }
-        // Only ids inside the lookback can be read again.
-        if let Some(from) = from {
-            let horizon = from - chrono::Duration::seconds(1);
-            seen.retain(|id| id.created_at() >= horizon);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::catch_up::tests::{an_hour_ago, post, store};
     use super::*;
     use crate::domain::listing::MessageFilter;
-    use crate::domain::{NewMessage, UserName};
+    use crate::domain::UserName;
     use crate::live::hub::HubEvent;
-    use crate::store::StoreOptions;
-
-    /// An in-memory SQLite store, with its tables or without them.
-    async fn store(migrate: bool) -> Store {
-        let options = StoreOptions {
-            migrate,
-            ..StoreOptions::default()
-        };
-        Store::open("sqlite::memory:", options)
-            .await
-            .expect("an in-memory store")
-    }
-
-    async fn post(store: &Store, text: &str) -> MessageId {
-        let author = UserName::parse("user", "ann").unwrap();
-        let post = NewMessage::parse(author, text, &[], 500).unwrap();
-        store.post(post).await.expect("stored").id
-    }
-
-    fn an_hour_ago() -> DateTime<Utc> {
-        Utc::now() - chrono::Duration::hours(1)
-    }
 
     /// After a reconnect, what was committed meanwhile reaches the hub once,
     /// in id order: what the hub already published (heard before the
@@ -604,90 +409,6 @@ mod tests {
             }
         }
         assert_eq!(hub.subscriber_count(), 0);
-    }
-
-    /// More ids than a catch-up may publish: it stops before publishing
-    /// the page that goes past the limit.
-    #[tokio::test]
-    async fn a_catch_up_past_its_limit_stops() {
-        let store = store(true).await;
-        let hub = Hub::new(16);
-        for text in ["one", "two", "three"] {
-            post(&store, text).await;
-        }
-        let mut seen = HashSet::new();
-        let from = an_hour_ago();
-        assert_eq!(
-            catch_up(&store, &hub, from, &mut seen, Some(2)).await,
-            CatchUp::TooMany
-        );
-        assert!(seen.is_empty(), "nothing published");
-        let outcome = catch_up(&store, &hub, from, &mut seen, Some(3)).await;
-        assert!(matches!(outcome, CatchUp::Complete { newest: Some(_) }));
-        assert_eq!(seen.len(), 3);
-    }
-
-    /// What `f` logs, as text.
-    fn logged(f: impl FnOnce()) -> String {
-        #[derive(Clone, Default)]
-        struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Capture {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let capture = Capture::default();
-        let writer = capture.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, f);
-        let bytes = capture.0.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
-    }
-
-    /// Start-up warns when this process's clock is more than half the
-    /// lookback off the database's, ahead or behind, and not otherwise.
-    #[tokio::test]
-    async fn start_up_warns_when_this_process_clock_is_off_the_database_clock() {
-        for (skew, warned) in [(30i64, true), (-30, true), (0, false)] {
-            let options = StoreOptions {
-                clock: Arc::new(move || {
-                    let now = std::time::SystemTime::now();
-                    let by = Duration::from_secs(skew.unsigned_abs());
-                    if skew < 0 {
-                        now - by
-                    } else {
-                        now + by
-                    }
-                }),
-                ..StoreOptions::default()
-            };
-            let store = Store::open("sqlite::memory:", options).await.unwrap();
-            let database = DatabaseClock::read(&store).await.unwrap();
-            let logs = logged(|| warn_if_clock_is_off(&store, &database));
-            assert_eq!(
-                logs.contains("clock differs from the database's"),
-                warned,
-                "{skew} s: {logs:?}"
-            );
-        }
-    }
-
-    /// The database's clock, read on SQLite with its milliseconds; this
-    /// process's system clock is the same machine's, so close to it.
-    #[tokio::test]
-    async fn the_database_clock_is_read() {
-        let store = store(false).await;
-        let before = Utc::now() - chrono::Duration::seconds(1);
-        let database = store.database_now().await.expect("the database's time");
-        let after = Utc::now() + chrono::Duration::seconds(1);
-        assert!(before <= database && database <= after, "{database}");
     }
 
     #[test]
