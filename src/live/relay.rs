@@ -312,12 +312,18 @@ async fn run_notify(
             .filter_map(|id| MessageId::parse("id", id).ok())
             .collect();
         watermark.heard(&ids);
-        if !publish(&store, &hub, &ids).await {
-            health.missed();
-            // Heard but not read: the feeds would lack them.
-            if let Some(first) = ids.iter().min() {
-                hub.lag_everyone(*first);
-            }
+        publish_heard(&store, &hub, &health, &ids).await;
+    }
+}
+
+/// Publishes the messages a notification announced. When they cannot be
+/// read, the feeds would lack them: a miss, and every subscriber is cut
+/// off as lagged before the first of them.
+async fn publish_heard(store: &Store, hub: &Hub, health: &RelayHealth, ids: &[MessageId]) {
+    if !publish(store, hub, ids).await {
+        health.missed();
+        if let Some(first) = ids.iter().min() {
+            hub.lag_everyone(*first);
         }
     }
 }
@@ -409,6 +415,29 @@ mod tests {
             }
         }
         assert_eq!(hub.subscriber_count(), 0);
+    }
+
+    /// Messages announced but not readable (here the store has no tables):
+    /// a miss, and every subscriber is told it lagged, the first of them as
+    /// the first message missed.
+    #[tokio::test]
+    async fn announced_messages_that_cannot_be_read_lag_every_subscriber() {
+        let store = store(false).await;
+        let hub = Hub::new(16);
+        let health = RelayHealth::default();
+        let mut subscription = hub.subscribe(MessageFilter::default());
+        let ids = [
+            MessageId::lowest_at_or_after(Utc::now()),
+            MessageId::lowest_at_or_after(an_hour_ago()),
+        ];
+        publish_heard(&store, &hub, &health, &ids).await;
+        hub.delivered().await;
+        assert_eq!(health.misses(), 1);
+        let event = tokio::time::timeout(Duration::from_secs(10), subscription.next()).await;
+        match event.expect("the subscription ended") {
+            Some(HubEvent::Lagged { first_missed }) => assert_eq!(first_missed, ids[1]),
+            other => panic!("expected lagged, got {other:?}"),
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! relays must not do (carry anything with `off`, or with `auto` on
 //! SQLite; announce a batch that did not commit), and a LISTEN connection
 //! that drops: those run two servers in the test process, whose state
-//! (the hub, the store's database) the tests read.
+//! (the hub, the store's database) the tests read. What a relay catches up
+//! is in `relay_catch_up`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -333,9 +334,9 @@ async fn a_batch_refused_at_commit_is_not_announced_on_postgres() {
 /// the test's database (one per server) is terminated, the test waits until
 /// as many new ones are listening, and a post on one server still reaches
 /// a subscriber on the other. A post before the drop crosses too (the
-/// control that the relay worked to begin with). What is announced while a
-/// connection is down is lost to the relay (the README says so), so the
-/// post after comes only once both are back. PostgreSQL only: LISTEN is
+/// control that the relay worked to begin with). The post after is sent
+/// once both are back; what is announced while a connection is down is
+/// caught up, which `relay_catch_up` tests. PostgreSQL only: LISTEN is
 /// PostgreSQL's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_listen_connection_reconnects_on_postgres() {
