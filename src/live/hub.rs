@@ -2,7 +2,8 @@
 //! subscriber has a filter and a bounded queue. A message goes only to the
 //! subscribers its hashtags or author index to (never a scan of everyone),
 //! and a subscriber whose queue is full is cut off, told where to resume,
-//! and never slows the others.
+//! and never slows the others. When a relay may have missed other
+//! processes' posts, every subscriber is cut off the same way.
 //!
 //! Publishing and delivering are apart, so that delivery to many
 //! subscribers never delays a post: [`Hub::publish`] (the commit hook, on
