@@ -2,7 +2,8 @@
 //! subscriber has a filter and a bounded queue. A message goes only to the
 //! subscribers its hashtags or author index to (never a scan of everyone),
 //! and a subscriber whose queue is full is cut off, told where to resume,
-//! and never slows the others.
+//! and never slows the others. When a relay may have missed other
+//! processes' posts, every subscriber is cut off the same way.
 //!
 //! Publishing and delivering are apart, so that delivery to many
 //! subscribers never delays a post: [`Hub::publish`] (the commit hook, on
@@ -26,7 +27,7 @@ use crate::domain::{Message, MessageId};
 /// How many recently published ids the hub remembers, so that a message
 /// that arrives twice (from this process's writer and from a relay) is
 /// delivered once.
-const RECENT_IDS: usize = 65_536;
+pub(super) const RECENT_IDS: usize = 65_536;
 
 /// What a subscription yields.
 #[derive(Debug, Clone)]
@@ -79,6 +80,9 @@ struct Published {
 /// What the outbox carries.
 enum Outgoing {
     Batch(Vec<Arc<Message>>),
+    /// Cut every subscriber off as lagged at this id (see
+    /// [`Hub::lag_everyone`]).
+    LagEveryone(MessageId),
     /// Answered once everything before it was handed out (tests).
     #[cfg_attr(not(test), allow(dead_code))]
     Flushed(oneshot::Sender<()>),
@@ -207,6 +211,25 @@ impl Hub {
         let _ = published.outbox.send(Outgoing::Batch(fresh));
     }
 
+    /// Cuts every current subscriber off as lagged, with `first_missed` as
+    /// the first message it may lack: a relay that could not bring every
+    /// other process's post says so, rather than leave feeds silently
+    /// short. Each feed sends what it was handed, then its resume cursor,
+    /// which is before `first_missed`; resuming replays from the store.
+    ///
+    /// Through the outbox, after everything published before: a message
+    /// already published reaches each subscriber (or lags it) first, so
+    /// that nothing published is dropped from a queue unannounced.
+    pub fn lag_everyone(&self, first_missed: MessageId) {
+        let published = lock(&self.published);
+        if published.fan_out.is_some() {
+            // No fan-out task (no runtime yet, or a plain unit test).
+            lock(&self.registry).lag_everyone(first_missed);
+            return;
+        }
+        let _ = published.outbox.send(Outgoing::LagEveryone(first_missed));
+    }
+
     /// Completes once everything published so far was handed to the
     /// subscribers' queues.
     #[cfg(test)]
@@ -291,6 +314,12 @@ async fn fan_out_task(
                     registry.deliver(message);
                 }
             }
+            Outgoing::LagEveryone(first_missed) => {
+                let Some(registry) = registry.upgrade() else {
+                    return;
+                };
+                lock(&registry).lag_everyone(first_missed);
+            }
             Outgoing::Flushed(done) => {
                 let _ = done.send(());
             }
@@ -339,6 +368,23 @@ impl Registry {
                 *lock(&subscriber.lagged) = Some(message.id);
                 tracing::info!(subscriber = id, "live subscriber lagged and was cut off");
             }
+        }
+    }
+
+    /// Cuts off every subscriber as lagged at `first_missed`.
+    fn lag_everyone(&mut self, first_missed: MessageId) {
+        let ids: Vec<u64> = self.subscribers.keys().copied().collect();
+        let count = ids.len();
+        for id in ids {
+            if let Some(subscriber) = self.remove(id) {
+                *lock(&subscriber.lagged) = Some(first_missed);
+            }
+        }
+        if count > 0 {
+            tracing::warn!(
+                subscribers = count,
+                "every live subscriber was cut off as lagged: the relay may have missed posts"
+            );
         }
     }
 
@@ -472,6 +518,35 @@ pub(super) mod tests {
             other => panic!("expected lagged, got {other:?}"),
         }
         assert!(slow.next().await.is_none());
+    }
+
+    /// Cutting everyone off: each subscriber first gets what was published
+    /// before (even what the fan-out had not handed out yet), then `Lagged`
+    /// at the id given, then nothing; a later subscriber is not affected.
+    #[tokio::test]
+    async fn lagging_everyone_cuts_off_each_subscriber_after_what_was_published() {
+        let hub = Hub::new(16);
+        let mut all = hub.subscribe(MessageFilter::default());
+        let mut rust = hub.subscribe(by_tag("rust"));
+        hub.publish(message(5, "a", &["rust"]));
+        let first_missed = message(3, "a", &[]).id;
+        hub.lag_everyone(first_missed);
+        hub.delivered().await;
+        assert_eq!(hub.subscriber_count(), 0);
+        for subscription in [&mut all, &mut rust] {
+            assert!(
+                matches!(subscription.next().await, Some(HubEvent::Message(m)) if m.text == "m5")
+            );
+            match subscription.next().await {
+                Some(HubEvent::Lagged { first_missed: id }) => assert_eq!(id, first_missed),
+                other => panic!("expected lagged, got {other:?}"),
+            }
+            assert!(subscription.next().await.is_none());
+        }
+        let mut later = hub.subscribe(MessageFilter::default());
+        hub.publish(message(6, "a", &[]));
+        hub.delivered().await;
+        assert!(matches!(later.next().await, Some(HubEvent::Message(m)) if m.text == "m6"));
     }
 
     /// The memory of published ids is bounded: past `RECENT_IDS` the

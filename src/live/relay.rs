@@ -11,29 +11,52 @@
 //!   few seconds back, because rows can commit out of id order, then the
 //!   messages not published yet.
 //!
+//! Both keep a watermark: the newest id they learned of, but never ahead of
+//! the database's clock (a process whose clock runs ahead stamps ids in the
+//! future, and following those would skip other processes' posts). A
+//! catch-up (see `catch_up`) reads every id after the watermark less a
+//! lookback of 5 s and publishes those the hub has not: the tail relay on
+//! every poll, the notify relay after its LISTEN connection came back.
+//! When the notify relay cannot catch up (a store error, or more ids than
+//! the hub can tell apart from what it already published), or cannot read
+//! messages it heard of, every subscriber is cut off as lagged with a
+//! cursor before what may be missing, so that no feed is left silently
+//! short. The tail relay reads again from the same watermark after a
+//! failed poll, and cuts subscribers off only when it has fallen too far
+//! behind. What neither can see: a post whose id is older than the
+//! watermark less the lookback when it commits (its process's clock runs
+//! behind the database's by more than the lookback, or its commit took
+//! longer); start-up warns when this process's clock is half that far off.
+//!
 //! Each relay keeps a [`RelayHealth`]: whether it is carrying posts now,
 //! and a count of the times it may have missed some. The first-page cache
 //! is usable only while the relay is healthy, and drops what it filled
 //! before a possible miss.
+
+mod catch_up;
+mod tail;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{DbBackend, DbErr, RuntimeErr};
 use tokio::sync::watch;
 
+use self::catch_up::{
+    catch_up, publish, warn_if_clock_is_off, CatchUp, DatabaseClock, CATCH_UP_MAX, LOOKBACK,
+};
+use self::tail::run_tail;
 use super::hub::Hub;
 use crate::config::RelayMode;
 use crate::domain::MessageId;
 use crate::store::{Store, StoreError, NOTIFY_CHANNEL};
 
-/// How far back the tail relay re-reads, for rows that commit late.
-const TAIL_LOOKBACK: chrono::Duration = chrono::Duration::seconds(5);
-/// Ids the tail relay reads per statement.
-const TAIL_PAGE: u64 = 1000;
+/// How long the notify relay waits between attempts to reconnect.
+const RECONNECT_DELAY: Duration = Duration::from_millis(500);
 
 /// The relay a process runs, once `auto` is resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,13 +194,18 @@ pub async fn start(
                     "live.relay notify needs PostgreSQL (use tail)".into(),
                 )));
             }
-            let mut listener = PgListener::connect(store.url()).await.map_err(sqlx_error)?;
-            listener.listen(NOTIFY_CHANNEL).await.map_err(sqlx_error)?;
+            let clock = DatabaseClock::read(&store).await?;
+            warn_if_clock_is_off(&store, &clock);
+            let listener = listen(&store).await?;
             store.enable_notify();
             health.listening();
-            tokio::spawn(run_notify(listener, store, hub, shutdown, health));
+            let watermark = Watermark::new(store.now(), clock);
+            tokio::spawn(run_notify(
+                listener, store, hub, shutdown, health, watermark,
+            ));
         }
         ActiveRelay::Tail => {
+            warn_if_clock_is_off(&store, &DatabaseClock::read(&store).await?);
             tokio::spawn(run_tail(store, hub, tail_interval, shutdown, health));
         }
     }
@@ -189,41 +217,93 @@ fn sqlx_error(error: sea_orm::sqlx::Error) -> StoreError {
     StoreError::from(DbErr::Conn(RuntimeErr::SqlxError(error)))
 }
 
+/// A LISTEN connection on the relay's channel.
+async fn listen(store: &Store) -> Result<PgListener, StoreError> {
+    let mut listener = PgListener::connect(store.url()).await.map_err(sqlx_error)?;
+    listener.listen(NOTIFY_CHANNEL).await.map_err(sqlx_error)?;
+    Ok(listener)
+}
+
+/// Where the notify relay's catch-up starts: the newest id it heard of,
+/// but never ahead of the database's clock, less the lookback.
+struct Watermark {
+    newest: DateTime<Utc>,
+    clock: DatabaseClock,
+}
+
+impl Watermark {
+    /// Starting at `now` (this process's clock) unless the database's is
+    /// earlier.
+    fn new(now: DateTime<Utc>, clock: DatabaseClock) -> Watermark {
+        Watermark {
+            newest: now.min(clock.now()),
+            clock,
+        }
+    }
+
+    fn heard(&mut self, ids: &[MessageId]) {
+        if let Some(newest) = ids.iter().max() {
+            self.newest = self.newest.max(newest.created_at());
+        }
+    }
+
+    /// Where a catch-up starts now.
+    fn catch_up_from(&self) -> DateTime<Utc> {
+        self.newest.min(self.clock.now()) - LOOKBACK
+    }
+}
+
 async fn run_notify(
     mut listener: PgListener,
     store: Store,
     hub: Arc<Hub>,
     mut shutdown: watch::Receiver<bool>,
     health: Arc<RelayHealth>,
+    mut watermark: Watermark,
 ) {
     loop {
         // `try_recv`, not `recv`: `recv` reconnects a dropped connection
-        // silently, and the health must know that posts may have been lost.
+        // silently, and the relay must catch up what was sent meanwhile.
         let notification = tokio::select! {
             _ = shutdown.changed() => return,
             received = listener.try_recv() => received,
         };
         let payload = match notification {
-            Ok(Some(notification)) => {
-                // Heard after a reconnect: listening again.
-                health.listening();
-                notification.payload().to_owned()
-            }
+            Ok(Some(notification)) => notification.payload().to_owned(),
             Ok(None) => {
                 // The connection dropped and sqlx has already reconnected
                 // and listens again (it reconnects eagerly; had that failed,
-                // this would be an error). What was sent meanwhile is lost
-                // to this relay (subscribers can resume from a cursor): a
-                // miss, then listening again.
+                // this would be an error). What was announced meanwhile is
+                // read from the store.
+                let from = watermark.catch_up_from();
                 health.lost();
+                tracing::warn!("LISTEN connection lost and reconnected; catching up");
+                if let Some(newest) = recover(&store, &hub, from).await {
+                    watermark.heard(&[newest]);
+                }
                 health.listening();
-                tracing::warn!("LISTEN connection lost and reconnected");
                 continue;
             }
             Err(error) => {
+                let from = watermark.catch_up_from();
                 health.lost();
                 tracing::warn!(%error, "LISTEN connection failed; reconnecting");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                // A new connection, rather than whatever state the failed
+                // one is in: listening for sure before catching up.
+                listener = loop {
+                    match listen(&store).await {
+                        Ok(listener) => break listener,
+                        Err(error) => tracing::warn!(%error, "LISTEN reconnect failed"),
+                    }
+                    tokio::select! {
+                        _ = shutdown.changed() => return,
+                        _ = tokio::time::sleep(RECONNECT_DELAY) => {}
+                    }
+                };
+                if let Some(newest) = recover(&store, &hub, from).await {
+                    watermark.heard(&[newest]);
+                }
+                health.listening();
                 continue;
             }
         };
@@ -231,92 +311,134 @@ async fn run_notify(
             .split(',')
             .filter_map(|id| MessageId::parse("id", id).ok())
             .collect();
-        if !publish(&store, &hub, &ids).await {
-            health.missed();
+        watermark.heard(&ids);
+        publish_heard(&store, &hub, &health, &ids).await;
+    }
+}
+
+/// Publishes the messages a notification announced. When they cannot be
+/// read, the feeds would lack them: a miss, and every subscriber is cut
+/// off as lagged before the first of them.
+async fn publish_heard(store: &Store, hub: &Hub, health: &RelayHealth, ids: &[MessageId]) {
+    if !publish(store, hub, ids).await {
+        health.missed();
+        if let Some(first) = ids.iter().min() {
+            hub.lag_everyone(*first);
         }
     }
 }
 
-/// Reads the `ids` not yet published from the store and publishes them in
-/// id order; false when they could not be read.
-async fn publish(store: &Store, hub: &Hub, ids: &[MessageId]) -> bool {
-    let ids = hub.unpublished(ids);
-    if ids.is_empty() {
-        return true;
-    }
-    match store.get_many(&ids).await {
-        Ok(mut messages) => {
-            messages.sort_by_key(|m| m.id);
-            for message in messages {
-                hub.publish(Arc::new(message));
-            }
-            true
+/// After the LISTEN connection came back (listening again): publishes what
+/// was committed from `from` on and not published yet, and returns the
+/// newest id read. When that cannot be done, cuts every subscriber off as
+/// lagged, with a resume cursor before `from`.
+async fn recover(store: &Store, hub: &Hub, from: DateTime<Utc>) -> Option<MessageId> {
+    let mut seen = HashSet::new();
+    match catch_up(store, hub, from, &mut seen, Some(CATCH_UP_MAX)).await {
+        CatchUp::Complete { newest } => {
+            tracing::info!(ids = seen.len(), "LISTEN relay caught up");
+            newest
         }
-        Err(error) => {
-            tracing::warn!(%error, "relay could not read new messages");
-            false
+        outcome => {
+            tracing::warn!(
+                ?outcome,
+                "LISTEN relay could not catch up: live subscribers are told they lagged"
+            );
+            hub.lag_everyone(MessageId::lowest_at_or_after(from));
+            None
         }
-    }
-}
-
-async fn run_tail(
-    store: Store,
-    hub: Arc<Hub>,
-    interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
-    health: Arc<RelayHealth>,
-) {
-    let mut seen: HashSet<MessageId> = HashSet::new();
-    let mut newest = store.now();
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = ticker.tick() => {}
-        }
-        // Ids only, over the lookback window (an index-only read); whole
-        // messages only for the few not seen yet.
-        let watermark = newest - TAIL_LOOKBACK;
-        let mut after = MessageId::lowest_at_or_after(watermark).predecessor();
-        let mut complete = true;
-        loop {
-            let ids = match store.ids_after(after, TAIL_PAGE).await {
-                Ok(ids) => ids,
-                Err(error) => {
-                    tracing::warn!(%error, "tail relay could not read message ids");
-                    complete = false;
-                    break;
-                }
-            };
-            let full = ids.len() as u64 == TAIL_PAGE;
-            if let Some(last) = ids.last() {
-                after = *last;
-                newest = newest.max(last.created_at());
-            }
-            let new: Vec<MessageId> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
-            if !publish(&store, &hub, &new).await {
-                // Those ids count as seen: they will not be read again.
-                complete = false;
-            }
-            if !full {
-                break;
-            }
-        }
-        if complete {
-            health.polled(interval);
-        } else {
-            health.lost();
-        }
-        // Only ids inside the lookback can be read again.
-        let horizon = newest - TAIL_LOOKBACK - chrono::Duration::seconds(1);
-        seen.retain(|id| id.created_at() >= horizon);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::catch_up::tests::{an_hour_ago, post, store};
     use super::*;
+    use crate::domain::listing::MessageFilter;
+    use crate::domain::UserName;
+    use crate::live::hub::HubEvent;
+
+    /// After a reconnect, what was committed meanwhile reaches the hub once,
+    /// in id order: what the hub already published (heard before the
+    /// drop, or this process's own) is not read again.
+    #[tokio::test]
+    async fn a_catch_up_publishes_what_the_hub_lacks_once_in_id_order() {
+        let store = store(true).await;
+        let hub = Hub::new(16);
+        let mut subscription = hub.subscribe(MessageFilter::default());
+        let ids = [
+            post(&store, "one").await,
+            post(&store, "two").await,
+            post(&store, "three").await,
+        ];
+        let two = store.get(ids[1]).await.unwrap().expect("stored");
+        hub.publish(Arc::new(two));
+        assert_eq!(recover(&store, &hub, an_hour_ago()).await, Some(ids[2]));
+        hub.delivered().await;
+        let mut got = Vec::new();
+        while let Some(message) = subscription.try_next() {
+            got.push(message.id);
+        }
+        assert_eq!(
+            got,
+            [ids[1], ids[0], ids[2]],
+            "two from before, then one and three"
+        );
+        assert_eq!(hub.subscriber_count(), 1, "nobody was cut off");
+    }
+
+    /// "Say so when catching up is impossible": a catch-up whose read fails
+    /// (here the store has no tables) cuts every subscriber off as lagged,
+    /// the first message it may lack at the catch-up's start, so that its
+    /// resume cursor comes before anything missing.
+    #[tokio::test]
+    async fn a_catch_up_that_cannot_read_cuts_every_subscriber_off_as_lagged() {
+        let store = store(false).await;
+        let hub = Hub::new(16);
+        let mut everything = hub.subscribe(MessageFilter::default());
+        let mut some = hub.subscribe(MessageFilter {
+            user: Some(UserName::parse("user", "ann").unwrap()),
+            ..MessageFilter::default()
+        });
+        let from = an_hour_ago();
+        assert_eq!(recover(&store, &hub, from).await, None);
+        hub.delivered().await;
+        for subscription in [&mut everything, &mut some] {
+            // Everything was handed out: a subscription still open would
+            // wait forever.
+            let event = tokio::time::timeout(Duration::from_secs(10), subscription.next()).await;
+            match event.expect("the subscription ended") {
+                Some(HubEvent::Lagged { first_missed }) => {
+                    assert_eq!(first_missed, MessageId::lowest_at_or_after(from))
+                }
+                other => panic!("expected lagged, got {other:?}"),
+            }
+        }
+        assert_eq!(hub.subscriber_count(), 0);
+    }
+
+    /// Messages announced but not readable (here the store has no tables):
+    /// a miss, and every subscriber is told it lagged, the first of them as
+    /// the first message missed.
+    #[tokio::test]
+    async fn announced_messages_that_cannot_be_read_lag_every_subscriber() {
+        let store = store(false).await;
+        let hub = Hub::new(16);
+        let health = RelayHealth::default();
+        let mut subscription = hub.subscribe(MessageFilter::default());
+        let ids = [
+            MessageId::lowest_at_or_after(Utc::now()),
+            MessageId::lowest_at_or_after(an_hour_ago()),
+        ];
+        publish_heard(&store, &hub, &health, &ids).await;
+        hub.delivered().await;
+        assert_eq!(health.misses(), 1);
+        let event = tokio::time::timeout(Duration::from_secs(10), subscription.next()).await;
+        match event.expect("the subscription ended") {
+            Some(HubEvent::Lagged { first_missed }) => assert_eq!(first_missed, ids[1]),
+            other => panic!("expected lagged, got {other:?}"),
+        }
+    }
 
     #[test]
     fn health_follows_the_relay() {

@@ -243,6 +243,12 @@ impl Store {
         Ok(read::ids_after(&self.db, after, limit).await?)
     }
 
+    /// The database's current time, which every process sharing the
+    /// database agrees on (unlike [`Store::now`], each process's own).
+    pub async fn database_now(&self) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+        Ok(read::database_now(&self.db).await?)
+    }
+
     #[tracing::instrument(skip(self))]
     pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
         Ok(users::user_by_name(&self.db, name).await?)

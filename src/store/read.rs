@@ -16,6 +16,7 @@
 //! [`hashtags_of_each_row`]). Statements are built with sea-query on the
 //! entities' idents.
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::sea_query::{
     Alias, ArrayType, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement, SimpleExpr,
 };
@@ -239,6 +240,37 @@ pub(crate) async fn ids_after<C: ConnectionTrait>(
         .iter()
         .map(|row| decode_id(row.try_get::<Vec<u8>>("", "id")?))
         .collect()
+}
+
+/// The database's current time: what relays measure "recent" by, since
+/// the processes' own clocks may disagree with each other. PostgreSQL and
+/// CockroachDB have `CURRENT_TIMESTAMP` (a timestamptz); SQLite's has only
+/// whole seconds, so there `strftime` with `%f` (seconds with
+/// milliseconds), read back as text in SQLite's own UTC format.
+pub(crate) async fn database_now<C: ConnectionTrait>(db: &C) -> Result<DateTime<Utc>, DbErr> {
+    let backend = db.get_database_backend();
+    let now = match backend {
+        DbBackend::Sqlite => Expr::expr(
+            Func::cust(Alias::new("strftime"))
+                .arg(Expr::val("%Y-%m-%d %H:%M:%f"))
+                .arg(Expr::val("now")),
+        ),
+        _ => Expr::current_timestamp(),
+    };
+    let select = Query::select().expr_as(now, Alias::new("now")).to_owned();
+    let row = db
+        .query_one(backend.build(&select))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the database's time".into()))?;
+    match backend {
+        DbBackend::Sqlite => {
+            let text: String = row.try_get("", "now")?;
+            NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S%.f")
+                .map(|naive| naive.and_utc())
+                .map_err(|error| DbErr::Type(format!("the database's time {text:?}: {error}")))
+        }
+        _ => row.try_get("", "now"),
+    }
 }
 
 /// The messages with these ids (those that exist), in no particular order,

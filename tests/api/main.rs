@@ -26,6 +26,7 @@ mod page_cache;
 mod playground;
 mod refusals;
 mod relay;
+mod relay_catch_up;
 mod schema_file;
 mod server_faults;
 mod shutdown;

@@ -6,7 +6,8 @@
 //! relays must not do (carry anything with `off`, or with `auto` on
 //! SQLite; announce a batch that did not commit), and a LISTEN connection
 //! that drops: those run two servers in the test process, whose state
-//! (the hub, the store's database) the tests read.
+//! (the hub, the store's database) the tests read. What a relay catches up
+//! is in `relay_catch_up`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,7 +61,7 @@ impl ServerProcess {
 }
 
 /// Waits until `app`'s hub holds `count` subscribers, or fails.
-async fn wait_for_subscribers(app: &TestApp, count: usize) {
+pub(crate) async fn wait_for_subscribers(app: &TestApp, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while app.live.hub().subscriber_count() != count {
         assert!(
@@ -333,9 +334,9 @@ async fn a_batch_refused_at_commit_is_not_announced_on_postgres() {
 /// the test's database (one per server) is terminated, the test waits until
 /// as many new ones are listening, and a post on one server still reaches
 /// a subscriber on the other. A post before the drop crosses too (the
-/// control that the relay worked to begin with). What is announced while a
-/// connection is down is lost to the relay (the README says so), so the
-/// post after comes only once both are back. PostgreSQL only: LISTEN is
+/// control that the relay worked to begin with). The post after is sent
+/// once both are back; what is announced while a connection is down is
+/// caught up, which `relay_catch_up` tests. PostgreSQL only: LISTEN is
 /// PostgreSQL's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_listen_connection_reconnects_on_postgres() {
@@ -391,7 +392,7 @@ async fn a_dropped_listen_connection_reconnects_on_postgres() {
 /// The backends of this database, other than `admin`'s own, whose last
 /// statement was a LISTEN that has finished: the relays' LISTEN
 /// connections, listening.
-async fn listening_backends(admin: &mut sea_orm::sqlx::PgConnection) -> Vec<i32> {
+pub(crate) async fn listening_backends(admin: &mut sea_orm::sqlx::PgConnection) -> Vec<i32> {
     let mut pids: Vec<i32> = sea_orm::sqlx::query_scalar(
         "SELECT pid FROM pg_stat_activity \
          WHERE datname = current_database() AND pid <> pg_backend_pid() \
