@@ -55,6 +55,19 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print a signed token (JWT) for a user, from the key the auth.*
+    /// settings name.
+    Token {
+        /// The user the token names (its sub).
+        #[arg(long, value_name = "NAME")]
+        user: String,
+        /// How long the token is valid, as a Go duration (24h, 30m).
+        #[arg(long, default_value = "24h", value_name = "DURATION")]
+        ttl: String,
+        /// What the token allows: read, or write (read and post).
+        #[arg(long, default_value = "write", value_name = "SCOPE")]
+        scope: String,
+    },
 }
 
 /// Parses the process's arguments and environment.

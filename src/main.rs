@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use dunder::auth::Scope;
 use dunder::cli::{self, Cli, Command};
 use dunder::config::Settings;
 use dunder::server::{shutdown_signal, Application};
@@ -34,6 +35,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{told}");
         return Ok(());
     }
+    if let Some(Command::Token { user, ttl, scope }) = &cli.command {
+        println!("{}", token(&settings, user, ttl, scope)?);
+        return Ok(());
+    }
     telemetry::init(settings.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -47,7 +52,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", dunder::graphql::sdl());
                 Ok(())
             }
-            Some(Command::Settings | Command::DevCert { .. }) => Ok(()),
+            Some(Command::Settings | Command::DevCert { .. } | Command::Token { .. }) => Ok(()),
         }
     })
 }
@@ -59,6 +64,24 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         .run_until(shutdown_signal())
         .await
         .context("server stopped")
+}
+
+/// `dunder token`: a signed token for `user`, valid for `ttl`, of `scope`.
+fn token(settings: &Settings, user: &str, ttl: &str, scope: &str) -> anyhow::Result<String> {
+    let user = dunder::domain::UserName::parse("--user", user).map_err(anyhow::Error::msg)?;
+    let ttl = dunder::domain::duration::parse_go_duration(ttl)
+        .map_err(|error| anyhow::anyhow!("--ttl: {error}"))?;
+    if ttl.is_zero() {
+        anyhow::bail!("--ttl: must be longer than zero");
+    }
+    let scope = Scope::parse(scope).map_err(|error| anyhow::anyhow!("--scope: {error}"))?;
+    if !settings.auth.mode.takes_jwt() {
+        eprintln!(
+            "note: auth.mode is {}, so a server with these settings does not take signed tokens",
+            settings.auth.mode
+        );
+    }
+    dunder::auth::issue(&settings.auth, &user, ttl, scope).map_err(anyhow::Error::msg)
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {

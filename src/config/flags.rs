@@ -14,7 +14,10 @@ use std::path::PathBuf;
 
 use super::database::{check_database_url, check_host, not_empty};
 use super::section::declare_settings;
-use super::{GraphqlFlags, HttpFlags, LogLevel, RateLimitFlags, RelayMode, WriterFlags};
+use super::{
+    AuthMode, GraphqlFlags, HttpFlags, JwtAlgorithm, LogLevel, RateLimitFlags, RelayMode,
+    WriterFlags,
+};
 
 declare_settings! {
     /// The top-level settings as the layers give them, before the database
@@ -120,6 +123,24 @@ declare_settings! {
     ["live.page_cache"] live_page_cache: bool = true,
         aliases ["live.page-cache"], env "DUNDER_LIVE_PAGE_CACHE", value "BOOL",
         "Answer first pages of listings (all, one hashtag, one user) from memory, kept current by the live hub, while the relay carries other processes' posts";
+    ["auth.mode"] auth_mode: AuthMode = AuthMode::Legacy,
+        aliases [], env "DUNDER_AUTH_MODE", value "MODE",
+        "Bearer tokens that identify a user: legacy (the base64 of the name, as the historical service), jwt (signed tokens) or both";
+    ["auth.jwt_algorithm"] auth_jwt_algorithm: JwtAlgorithm = JwtAlgorithm::Hs256,
+        aliases ["auth.jwt-algorithm"], env "DUNDER_AUTH_JWT_ALGORITHM", value "ALG",
+        "Signed tokens: the one algorithm accepted (never taken from the token)";
+    ["auth.jwt_key_file"] auth_jwt_key_file: PathBuf,
+        aliases ["auth.jwt-key-file"], env "DUNDER_AUTH_JWT_KEY_FILE", value "PATH",
+        "Signed tokens: the verifying key, a file holding the HS256 secret (at least 32 bytes) or the RS256/EdDSA public key (PEM)";
+    ["auth.jwt_signing_key_file"] auth_jwt_signing_key_file: PathBuf,
+        aliases ["auth.jwt-signing-key-file"], env "DUNDER_AUTH_JWT_SIGNING_KEY_FILE", value "PATH",
+        "Signed tokens: the RS256/EdDSA private key (PEM) that `dunder token` signs with (HS256 signs with the secret)";
+    ["auth.jwt_audience"] auth_jwt_audience: String,
+        aliases ["auth.jwt-audience"], env "DUNDER_AUTH_JWT_AUDIENCE", value "AUD",
+        "Signed tokens: when set, a token's aud must name it (and `dunder token` puts it there)";
+    ["auth.jwt_issuer"] auth_jwt_issuer: String,
+        aliases ["auth.jwt-issuer"], env "DUNDER_AUTH_JWT_ISSUER", value "ISS",
+        "Signed tokens: when set, a token's iss must be it (and `dunder token` puts it there)";
 }
 
 /// The flags whose value came from their `DUNDER_*` variable, as clap's

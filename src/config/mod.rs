@@ -37,6 +37,7 @@
 //! here imports it. Reading the file, choosing the database URL, the
 //! declarations and the error type each live in a submodule.
 
+mod auth;
 mod database;
 mod error;
 pub(crate) mod file;
@@ -53,6 +54,7 @@ mod writer;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+pub use auth::{AuthMode, AuthSettings, JwtAlgorithm};
 pub use error::ConfigError;
 use file::FileLayer;
 use flags::TopLevel;
@@ -96,6 +98,8 @@ pub struct Settings {
     /// Live feeds: subscriptions, server-sent events and the relay between
     /// processes.
     pub live: LiveSettings,
+    /// Which bearer tokens identify a user, and the signed tokens' key.
+    pub auth: AuthSettings,
 }
 
 /// Which database to use and how.
@@ -191,6 +195,7 @@ impl Settings {
             rate_limit: RateLimits::merge(&flags.rate_limit, &file, &invalid)?,
             writer: WriterSettings::merge(&flags.writer, &file, &invalid)?,
             live: LiveSettings::from_top(&top),
+            auth: AuthSettings::from_top(&top),
         })
     }
 
@@ -380,6 +385,7 @@ pub(crate) mod tests {
                 rate_limit: RateLimits::default(),
                 writer: WriterSettings::default(),
                 live: LiveSettings::default(),
+                auth: AuthSettings::default(),
             }
         );
         assert_eq!(s.listen_socket(), "0.0.0.0:9000".parse().unwrap());

@@ -16,6 +16,9 @@ pub enum DomainError {
     Unauthenticated(String),
     /// The thing asked for does not exist.
     NotFound(String),
+    /// Credentials that identify a user, but do not allow this (a token of
+    /// `read` scope asked to post).
+    Forbidden(String),
 }
 
 /// A field of a request. The fields both faces share under different
@@ -112,6 +115,10 @@ impl DomainError {
         DomainError::Unauthenticated(message.into())
     }
 
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        DomainError::Forbidden(message.into())
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         DomainError::NotFound(message.into())
     }
@@ -123,9 +130,9 @@ impl DomainError {
             DomainError::InvalidInput { field, reason } => {
                 format!("{}: {}", name(field), reason.describe(name))
             }
-            DomainError::Unauthenticated(message) | DomainError::NotFound(message) => {
-                message.clone()
-            }
+            DomainError::Unauthenticated(message)
+            | DomainError::NotFound(message)
+            | DomainError::Forbidden(message) => message.clone(),
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::store::StoreError;
 pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 pub const NOT_FOUND: &str = "NOT_FOUND";
+pub const FORBIDDEN: &str = "FORBIDDEN";
 pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
 pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
@@ -62,6 +63,7 @@ impl ErrorExtensions for DomainError {
             DomainError::InvalidInput { .. } => BAD_USER_INPUT,
             DomainError::Unauthenticated(_) => UNAUTHENTICATED,
             DomainError::NotFound(_) => NOT_FOUND,
+            DomainError::Forbidden(_) => FORBIDDEN,
         };
         let field = match self {
             DomainError::InvalidInput { field, .. } => Some(graphql_name(field)),

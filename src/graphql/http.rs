@@ -54,9 +54,9 @@ struct Client {
 }
 
 impl Client {
-    fn new(headers: &HeaderMap, extensions: &Extensions) -> Client {
+    fn new(guards: &Guards, headers: &HeaderMap, extensions: &Extensions) -> Client {
         Client {
-            viewer: Viewer::from_header(headers.get(header::AUTHORIZATION)),
+            viewer: Viewer::from_header(&guards.auth, headers.get(header::AUTHORIZATION)),
             address: client_address(extensions),
         }
     }
@@ -112,7 +112,7 @@ pub async fn get(
         limits: &limits,
         guards: &guards,
     };
-    let client = Client::new(&headers, &extensions);
+    let client = Client::new(&guards, &headers, &extensions);
     get_query(engine, &headers, &client, &raw)
         .await
         .unwrap_or_else(IntoResponse::into_response)
@@ -247,7 +247,7 @@ async fn post_query(
             BAD_REQUEST,
         )
     })?;
-    let client = Client::new(headers, request.extensions());
+    let client = Client::new(engine.guards, headers, request.extensions());
     match read_body(request, media, engine.guards).await? {
         BatchRequest::Batch(requests) => batch::post(engine, &client, media, requests).await,
         BatchRequest::Single(mut request) => {

@@ -30,7 +30,7 @@ use axum::http::HeaderValue;
 use axum::routing::get;
 use axum::Router;
 
-use crate::auth::{user_from_authorization, user_from_header};
+use crate::auth::{Authenticator, Identity};
 use crate::config::GraphqlLimits;
 use crate::domain::{DomainError, UserName};
 use crate::guard::Guards;
@@ -55,21 +55,29 @@ pub struct Services {
 /// Kept as an outcome so that queries work without a token and only what
 /// needs a user (posting) is refused, with the reason.
 #[derive(Clone)]
-pub struct Viewer(Result<UserName, DomainError>);
+pub struct Viewer(Result<Identity, DomainError>);
 
 impl Viewer {
     /// From an `Authorization` value (header or `connection_init` payload).
-    pub fn from_authorization(value: Option<&str>) -> Viewer {
-        Viewer(user_from_authorization(value))
+    pub fn from_authorization(auth: &Authenticator, value: Option<&str>) -> Viewer {
+        Viewer(auth.identify(value))
     }
 
     /// From the `Authorization` header, read as the REST routes read it.
-    pub fn from_header(header: Option<&HeaderValue>) -> Viewer {
-        Viewer(user_from_header(header))
+    pub fn from_header(auth: &Authenticator, header: Option<&HeaderValue>) -> Viewer {
+        Viewer(auth.identify_header(header))
     }
 
+    /// The user the token names, whatever it allows (rate limits count
+    /// per user).
     pub fn user(&self) -> Result<UserName, DomainError> {
-        self.0.clone()
+        self.0.clone().map(|identity| identity.user)
+    }
+
+    /// The user, if the token may post (`UNAUTHENTICATED` without a valid
+    /// token, `FORBIDDEN` for a read-only one).
+    pub fn poster(&self) -> Result<UserName, DomainError> {
+        self.0.clone().and_then(Identity::poster)
     }
 }
 

@@ -30,7 +30,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: PostMessageInput,
     ) -> Result<MessageObject> {
-        let author = ctx.data::<Viewer>()?.user().extend()?;
+        let author = ctx.data::<Viewer>()?.poster().extend()?;
         let services = ctx.data::<Services>()?;
         let hashtags = input.hashtags.unwrap_or_default();
         let post =

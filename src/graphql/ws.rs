@@ -22,6 +22,8 @@ mod outlet;
 mod protocol;
 mod shared;
 
+use crate::auth::Authenticator;
+use axum::http::HeaderValue;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -66,6 +68,9 @@ pub async fn upgrade(
         }
     };
     let protocol = requested_protocol(&headers);
+    // The upgrade request's token, for a `connection_init` without one
+    // (clients that can set headers on the upgrade, unlike browsers).
+    let authorization = headers.get(header::AUTHORIZATION).cloned();
     // The request-body limit holds for socket messages too.
     upgrade
         .read_buffer_size(READ_BUFFER)
@@ -77,6 +82,7 @@ pub async fn upgrade(
                 protocol,
                 address,
                 slot,
+                authorization,
             };
             serve(socket, schema, live, guards, peer)
         })
@@ -119,6 +125,8 @@ struct Peer {
     protocol: WebSocketProtocols,
     address: Option<IpAddr>,
     slot: StreamSlot,
+    /// The upgrade request's `Authorization` header, if any.
+    authorization: Option<HeaderValue>,
 }
 
 /// What the socket does after a client message or an event.
@@ -143,6 +151,9 @@ struct Connection {
     address: Option<IpAddr>,
     guards: Guards,
     max_operations: usize,
+    /// The upgrade request's `Authorization` header, used when the
+    /// `connection_init` payload has none.
+    upgrade_authorization: Option<HeaderValue>,
 }
 
 impl Connection {
@@ -164,7 +175,11 @@ impl Connection {
                     };
                 }
                 let mut data = Data::default();
-                data.insert(viewer_from_payload(&payload.unwrap_or_default()));
+                data.insert(viewer_from_payload(
+                    &self.guards.auth,
+                    &payload.unwrap_or_default(),
+                    self.upgrade_authorization.as_ref(),
+                ));
                 data.insert(OperationBudget::new(self.max_operations));
                 data.insert(ClientAddress(self.address));
                 data.insert(self.guards.clone());
@@ -225,6 +240,7 @@ async fn serve(socket: WebSocket, schema: DunderSchema, live: Live, guards: Guar
         protocol,
         address,
         slot: _slot,
+        authorization,
     } = peer;
     let settings = *live.settings();
     let (mut sink, mut source) = socket.split();
@@ -236,6 +252,7 @@ async fn serve(socket: WebSocket, schema: DunderSchema, live: Live, guards: Guar
         address,
         guards,
         max_operations: settings.max_operations,
+        upgrade_authorization: authorization,
     };
 
     let period = settings.keepalive_interval;
@@ -302,15 +319,23 @@ fn keepalive_message(protocol: WebSocketProtocols) -> &'static str {
     }
 }
 
-/// The `Authorization` entry of a `connection_init` payload, whatever its
-/// case (clients differ).
-fn viewer_from_payload(payload: &Value) -> Viewer {
+/// The viewer of the `Authorization` entry of a `connection_init` payload,
+/// whatever its case (clients differ), else of the upgrade request's
+/// `Authorization` header: the same rules and errors as over HTTP.
+fn viewer_from_payload(
+    auth: &Authenticator,
+    payload: &Value,
+    upgrade: Option<&HeaderValue>,
+) -> Viewer {
     let authorization = payload.as_object().and_then(|map| {
         map.iter()
             .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
             .and_then(|(_, value)| value.as_str())
     });
-    Viewer::from_authorization(authorization)
+    match authorization {
+        Some(value) => Viewer::from_authorization(auth, Some(value)),
+        None => Viewer::from_header(auth, upgrade),
+    }
 }
 
 #[cfg(test)]
@@ -321,10 +346,30 @@ mod tests {
 
     #[test]
     fn the_token_is_found_whatever_its_key_case() {
-        let viewer = viewer_from_payload(&json!({"authorization": "Bearer YWxpY2U="}));
+        let legacy = Authenticator::default();
+        let viewer =
+            viewer_from_payload(&legacy, &json!({"authorization": "Bearer YWxpY2U="}), None);
         assert_eq!(viewer.user().unwrap().as_str(), "alice");
-        assert!(viewer_from_payload(&json!({})).user().is_err());
-        assert!(viewer_from_payload(&Value::Null).user().is_err());
+        assert!(viewer_from_payload(&legacy, &json!({}), None)
+            .user()
+            .is_err());
+        assert!(viewer_from_payload(&legacy, &Value::Null, None)
+            .user()
+            .is_err());
+        // The upgrade request's header, when the payload has none.
+        let header = HeaderValue::from_static("Bearer Ym9i");
+        let viewer = viewer_from_payload(&legacy, &json!({}), Some(&header));
+        assert_eq!(viewer.user().unwrap().as_str(), "bob");
+        let viewer = viewer_from_payload(
+            &legacy,
+            &json!({"Authorization": "Bearer YWxpY2U="}),
+            Some(&header),
+        );
+        assert_eq!(
+            viewer.user().unwrap().as_str(),
+            "alice",
+            "the payload first"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod rate;
 mod refusals;
 mod streams;
 
+use crate::auth::Authenticator;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -34,6 +35,9 @@ pub struct Guards {
     /// the connection's socket until it closes.
     pub connections: Arc<Semaphore>,
     max_connections: usize,
+    /// Reads bearer tokens (`auth.*`); the historical token only unless
+    /// [`Guards::with_auth`] sets another.
+    pub auth: Arc<Authenticator>,
 }
 
 impl Guards {
@@ -47,7 +51,14 @@ impl Guards {
             refusals: Arc::new(Refusals::default()),
             connections: Arc::new(Semaphore::new(http.max_connections)),
             max_connections: http.max_connections,
+            auth: Arc::new(Authenticator::default()),
         }
+    }
+
+    /// The same guards, reading tokens with `auth`.
+    pub fn with_auth(mut self, auth: Authenticator) -> Guards {
+        self.auth = Arc::new(auth);
+        self
     }
 
     /// The gauges of what is open now, in the Prometheus text format.

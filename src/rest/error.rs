@@ -61,6 +61,7 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             DomainError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             DomainError::NotFound(_) => StatusCode::NOT_FOUND,
+            DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
         };
         // REST names fields as the domain does: the historical service's
         // snake case (`to_date`).

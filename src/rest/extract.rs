@@ -5,14 +5,14 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::auth::user_from_header;
 use crate::domain::UserName;
+use crate::guard::Guards;
 
 /// A JSON request body.
 pub struct JsonBody<T>(pub T);
@@ -71,15 +71,22 @@ where
     }
 }
 
-/// The user a request acts for, from its bearer token (401 otherwise).
+/// The user a request posts as, from its bearer token: 401 without a
+/// valid one, 403 for a token that may only read.
 pub struct Author(pub UserName);
 
-impl<S: Send + Sync> FromRequestParts<S> for Author {
+impl<S> FromRequestParts<S> for Author
+where
+    S: Send + Sync,
+    Guards: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Author(user_from_header(
-            parts.headers.get(header::AUTHORIZATION),
-        )?))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let guards = Guards::from_ref(state);
+        let identity = guards
+            .auth
+            .identify_header(parts.headers.get(header::AUTHORIZATION))?;
+        Ok(Author(identity.poster()?))
     }
 }

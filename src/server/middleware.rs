@@ -10,7 +10,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::auth::user_from_authorization;
 use crate::guard::{client_address, Access, Guards};
 use crate::rest::ApiError;
 
@@ -88,7 +87,8 @@ pub async fn rest_rate_limit(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| user_from_authorization(Some(value)).ok());
+        .and_then(|value| guards.auth.identify(Some(value)).ok())
+        .map(|identity| identity.user);
     let address = client_address(request.extensions());
     if let Err(refused) = guards
         .rate

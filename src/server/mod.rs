@@ -21,6 +21,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::Authenticator;
 use crate::config::{GraphqlLimits, HttpLimits, Settings};
 use crate::graphql::{self, DunderSchema};
 use crate::guard::Guards;
@@ -44,6 +45,8 @@ pub enum StartError {
     },
     #[error("cannot start the live relay (--live.relay): {0}")]
     Relay(crate::store::StoreError),
+    #[error("auth: {0}")]
+    Auth(String),
     #[error("--tls.crt {crt} / --tls.key {key}: {source}")]
     Tls {
         crt: String,
@@ -144,6 +147,18 @@ impl Application {
         settings: &Settings,
         mut options: StoreOptions,
     ) -> Result<Application, StartError> {
+        // The token key is checked before anything else is opened.
+        let auth = Authenticator::from_settings(&settings.auth).map_err(StartError::Auth)?;
+        if settings.auth.mode.takes_legacy() && !settings.listen_address.is_loopback() {
+            tracing::warn!(
+                mode = %settings.auth.mode,
+                address = %settings.listen_address,
+                "auth.mode {} takes the historical token (the base64 of a user name), which anyone \
+                 can make for anyone, and this server listens beyond this machine: use auth.mode jwt \
+                 on a network",
+                settings.auth.mode
+            );
+        }
         let (listener, tls) = listen(settings).await?;
         let (tls, certificate) = tls.unzip();
         options.post_timeout = Duration::from_millis(settings.writer.post_timeout_ms);
@@ -162,7 +177,7 @@ impl Application {
             address: settings.listen_socket(),
             source,
         })?;
-        let guards = Guards::new(settings.rate_limit, settings.http);
+        let guards = Guards::new(settings.rate_limit, settings.http).with_auth(auth);
         guards.rate.start_housekeeping();
         let state = AppState::new(
             store,

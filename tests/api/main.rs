@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0, spoken to over HTTP, on
 //! SQLite and on PostgreSQL, each test on a fresh database.
 
+mod auth;
 mod helpers;
 mod process;
 
