@@ -39,8 +39,7 @@ COPY migration/src migration/src
 COPY assets assets
 RUN find src migration/src -name '*.rs' -exec touch {} + \
     && cargo build --release --locked --bin dunder \
-    && install -D -m 0755 target/release/dunder /out/dunder \
-    && install -d -m 0755 /out/data
+    && install -D -m 0755 target/release/dunder /out/dunder
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 
@@ -51,13 +50,14 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 # A fixed UID/GID, so that volume ownership and Kubernetes'
-# runAsUser/fsGroup can name it.
+# runAsUser/fsGroup can name it. /data is made here, owned by that user,
+# so that a named volume mounted there starts writable by it.
 ARG DUNDER_UID=10001
 RUN groupadd --system --gid "${DUNDER_UID}" dunder \
-    && useradd --system --uid "${DUNDER_UID}" --gid dunder --home-dir /data --shell /usr/sbin/nologin dunder
+    && useradd --system --uid "${DUNDER_UID}" --gid dunder --home-dir /data --shell /usr/sbin/nologin dunder \
+    && install -d -o dunder -g dunder -m 0750 /data
 
 COPY --from=builder /out/dunder /usr/local/bin/dunder
-COPY --from=builder --chown=dunder:dunder /out/data /data
 
 # The working directory is where the default SQLite file (dunder.db) and the
 # default tls/ paths are resolved.
