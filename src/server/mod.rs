@@ -149,16 +149,6 @@ impl Application {
     ) -> Result<Application, StartError> {
         // The token key is checked before anything else is opened.
         let auth = Authenticator::from_settings(&settings.auth).map_err(StartError::Auth)?;
-        if settings.auth.mode.takes_legacy() && !settings.listen_address.is_loopback() {
-            tracing::warn!(
-                mode = %settings.auth.mode,
-                address = %settings.listen_address,
-                "auth.mode {} takes the historical token (the base64 of a user name), which anyone \
-                 can make for anyone, and this server listens beyond this machine: use auth.mode jwt \
-                 on a network",
-                settings.auth.mode
-            );
-        }
         let (listener, tls) = listen(settings).await?;
         let (tls, certificate) = tls.unzip();
         options.post_timeout = Duration::from_millis(settings.writer.post_timeout_ms);
@@ -190,6 +180,17 @@ impl Application {
             state.clone(),
             Duration::from_millis(settings.http.request_timeout_ms),
         );
+        // Once everything opened: a server that fails to start says only why.
+        if settings.auth.mode.takes_legacy() && !settings.listen_address.is_loopback() {
+            tracing::warn!(
+                mode = %settings.auth.mode,
+                address = %settings.listen_address,
+                "auth.mode {} takes the historical token (the base64 of a user name), which anyone \
+                 can make for anyone, and this server listens beyond this machine: use auth.mode jwt \
+                 on a network",
+                settings.auth.mode
+            );
+        }
         Ok(Application {
             listener,
             address,
