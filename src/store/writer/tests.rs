@@ -2,6 +2,9 @@
 //! database is out of reach, and the supervisor after a panic.
 
 use std::sync::atomic::AtomicU64;
+use std::time::SystemTime;
+
+use ulid::{Generator, Ulid};
 
 use super::*;
 use crate::domain::UserName;
@@ -114,7 +117,9 @@ fn setup(db: DatabaseConnection, on_commit: Option<CommitHook>) -> WriterSetup {
         db,
         names: Arc::new(fresh_names()),
         stats: Arc::new(StoreStats::default()),
-        clock: Arc::new(SystemTime::now),
+        own_mark: Arc::new(crate::store::own_mark::OwnMark::new(Arc::new(
+            SystemTime::now,
+        ))),
         max_batch: MAX_BATCH,
         on_commit,
         notify: Arc::new(AtomicBool::new(false)),
@@ -163,7 +168,7 @@ async fn a_post_already_committed_is_answered_as_stored(backend: DbBackend) {
         &db,
         &fresh_names(),
         &[IdentifiedPost { id, post }],
-        false,
+        None,
         &AtomicBool::new(false),
     )
     .await
@@ -212,7 +217,7 @@ async fn a_batch_already_committed_is_answered_as_stored(backend: DbBackend) {
             post: &t.post,
         })
         .collect();
-    let first = write_batch(&db, &fresh_names(), &posts, false, &AtomicBool::new(false))
+    let first = write_batch(&db, &fresh_names(), &posts, None, &AtomicBool::new(false))
         .await
         .unwrap();
     drop(posts);
