@@ -7,9 +7,10 @@
 //! Ids are stamped when a write batch starts, so with several processes a
 //! message can reach this one after a message with a larger id (its commit
 //! or its relay was slower). A resume cursor is "everything up to here", so
-//! the live phase holds each message for the order window (zero when no
-//! other process can post) and releases them in id order: whatever arrives
-//! within the window of a larger id still goes out before it.
+//! the live phase holds messages and releases them in id order, each as
+//! soon as the [`Order`] allows: once every live process's low-water mark
+//! has passed it (see `marks`: at once with one process), or once it has
+//! been held for the order's cap, whichever comes first.
 
 use std::collections::{btree_map, BTreeMap, HashSet};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use futures::Stream;
 use tokio::time::Instant;
 
 use super::hub::{Hub, HubEvent, Subscription};
+use super::marks::Marks;
 use crate::domain::listing::{MessageFilter, PageRequest};
 use crate::domain::{Cursor, Message, MessageId};
 use crate::store::{Store, StoreError};
@@ -52,6 +54,42 @@ pub enum FeedEvent {
     },
 }
 
+/// While a feed holds messages that the marks do not release yet, how
+/// often it looks at them again (marks move with the clock, unannounced).
+const MARK_POLL: Duration = Duration::from_millis(10);
+
+/// When a feed releases a held live message: once the marks have passed
+/// it, or once it has been held for `cap`, whichever comes first.
+#[derive(Clone)]
+pub struct Order {
+    marks: Option<Arc<Marks>>,
+    cap: Duration,
+}
+
+impl Order {
+    /// Each message held exactly `cap`, whatever the marks (zero: at once).
+    pub fn window(cap: Duration) -> Order {
+        Order { marks: None, cap }
+    }
+
+    /// Each message held until `marks` have passed it, `cap` at most.
+    pub fn marks(marks: Arc<Marks>, cap: Duration) -> Order {
+        Order {
+            marks: Some(marks),
+            cap,
+        }
+    }
+
+    /// The most a message is held.
+    pub fn cap(&self) -> Duration {
+        self.cap
+    }
+
+    fn releases(&self, id: MessageId, arrived: Instant) -> bool {
+        arrived.elapsed() >= self.cap || self.marks.as_ref().is_some_and(|m| m.passed(id))
+    }
+}
+
 /// How much a feed may hold for one subscriber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeedLimits {
@@ -63,20 +101,20 @@ pub struct FeedLimits {
 }
 
 /// The messages that pass `filter`: after `after` (from the store, oldest
-/// first), then live as they are published, in id order within
-/// `order_window` (see the module documentation).
+/// first), then live as they are published, in id order as `order`
+/// releases them (see the module documentation).
 pub fn message_feed(
     store: Store,
     hub: Arc<Hub>,
     filter: MessageFilter,
     after: Option<Cursor>,
-    order_window: Duration,
+    order: Order,
     limits: FeedLimits,
 ) -> impl Stream<Item = Result<FeedEvent, StoreError>> + Send {
     async_stream::stream! {
         // Subscribing is the first thing the stream does once polled, before
         // the replay reads the store.
-        let mut feed = Feed::subscribe(store, &hub, filter, after, order_window, limits);
+        let mut feed = Feed::subscribe(store, &hub, filter, after, order, limits);
         while let Some(event) = feed.next().await {
             yield event;
         }
@@ -94,7 +132,7 @@ struct Shared {
     subscription: Subscription,
     /// For the first-page cache, which must hold what the replay sends.
     hub: Arc<Hub>,
-    order_window: Duration,
+    order: Order,
     limits: FeedLimits,
     /// The newest id sent (or the resume cursor's): where a lagged feed
     /// resumes at the latest.
@@ -133,14 +171,14 @@ impl Feed {
         hub: &Arc<Hub>,
         filter: MessageFilter,
         after: Option<Cursor>,
-        order_window: Duration,
+        order: Order,
         limits: FeedLimits,
     ) -> Feed {
         let subscription = hub.subscribe(filter.clone());
         let mut shared = Shared {
             subscription,
             hub: hub.clone(),
-            order_window,
+            order,
             limits,
             last_sent: after.map(|cursor| cursor.id),
             replayed_recently: HashSet::new(),
@@ -259,8 +297,8 @@ impl Replay {
     }
 }
 
-/// Live: messages from the hub, each held for the order window and
-/// released in id order.
+/// Live: messages from the hub, held and released in id order as the
+/// order allows.
 struct LivePhase {
     since: Instant,
     /// Held messages by id, with the time each arrived.
@@ -284,9 +322,9 @@ impl LivePhase {
 
     async fn step(&mut self, shared: &mut Shared) -> Step {
         loop {
-            // Release, in id order, what has waited its window.
+            // Release, in id order, what the order lets go.
             if let Some(first) = self.held.first_entry() {
-                if first.get().1.elapsed() >= shared.order_window {
+                if shared.order.releases(*first.key(), first.get().1) {
                     let (id, (message, _)) = first.remove_entry();
                     shared.last_sent = Some(id);
                     return Step::Send(Ok(FeedEvent::Message(message)));
@@ -296,10 +334,15 @@ impl LivePhase {
                 shared.replayed_recently = HashSet::new();
             }
 
-            let next_release = self
-                .held
-                .first_key_value()
-                .map(|(_, (_, arrived))| *arrived + shared.order_window);
+            // The cap of the first held message; with marks, a look again
+            // soon, as they move.
+            let next_release = self.held.first_key_value().map(|(_, (_, arrived))| {
+                let capped = *arrived + shared.order.cap;
+                match shared.order.marks {
+                    Some(_) => capped.min(Instant::now() + MARK_POLL),
+                    None => capped,
+                }
+            });
             let event = match next_release {
                 Some(at) => tokio::select! {
                     event = shared.subscription.next() => Some(event),
@@ -411,7 +454,7 @@ mod tests {
             hub.clone(),
             MessageFilter::default(),
             None,
-            WINDOW,
+            Order::window(WINDOW),
             limits,
         );
         let (sender, receiver) = mpsc::unbounded_channel();

@@ -275,6 +275,8 @@ async fn run_tail(
             _ = shutdown.changed() => return,
             _ = ticker.tick() => {}
         }
+        // Other processes' marks, read before the ids they cover.
+        store.poll_marks().await;
         // Ids only, over the lookback window (an index-only read); whole
         // messages only for the few not seen yet.
         let watermark = newest - TAIL_LOOKBACK;

@@ -342,9 +342,14 @@ impl Store {
         &self.shared.own_mark
     }
 
-    /// Writes this process's row of the marks table.
-    pub async fn upsert_mark(&self, notice: &MarkNotice) -> Result<(), StoreError> {
-        let updated_at = own_mark::epoch_millis((self.clock)());
+    /// Writes a process's row of the marks table; `updated_at` must differ
+    /// from the row's previous value, or readers take the process for
+    /// silent.
+    pub async fn upsert_mark(
+        &self,
+        notice: &MarkNotice,
+        updated_at: i64,
+    ) -> Result<(), StoreError> {
         self.db
             .execute(marks_table::upsert(self.backend(), notice, updated_at))
             .await?;

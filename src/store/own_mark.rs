@@ -16,7 +16,7 @@
 //! with each batch and the live side with its heartbeats.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use tokio::time::Instant;
 use ulid::{Generator, Ulid};
@@ -188,14 +188,6 @@ impl MarkNotice {
             last,
         })
     }
-}
-
-/// Milliseconds since the Unix epoch of a clock reading (for the marks
-/// table's `updated_at`).
-pub(crate) fn epoch_millis(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
