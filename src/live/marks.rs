@@ -205,6 +205,19 @@ impl Marks {
         }
     }
 
+    /// How many other processes are live now (heard within the timeout).
+    pub fn live_processes(&self) -> usize {
+        let now = Instant::now();
+        self.peers()
+            .by_id
+            .values()
+            .filter(|peer| {
+                peer.heard
+                    .is_some_and(|heard| now.duration_since(heard) < self.timeout)
+            })
+            .count()
+    }
+
     /// Whether every live process's mark has passed `id`, so that nothing
     /// below it can still reach this process: true at once with no relay
     /// or no other live process (this process's own messages reach the hub
