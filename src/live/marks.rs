@@ -168,39 +168,34 @@ impl Marks {
 
     /// The marks table's rows, read at a tail relay poll: those read at the
     /// previous poll apply now (the ids that poll read are published), and
-    /// these wait for the next one.
+    /// these wait for the next one. A row that is new or changed makes its
+    /// process live at once, holding everything until its mark applies.
     pub fn polled(&self, rows: Vec<MarkRow>) {
-        let staged = std::mem::replace(&mut self.peers().staged, rows);
         let own = self.own_id();
         let now = Instant::now();
         let mut peers = self.peers();
+        let staged = std::mem::replace(&mut peers.staged, rows.clone());
         for row in staged {
+            if let Some(peer) = peers.by_id.get_mut(&row.process_id) {
+                peer.waiting.clear();
+                peer.settled = Some(row.mark);
+            }
+        }
+        for row in rows {
             if Some(row.process_id) == own {
                 continue;
             }
             let values = (row.mark, row.updated_at);
-            match peers.by_id.get_mut(&row.process_id) {
-                // Unchanged: the process may have gone silent.
-                Some(peer) if peer.row == Some(values) => {}
-                Some(peer) => {
-                    peer.row = Some(values);
-                    peer.heard = Some(now);
-                    peer.waiting.clear();
-                    peer.settled = Some(row.mark);
-                }
-                // First seen: a row can outlive a process that died, so it
-                // counts only once it changes.
-                None => {
-                    peers.by_id.insert(
-                        row.process_id,
-                        Peer {
-                            heard: None,
-                            settled: Some(row.mark),
-                            waiting: VecDeque::new(),
-                            row: Some(values),
-                        },
-                    );
-                }
+            let peer = peers.by_id.entry(row.process_id).or_insert_with(|| Peer {
+                heard: None,
+                settled: None,
+                waiting: VecDeque::new(),
+                row: None,
+            });
+            // Unchanged: the process may have gone silent.
+            if peer.row != Some(values) {
+                peer.row = Some(values);
+                peer.heard = Some(now);
             }
         }
     }
@@ -239,7 +234,6 @@ impl Marks {
         let now = Instant::now();
         let mut peers = self.peers();
         let forget = self.timeout * FORGET_AFTER;
-        // A row never seen to change stays, to be recognised when it does.
         peers.by_id.retain(|_, peer| {
             peer.heard
                 .is_none_or(|heard| now.duration_since(heard) < forget)
@@ -358,30 +352,44 @@ async fn announce(marks: &Marks, listener: &mut PgListener) {
 }
 
 /// Upserts this process's row of the marks table every `interval`, and
-/// deletes it at `shutdown`.
-pub fn start_table(
+/// deletes it at `shutdown`. The first row is written before this returns,
+/// and two intervals are left for every peer's tail relay to read it: the
+/// process joins before it can commit anything, so that no peer sends one
+/// of its messages out of order for not knowing it yet.
+pub async fn start_table(
     marks: Arc<Marks>,
     store: Store,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut updated_at = i64::MIN;
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = ticker.tick() => {}
-            }
-            let Some(notice) = marks.own_notice() else {
-                continue;
-            };
+    let mut updated_at = i64::MIN;
+    let mut write = {
+        let (marks, store) = (marks.clone(), store.clone());
+        move || {
+            let (marks, store) = (marks.clone(), store.clone());
             // Always a new value, even with a clock that stands still:
             // readers see the row change while the process lives.
             updated_at = store.now().timestamp_millis().max(updated_at + 1);
-            if let Err(error) = store.upsert_mark(&notice, updated_at).await {
-                tracing::warn!(%error, "could not write this process's mark");
+            let at = updated_at;
+            async move {
+                let Some(notice) = marks.own_notice() else {
+                    return;
+                };
+                if let Err(error) = store.upsert_mark(&notice, at).await {
+                    tracing::warn!(%error, "could not write this process's mark");
+                }
+            }
+        }
+    };
+    write().await;
+    tokio::time::sleep(interval * 2).await;
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = ticker.tick() => write().await,
             }
         }
         if let Some(own) = marks.own.get() {
@@ -477,27 +485,31 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_table_applies_a_poll_at_the_next_and_counts_only_rows_that_change() {
+    async fn the_table_applies_a_poll_at_the_next_and_counts_rows_while_they_change() {
         let (marks, _) = marks();
         let row = |mark: u128, updated_at: i64| MarkRow {
             process_id: 5,
             mark: id(mark),
             updated_at,
         };
-        // A row first seen may be a dead process's: not counted.
+        // A new row: its process is live at once, and holds everything
+        // until its mark applies, at the next poll.
         marks.polled(vec![row(100, 1)]);
-        marks.polled(vec![row(100, 1)]);
-        assert!(marks.passed(id(500)));
-        // It changes: live, applied at the poll after it was read.
+        assert!(!marks.passed(id(1)));
         marks.polled(vec![row(200, 2)]);
-        assert!(marks.passed(id(500)), "read, not applied yet");
+        assert!(marks.passed(id(99)));
+        assert!(!marks.passed(id(100)), "the mark read at the poll before");
         marks.polled(vec![row(200, 2)]);
-        assert!(!marks.passed(id(200)));
         assert!(marks.passed(id(199)));
-        // It stops changing: dropped after the timeout.
-        tokio::time::advance(TIMEOUT).await;
+        assert!(!marks.passed(id(200)));
+        // The row stops changing: dropped after the timeout.
+        tokio::time::advance(TIMEOUT / 2).await;
+        marks.polled(vec![row(200, 2)]);
+        assert!(!marks.passed(id(200)), "still within the timeout");
+        tokio::time::advance(TIMEOUT / 2).await;
         marks.polled(vec![row(200, 2)]);
         assert!(marks.passed(id(500)));
+        assert_eq!(marks.live_processes(), 0);
     }
 
     #[tokio::test(start_paused = true)]

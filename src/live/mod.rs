@@ -162,7 +162,8 @@ impl Live {
                     store.clone(),
                     self.settings.tail_interval,
                     self.shutdown.subscribe(),
-                );
+                )
+                .await;
             }
         }
         self.relayed

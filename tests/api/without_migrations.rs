@@ -102,7 +102,7 @@ async fn a_server_that_must_not_migrate_creates_no_table(backend: Backend) {
     assert!(migrate.status.success(), "{migrate:?}");
     assert_eq!(
         String::from_utf8_lossy(&migrate.stdout).trim(),
-        "12 migration(s) applied"
+        applied_all()
     );
     let (status, body) = post("after the schema").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -122,3 +122,12 @@ async fn a_server_that_must_not_migrate_creates_no_table(backend: Backend) {
 }
 
 on_every_backend!(a_server_that_must_not_migrate_creates_no_table);
+
+/// What `dunder migrate` prints on an empty database: every migration.
+fn applied_all() -> String {
+    use migration::MigratorTrait;
+    format!(
+        "{} migration(s) applied",
+        migration::Migrator::migrations().len()
+    )
+}
