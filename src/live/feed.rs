@@ -441,6 +441,14 @@ mod tests {
     /// that the window's timers fire exactly when due and those instants are
     /// exact; the store (only asked for the time here) is opened first.
     async fn feed_on(hub: &Arc<Hub>) -> (mpsc::UnboundedReceiver<(u128, Instant)>, Instant) {
+        feed_with(hub, Order::window(WINDOW)).await
+    }
+
+    /// Like [`feed_on`], releasing as `order` says.
+    async fn feed_with(
+        hub: &Arc<Hub>,
+        order: Order,
+    ) -> (mpsc::UnboundedReceiver<(u128, Instant)>, Instant) {
         let store = Store::open("sqlite::memory:", StoreOptions::default())
             .await
             .expect("an in-memory store");
@@ -454,7 +462,7 @@ mod tests {
             hub.clone(),
             MessageFilter::default(),
             None,
-            Order::window(WINDOW),
+            order,
             limits,
         );
         let (sender, receiver) = mpsc::unbounded_channel();
@@ -544,5 +552,59 @@ mod tests {
                 .is_err(),
             "nothing after 40: the late message went out once"
         );
+    }
+
+    /// Marks on `hub`, active, whose own clock is far ahead: only other
+    /// processes' marks hold anything back.
+    fn marks_on(hub: &Arc<Hub>) -> Arc<Marks> {
+        let marks = Arc::new(Marks::new(hub.clone(), WINDOW * 40));
+        marks.activate(Arc::new(crate::store::OwnMark::new(Arc::new(|| {
+            std::time::UNIX_EPOCH + Duration::from_secs(1 << 40)
+        }))));
+        marks
+    }
+
+    fn peer_mark(n: u128) -> crate::store::MarkNotice {
+        crate::store::MarkNotice {
+            process_id: 9,
+            mark: MessageId::from_ulid(ulid::Ulid(n)),
+            last: None,
+        }
+    }
+
+    /// "With one process the wait is zero": with marks and no other live
+    /// process, a message goes out the moment it is published.
+    #[tokio::test(flavor = "current_thread")]
+    async fn with_marks_and_no_other_process_a_message_goes_out_at_once() {
+        let hub = Hub::new(16);
+        let marks = marks_on(&hub);
+        let (mut out, start) = feed_with(&hub, Order::marks(marks, WINDOW * 40)).await;
+        hub.publish(message(10));
+        expect_next(&mut out, 10, start).await;
+    }
+
+    /// Held messages go out, in id order, as another process's mark passes
+    /// them: 10, arriving after 20 and 30, goes first; 30 waits for the
+    /// mark past it, far less than the cap.
+    #[tokio::test(flavor = "current_thread")]
+    async fn held_messages_go_out_in_id_order_as_a_peer_mark_passes_them() {
+        let hub = Hub::new(16);
+        let marks = marks_on(&hub);
+        marks.heard(peer_mark(5));
+        let (mut out, _) = feed_with(&hub, Order::marks(marks.clone(), WINDOW * 40)).await;
+        hub.publish(message(20));
+        hub.publish(message(30));
+        tokio::time::sleep(WINDOW).await;
+        hub.publish(message(10));
+        marks.heard(peer_mark(25));
+        let next = |out: &mut mpsc::UnboundedReceiver<(u128, Instant)>| {
+            out.try_recv().ok().map(|(n, _)| n)
+        };
+        tokio::time::sleep(WINDOW).await;
+        assert_eq!([next(&mut out), next(&mut out)], [Some(10), Some(20)]);
+        assert_eq!(next(&mut out), None, "30 waits for the mark");
+        marks.heard(peer_mark(31));
+        tokio::time::sleep(WINDOW).await;
+        assert_eq!(next(&mut out), Some(30));
     }
 }
