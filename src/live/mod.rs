@@ -22,7 +22,7 @@ use tokio::sync::watch;
 pub use encodings::{Encodings, Format};
 pub use feed::{message_feed, FeedEvent, FeedLimits, Order};
 pub use hub::{Hub, HubEvent, Subscription};
-pub use marks::{Marks, ANNOUNCE_INTERVAL, HANDOFF};
+pub use marks::Marks;
 pub use page_cache::PAGE as CACHED_PAGE;
 pub use relay::{ActiveRelay, RelayHealth};
 pub use trend_feed::trend_feed;
