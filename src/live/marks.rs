@@ -181,6 +181,10 @@ impl Marks {
                 peer.settled = Some(row.mark);
             }
         }
+        // A process whose row is gone stopped cleanly: forgotten at once.
+        peers.by_id.retain(|process_id, peer| {
+            peer.row.is_none() || rows.iter().any(|row| row.process_id == *process_id)
+        });
         for row in rows {
             if Some(row.process_id) == own {
                 continue;
@@ -198,6 +202,24 @@ impl Marks {
                 peer.heard = Some(now);
             }
         }
+    }
+
+    /// The processes whose row of the marks table has not changed for many
+    /// timeouts: they died without deleting it, and it can go.
+    pub fn silent_rows(&self) -> Vec<u64> {
+        let now = Instant::now();
+        let forget = self.timeout * FORGET_AFTER;
+        self.peers()
+            .by_id
+            .iter()
+            .filter(|(_, peer)| {
+                peer.row.is_some()
+                    && peer
+                        .heard
+                        .is_some_and(|heard| now.duration_since(heard) >= forget)
+            })
+            .map(|(process_id, _)| *process_id)
+            .collect()
     }
 
     /// How many other processes are live now (heard within the timeout).
@@ -234,9 +256,13 @@ impl Marks {
         let now = Instant::now();
         let mut peers = self.peers();
         let forget = self.timeout * FORGET_AFTER;
+        // A row is kept for as long as it exists: forgetting it would
+        // make it new, and live, at the next poll.
         peers.by_id.retain(|_, peer| {
-            peer.heard
-                .is_none_or(|heard| now.duration_since(heard) < forget)
+            peer.row.is_some()
+                || peer
+                    .heard
+                    .is_none_or(|heard| now.duration_since(heard) < forget)
         });
         let mut bound: Option<MessageId> = None;
         for peer in peers.by_id.values_mut() {
@@ -391,6 +417,13 @@ pub async fn start_table(
                 _ = shutdown.changed() => break,
                 _ = ticker.tick() => write().await,
             }
+            // Rows of processes that died without deleting theirs: a
+            // process starting later would take them for live a while.
+            for process_id in marks.silent_rows() {
+                if let Err(error) = store.delete_mark(process_id).await {
+                    tracing::warn!(%error, "could not delete a silent process's mark");
+                }
+            }
         }
         if let Some(own) = marks.own.get() {
             if let Err(error) = store.delete_mark(own.process_id()).await {
@@ -510,6 +543,26 @@ mod tests {
         marks.polled(vec![row(200, 2)]);
         assert!(marks.passed(id(500)));
         assert_eq!(marks.live_processes(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_row_that_stays_unchanged_is_not_taken_for_live_again_and_is_reported() {
+        let (marks, _) = marks();
+        let row = MarkRow {
+            process_id: 6,
+            mark: id(100),
+            updated_at: 1,
+        };
+        marks.polled(vec![row]);
+        tokio::time::advance(TIMEOUT * FORGET_AFTER).await;
+        marks.polled(vec![row]);
+        assert!(marks.passed(id(500)));
+        marks.polled(vec![row]);
+        assert_eq!(marks.live_processes(), 0, "still known, not new");
+        assert_eq!(marks.silent_rows(), [6]);
+        // Deleted: forgotten.
+        marks.polled(Vec::new());
+        assert!(marks.silent_rows().is_empty());
     }
 
     #[tokio::test(start_paused = true)]
