@@ -558,9 +558,10 @@ mod tests {
     /// processes' marks hold anything back.
     fn marks_on(hub: &Arc<Hub>) -> Arc<Marks> {
         let marks = Arc::new(Marks::new(hub.clone(), WINDOW * 40));
-        marks.activate(Arc::new(crate::store::OwnMark::new(Arc::new(|| {
+        let own = Arc::new(crate::store::OwnMark::new(Arc::new(|| {
             std::time::UNIX_EPOCH + Duration::from_secs(1 << 40)
-        }))));
+        })));
+        marks.activate(own, WINDOW * 40);
         marks
     }
 

@@ -16,6 +16,11 @@
 //!   `live_marks` table every tail interval, and the tail relay reads the
 //!   table at each poll, before it reads new ids. The rows read at one
 //!   poll apply at the next, once the ids that poll read are published.
+//!   A new row makes its process live at once (holding everything until
+//!   its mark applies), and a starting process waits for its peers to
+//!   read its row before it serves. A row counts for three intervals if
+//!   that is longer than the timeout; one left by a process that died is
+//!   deleted once it has not changed for many timeouts.
 //! - With `off` (one process), there is nothing to wait for: feeds release
 //!   at once.
 //!
@@ -34,7 +39,7 @@
 //! then go out after larger ids, as the README says).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -66,7 +71,9 @@ const FORGET_AFTER: u32 = 10;
 /// The marks of every process this one knows of.
 pub struct Marks {
     hub: Arc<Hub>,
-    timeout: Duration,
+    /// How long a process may stay unheard and still count, in
+    /// milliseconds (see [`Marks::activate`]).
+    timeout_ms: AtomicU64,
     /// Set when a relay starts: until then (and with `off`), feeds release
     /// at once.
     own: OnceLock<Arc<OwnMark>>,
@@ -104,17 +111,26 @@ impl Marks {
     pub fn new(hub: Arc<Hub>, timeout: Duration) -> Marks {
         Marks {
             hub,
-            timeout,
+            timeout_ms: AtomicU64::new(timeout.as_millis() as u64),
             own: OnceLock::new(),
             active: AtomicBool::new(false),
             peers: Mutex::new(Peers::default()),
         }
     }
 
-    /// Marks order the feeds from now on, with `own` as this process's.
-    pub fn activate(&self, own: Arc<OwnMark>) {
+    /// Marks order the feeds from now on, with `own` as this process's;
+    /// a process counts as live while heard within `timeout` at least (the
+    /// tail relay needs a few of its intervals: it reads the rows that
+    /// seldom).
+    pub fn activate(&self, own: Arc<OwnMark>, timeout: Duration) {
         let _ = self.own.set(own);
+        self.timeout_ms
+            .fetch_max(timeout.as_millis() as u64, Ordering::SeqCst);
         self.active.store(true, Ordering::SeqCst);
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.load(Ordering::SeqCst))
     }
 
     fn peers(&self) -> MutexGuard<'_, Peers> {
@@ -208,7 +224,7 @@ impl Marks {
     /// timeouts: they died without deleting it, and it can go.
     pub fn silent_rows(&self) -> Vec<u64> {
         let now = Instant::now();
-        let forget = self.timeout * FORGET_AFTER;
+        let forget = self.timeout() * FORGET_AFTER;
         self.peers()
             .by_id
             .iter()
@@ -230,7 +246,7 @@ impl Marks {
             .values()
             .filter(|peer| {
                 peer.heard
-                    .is_some_and(|heard| now.duration_since(heard) < self.timeout)
+                    .is_some_and(|heard| now.duration_since(heard) < self.timeout())
             })
             .count()
     }
@@ -255,7 +271,7 @@ impl Marks {
         let own = self.own.get()?;
         let now = Instant::now();
         let mut peers = self.peers();
-        let forget = self.timeout * FORGET_AFTER;
+        let forget = self.timeout() * FORGET_AFTER;
         // A row is kept for as long as it exists: forgetting it would
         // make it new, and live, at the next poll.
         peers.by_id.retain(|_, peer| {
@@ -268,7 +284,7 @@ impl Marks {
         for peer in peers.by_id.values_mut() {
             let live = peer
                 .heard
-                .is_some_and(|heard| now.duration_since(heard) < self.timeout);
+                .is_some_and(|heard| now.duration_since(heard) < self.timeout());
             if !live {
                 continue;
             }
@@ -307,8 +323,8 @@ impl Marks {
         let Some(last) = heard.notice.last else {
             return true;
         };
-        let old = last.created_at() + self.timeout < heard.notice.mark.created_at();
-        old || now.duration_since(heard.at) >= self.timeout
+        let old = last.created_at() + self.timeout() < heard.notice.mark.created_at();
+        old || now.duration_since(heard.at) >= self.timeout()
             || self.hub.unpublished(&[last]).is_empty()
     }
 }
@@ -379,13 +395,15 @@ async fn announce(marks: &Marks, listener: &mut PgListener) {
 
 /// Upserts this process's row of the marks table every `interval`, and
 /// deletes it at `shutdown`. The first row is written before this returns,
-/// and two intervals are left for every peer's tail relay to read it: the
-/// process joins before it can commit anything, so that no peer sends one
-/// of its messages out of order for not knowing it yet.
+/// and `join` (two intervals, so that every peer's tail relay has read it,
+/// unless that is longer than the timeout) is waited: the process joins
+/// before it can commit anything, so that no peer sends one of its
+/// messages out of order for not knowing it yet.
 pub async fn start_table(
     marks: Arc<Marks>,
     store: Store,
     interval: Duration,
+    join: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut updated_at = i64::MIN;
@@ -408,7 +426,7 @@ pub async fn start_table(
         }
     };
     write().await;
-    tokio::time::sleep(interval * 2).await;
+    tokio::time::sleep(join).await;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -454,7 +472,7 @@ mod tests {
         let own = Arc::new(OwnMark::new(Arc::new(|| {
             UNIX_EPOCH + Duration::from_secs(1 << 40)
         })));
-        marks.activate(own);
+        marks.activate(own, TIMEOUT);
         (marks, hub)
     }
 

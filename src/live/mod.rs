@@ -152,15 +152,21 @@ impl Live {
             // One process, one writer: messages arrive in id order.
             ActiveRelay::Off => {}
             ActiveRelay::Notify => {
-                self.marks.activate(store.own_mark().clone());
+                let own = store.own_mark().clone();
+                self.marks.activate(own, self.settings.mark_timeout);
                 marks::start_notify(self.marks.clone(), store, self.shutdown.subscribe()).await?;
             }
             ActiveRelay::Tail => {
-                self.marks.activate(store.own_mark().clone());
+                let (interval, timeout) = (self.settings.tail_interval, self.settings.mark_timeout);
+                // Rows are read once an interval: a process counts as
+                // live for a few of them, whatever the timeout.
+                self.marks
+                    .activate(store.own_mark().clone(), timeout.max(interval * 3));
                 marks::start_table(
                     self.marks.clone(),
                     store.clone(),
-                    self.settings.tail_interval,
+                    interval,
+                    (interval * 2).min(timeout),
                     self.shutdown.subscribe(),
                 )
                 .await;
