@@ -339,3 +339,63 @@ async fn posts_of_a_dead_writer_that_were_not_stored_get_an_error() {
     }
     assert_eq!(writer.setup.stats.failed_posts.load(Ordering::Relaxed), 1);
 }
+
+/// A batch written with `notify` announces its ids, then, in the same
+/// transaction (so only on commit, and next), this process's mark after
+/// it: just above its largest id, which it names as the message a peer
+/// must have before using the mark. PostgreSQL only: NOTIFY is its own.
+#[tokio::test]
+async fn a_batch_announces_its_ids_then_its_mark_on_postgres() {
+    use sea_orm::sqlx::postgres::PgListener;
+
+    let (_guard, db) = postgres().await;
+    let mut listener = PgListener::connect_with(db.get_postgres_connection_pool())
+        .await
+        .unwrap();
+    listener
+        .listen_all([crate::store::NOTIFY_CHANNEL, crate::store::MARKS_CHANNEL])
+        .await
+        .unwrap();
+    let (batch, _answers) = taken(&["one", "two"], TIMEOUT);
+    let posts: Vec<IdentifiedPost> = batch
+        .iter()
+        .map(|taken| IdentifiedPost {
+            id: taken.id,
+            post: &taken.post,
+        })
+        .collect();
+    write_batch(
+        &db,
+        &fresh_names(),
+        &posts,
+        Some(0xabc),
+        &AtomicBool::new(false),
+    )
+    .await
+    .unwrap();
+
+    let ids: Vec<String> = batch.iter().map(|taken| taken.id.to_string()).collect();
+    assert_eq!(
+        heard(&mut listener).await,
+        (crate::store::NOTIFY_CHANNEL.to_owned(), ids.join(","))
+    );
+    let largest = batch.iter().map(|taken| taken.id).max().unwrap();
+    let notice = crate::store::MarkNotice {
+        process_id: 0xabc,
+        mark: crate::store::own_mark::successor(largest),
+        last: Some(largest),
+    };
+    assert_eq!(
+        heard(&mut listener).await,
+        (crate::store::MARKS_CHANNEL.to_owned(), notice.to_payload())
+    );
+}
+
+/// The next notification's channel and payload.
+async fn heard(listener: &mut sea_orm::sqlx::postgres::PgListener) -> (String, String) {
+    let heard = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+        .await
+        .expect("a notification within 10 s")
+        .unwrap();
+    (heard.channel().to_owned(), heard.payload().to_owned())
+}
