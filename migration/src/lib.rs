@@ -23,7 +23,8 @@ mod m20261127_000009_index_trend_counts_by_minute;
 mod m20261201_000010_roll_trend_counts_up_by_hour;
 mod m20261201_000011_roll_trend_counts_up_by_day;
 mod m20261201_000012_index_trend_counts_with_count;
-mod m20261202_000013_normalize_names;
+mod m20261201_000013_create_live_marks;
+mod m20261202_000014_normalize_names;
 mod server_kind;
 
 pub use m20261201_000010_roll_trend_counts_up_by_hour::HOUR_ROWS as TREND_HOUR_ROWS;
@@ -49,7 +50,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_roll_trend_counts_up_by_hour::Migration),
             Box::new(m20261201_000011_roll_trend_counts_up_by_day::Migration),
             Box::new(m20261201_000012_index_trend_counts_with_count::Migration),
-            Box::new(m20261202_000013_normalize_names::Migration),
+            Box::new(m20261201_000013_create_live_marks::Migration),
+            Box::new(m20261202_000014_normalize_names::Migration),
         ]
     }
 }

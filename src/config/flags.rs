@@ -104,6 +104,9 @@ declare_settings! {
     ["live.tail_interval_ms"] live_tail_interval_ms: u64 = 250, range 10..=60000,
         aliases ["live.tail-interval-ms"], env "DUNDER_LIVE_TAIL_INTERVAL_MS", value "MS",
         "Live feeds: how often the tail relay polls the database, in milliseconds";
+    ["live.mark_timeout_ms"] live_mark_timeout_ms: u64 = 2000, range 100..=60000,
+        aliases ["live.mark-timeout-ms"], env "DUNDER_LIVE_MARK_TIMEOUT_MS", value "MS",
+        "Live feeds: how long another process may stay silent before its mark stops holding messages back, and the most a feed holds one, in milliseconds";
     ["live.subscriber_queue"] live_subscriber_queue: usize = 1024, range 1..=1000000,
         aliases ["live.subscriber-queue"], env "DUNDER_LIVE_SUBSCRIBER_QUEUE", value "N",
         "Live feeds: messages buffered per subscriber before it is told it lagged";

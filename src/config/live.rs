@@ -55,6 +55,9 @@ pub struct LiveSettings {
     pub relay: RelayMode,
     /// How often the tail relay polls.
     pub tail_interval: Duration,
+    /// How long another process may stay silent before its low-water mark
+    /// is ignored; also the most a feed holds a message (see `live::marks`).
+    pub mark_timeout: Duration,
     /// Messages buffered per subscriber before it is told it lagged.
     pub subscriber_queue: usize,
     /// Operations in flight (subscriptions, queries, mutations) per
@@ -78,6 +81,7 @@ impl LiveSettings {
         LiveSettings {
             relay: top.live_relay,
             tail_interval: Duration::from_millis(top.live_tail_interval_ms),
+            mark_timeout: Duration::from_millis(top.live_mark_timeout_ms),
             subscriber_queue: top.live_subscriber_queue,
             max_operations: top.live_max_operations,
             max_replay: top.live_max_replay,
@@ -112,6 +116,7 @@ mod tests {
         LiveSettings {
             relay: RelayMode::Tail,
             tail_interval: Duration::from_millis(500),
+            mark_timeout: Duration::from_secs(2),
             subscriber_queue: 64,
             max_operations: 5,
             max_replay: 10_000,
@@ -126,6 +131,7 @@ mod tests {
         let expected = LiveSettings {
             relay: RelayMode::Auto,
             tail_interval: Duration::from_millis(250),
+            mark_timeout: Duration::from_secs(2),
             subscriber_queue: 1024,
             max_operations: 20,
             max_replay: 10_000,
@@ -185,6 +191,7 @@ mod tests {
             LiveSettings {
                 relay: RelayMode::Notify,
                 tail_interval: Duration::from_millis(10),
+                mark_timeout: Duration::from_secs(2),
                 subscriber_queue: 1_000_000,
                 max_operations: 1,
                 max_replay: 10_000,
@@ -212,6 +219,7 @@ mod tests {
             LiveSettings {
                 relay: RelayMode::Off,
                 tail_interval: Duration::from_secs(60),
+                mark_timeout: Duration::from_secs(2),
                 subscriber_queue: 2,
                 max_operations: 100,
                 max_replay: 10_000,

@@ -7,7 +7,7 @@
 //! the same.
 //!
 //! The migration that brought stored names to this form
-//! (`migration::m20261202_000013_normalize_names`) applies the same NFC.
+//! (`migration::m20261202_000014_normalize_names`) applies the same NFC.
 
 use unicode_normalization::{is_nfc, UnicodeNormalization};
 

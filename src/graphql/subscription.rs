@@ -50,7 +50,7 @@ impl SubscriptionRoot {
             live.hub().clone(),
             filter,
             after,
-            live.order_window(),
+            live.order(),
             live.feed_limits(),
         );
         // On a WebSocket the adapter sends the messages itself, with the

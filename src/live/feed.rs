@@ -7,9 +7,10 @@
 //! Ids are stamped when a write batch starts, so with several processes a
 //! message can reach this one after a message with a larger id (its commit
 //! or its relay was slower). A resume cursor is "everything up to here", so
-//! the live phase holds each message for the order window (zero when no
-//! other process can post) and releases them in id order: whatever arrives
-//! within the window of a larger id still goes out before it.
+//! the live phase holds messages and releases them in id order, each as
+//! soon as the [`Order`] allows: once every live process's low-water mark
+//! has passed it (see `marks`: at once with one process), or once it has
+//! been held for the order's cap, whichever comes first.
 
 use std::collections::{btree_map, BTreeMap, HashSet};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use futures::Stream;
 use tokio::time::Instant;
 
 use super::hub::{Hub, HubEvent, Subscription};
+use super::marks::Marks;
 use crate::domain::listing::{MessageFilter, PageRequest};
 use crate::domain::{Cursor, Message, MessageId};
 use crate::store::{Store, StoreError};
@@ -52,6 +54,42 @@ pub enum FeedEvent {
     },
 }
 
+/// While a feed holds messages that the marks do not release yet, how
+/// often it looks at them again (marks move with the clock, unannounced).
+const MARK_POLL: Duration = Duration::from_millis(10);
+
+/// When a feed releases a held live message: once the marks have passed
+/// it, or once it has been held for `cap`, whichever comes first.
+#[derive(Clone)]
+pub struct Order {
+    marks: Option<Arc<Marks>>,
+    cap: Duration,
+}
+
+impl Order {
+    /// Each message held exactly `cap`, whatever the marks (zero: at once).
+    pub fn window(cap: Duration) -> Order {
+        Order { marks: None, cap }
+    }
+
+    /// Each message held until `marks` have passed it, `cap` at most.
+    pub fn marks(marks: Arc<Marks>, cap: Duration) -> Order {
+        Order {
+            marks: Some(marks),
+            cap,
+        }
+    }
+
+    /// The most a message is held.
+    pub fn cap(&self) -> Duration {
+        self.cap
+    }
+
+    fn releases(&self, id: MessageId, arrived: Instant) -> bool {
+        arrived.elapsed() >= self.cap || self.marks.as_ref().is_some_and(|m| m.passed(id))
+    }
+}
+
 /// How much a feed may hold for one subscriber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeedLimits {
@@ -63,20 +101,20 @@ pub struct FeedLimits {
 }
 
 /// The messages that pass `filter`: after `after` (from the store, oldest
-/// first), then live as they are published, in id order within
-/// `order_window` (see the module documentation).
+/// first), then live as they are published, in id order as `order`
+/// releases them (see the module documentation).
 pub fn message_feed(
     store: Store,
     hub: Arc<Hub>,
     filter: MessageFilter,
     after: Option<Cursor>,
-    order_window: Duration,
+    order: Order,
     limits: FeedLimits,
 ) -> impl Stream<Item = Result<FeedEvent, StoreError>> + Send {
     async_stream::stream! {
         // Subscribing is the first thing the stream does once polled, before
         // the replay reads the store.
-        let mut feed = Feed::subscribe(store, &hub, filter, after, order_window, limits);
+        let mut feed = Feed::subscribe(store, &hub, filter, after, order, limits);
         while let Some(event) = feed.next().await {
             yield event;
         }
@@ -94,7 +132,7 @@ struct Shared {
     subscription: Subscription,
     /// For the first-page cache, which must hold what the replay sends.
     hub: Arc<Hub>,
-    order_window: Duration,
+    order: Order,
     limits: FeedLimits,
     /// The newest id sent (or the resume cursor's): where a lagged feed
     /// resumes at the latest.
@@ -133,14 +171,14 @@ impl Feed {
         hub: &Arc<Hub>,
         filter: MessageFilter,
         after: Option<Cursor>,
-        order_window: Duration,
+        order: Order,
         limits: FeedLimits,
     ) -> Feed {
         let subscription = hub.subscribe(filter.clone());
         let mut shared = Shared {
             subscription,
             hub: hub.clone(),
-            order_window,
+            order,
             limits,
             last_sent: after.map(|cursor| cursor.id),
             replayed_recently: HashSet::new(),
@@ -259,8 +297,8 @@ impl Replay {
     }
 }
 
-/// Live: messages from the hub, each held for the order window and
-/// released in id order.
+/// Live: messages from the hub, held and released in id order as the
+/// order allows.
 struct LivePhase {
     since: Instant,
     /// Held messages by id, with the time each arrived.
@@ -284,9 +322,9 @@ impl LivePhase {
 
     async fn step(&mut self, shared: &mut Shared) -> Step {
         loop {
-            // Release, in id order, what has waited its window.
+            // Release, in id order, what the order lets go.
             if let Some(first) = self.held.first_entry() {
-                if first.get().1.elapsed() >= shared.order_window {
+                if shared.order.releases(*first.key(), first.get().1) {
                     let (id, (message, _)) = first.remove_entry();
                     shared.last_sent = Some(id);
                     return Step::Send(Ok(FeedEvent::Message(message)));
@@ -296,10 +334,15 @@ impl LivePhase {
                 shared.replayed_recently = HashSet::new();
             }
 
-            let next_release = self
-                .held
-                .first_key_value()
-                .map(|(_, (_, arrived))| *arrived + shared.order_window);
+            // The cap of the first held message; with marks, a look again
+            // soon, as they move.
+            let next_release = self.held.first_key_value().map(|(_, (_, arrived))| {
+                let capped = *arrived + shared.order.cap;
+                match shared.order.marks {
+                    Some(_) => capped.min(Instant::now() + MARK_POLL),
+                    None => capped,
+                }
+            });
             let event = match next_release {
                 Some(at) => tokio::select! {
                     event = shared.subscription.next() => Some(event),
@@ -398,6 +441,14 @@ mod tests {
     /// that the window's timers fire exactly when due and those instants are
     /// exact; the store (only asked for the time here) is opened first.
     async fn feed_on(hub: &Arc<Hub>) -> (mpsc::UnboundedReceiver<(u128, Instant)>, Instant) {
+        feed_with(hub, Order::window(WINDOW)).await
+    }
+
+    /// Like [`feed_on`], releasing as `order` says.
+    async fn feed_with(
+        hub: &Arc<Hub>,
+        order: Order,
+    ) -> (mpsc::UnboundedReceiver<(u128, Instant)>, Instant) {
         let store = Store::open("sqlite::memory:", StoreOptions::default())
             .await
             .expect("an in-memory store");
@@ -411,7 +462,7 @@ mod tests {
             hub.clone(),
             MessageFilter::default(),
             None,
-            WINDOW,
+            order,
             limits,
         );
         let (sender, receiver) = mpsc::unbounded_channel();
@@ -501,5 +552,60 @@ mod tests {
                 .is_err(),
             "nothing after 40: the late message went out once"
         );
+    }
+
+    /// Marks on `hub`, active, whose own clock is far ahead: only other
+    /// processes' marks hold anything back.
+    fn marks_on(hub: &Arc<Hub>) -> Arc<Marks> {
+        let marks = Arc::new(Marks::new(hub.clone(), WINDOW * 40));
+        let own = Arc::new(crate::store::OwnMark::new(Arc::new(|| {
+            std::time::UNIX_EPOCH + Duration::from_secs(1 << 40)
+        })));
+        marks.activate(own, WINDOW * 40);
+        marks
+    }
+
+    fn peer_mark(n: u128) -> crate::store::MarkNotice {
+        crate::store::MarkNotice {
+            process_id: 9,
+            mark: MessageId::from_ulid(ulid::Ulid(n)),
+            last: None,
+        }
+    }
+
+    /// "With one process the wait is zero": with marks and no other live
+    /// process, a message goes out the moment it is published.
+    #[tokio::test(flavor = "current_thread")]
+    async fn with_marks_and_no_other_process_a_message_goes_out_at_once() {
+        let hub = Hub::new(16);
+        let marks = marks_on(&hub);
+        let (mut out, start) = feed_with(&hub, Order::marks(marks, WINDOW * 40)).await;
+        hub.publish(message(10));
+        expect_next(&mut out, 10, start).await;
+    }
+
+    /// Held messages go out, in id order, as another process's mark passes
+    /// them: 10, arriving after 20 and 30, goes first; 30 waits for the
+    /// mark past it, far less than the cap.
+    #[tokio::test(flavor = "current_thread")]
+    async fn held_messages_go_out_in_id_order_as_a_peer_mark_passes_them() {
+        let hub = Hub::new(16);
+        let marks = marks_on(&hub);
+        marks.heard(peer_mark(5));
+        let (mut out, _) = feed_with(&hub, Order::marks(marks.clone(), WINDOW * 40)).await;
+        hub.publish(message(20));
+        hub.publish(message(30));
+        tokio::time::sleep(WINDOW).await;
+        hub.publish(message(10));
+        marks.heard(peer_mark(25));
+        let next = |out: &mut mpsc::UnboundedReceiver<(u128, Instant)>| {
+            out.try_recv().ok().map(|(n, _)| n)
+        };
+        tokio::time::sleep(WINDOW).await;
+        assert_eq!([next(&mut out), next(&mut out)], [Some(10), Some(20)]);
+        assert_eq!(next(&mut out), None, "30 waits for the mark");
+        marks.heard(peer_mark(31));
+        tokio::time::sleep(WINDOW).await;
+        assert_eq!(next(&mut out), Some(30));
     }
 }

@@ -1,25 +1,28 @@
 //! Live feeds: the per-process fan-out hub, feeds that resume from a cursor
 //! without gap or duplicate, live trend buckets, the relays that carry
-//! posts between Dunder processes sharing a database, the first-page
-//! cache that the hub keeps current, and the frames built once per message
-//! and format for every subscriber that sends it.
+//! posts between Dunder processes sharing a database, the low-water marks
+//! that let feeds send messages from several processes in id order, the
+//! first-page cache that the hub keeps current, and the frames built once
+//! per message and format for every subscriber that sends it.
 
 mod encodings;
 mod feed;
 mod hub;
+mod marks;
 mod page_cache;
 mod relay;
 mod trend_feed;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 pub use encodings::{Encodings, Format};
-pub use feed::{message_feed, FeedEvent, FeedLimits};
+pub use feed::{message_feed, FeedEvent, FeedLimits, Order};
 pub use hub::{Hub, HubEvent, Subscription};
+pub use marks::Marks;
 pub use page_cache::PAGE as CACHED_PAGE;
 pub use relay::{ActiveRelay, RelayHealth};
 pub use trend_feed::trend_feed;
@@ -27,7 +30,7 @@ pub use trend_feed::trend_feed;
 use crate::config::LiveSettings;
 use crate::domain::listing::{MessageFilter, PageRequest};
 use crate::domain::Message;
-use crate::store::{CommitHook, Store, StoreError};
+use crate::store::{CommitHook, MarksHook, Store, StoreError};
 use page_cache::PageCache;
 
 /// The live side of one process: its hub, its settings and its shutdown
@@ -37,9 +40,11 @@ pub struct Live {
     hub: Arc<Hub>,
     settings: LiveSettings,
     shutdown: Arc<watch::Sender<bool>>,
-    /// Milliseconds a feed holds live messages to send them in id order;
-    /// set when the relay starts (see [`Live::order_window`]).
-    order_window_ms: Arc<AtomicU64>,
+    /// Every process's low-water mark, which orders the feeds.
+    marks: Arc<Marks>,
+    /// Whether a relay runs (set when it starts): without one, feeds
+    /// release at once.
+    relayed: Arc<AtomicBool>,
     /// Whether the relay carries other processes' posts now.
     relay_health: Arc<RelayHealth>,
     /// Absent when `live.page_cache` is off.
@@ -48,10 +53,6 @@ pub struct Live {
     encodings: Arc<Encodings>,
 }
 
-/// What a commit and its relay may take beyond the relay's own delay: the
-/// margin of the order window.
-const ORDER_MARGIN: Duration = Duration::from_millis(250);
-
 impl Live {
     pub fn new(settings: LiveSettings) -> Live {
         let (shutdown, _) = watch::channel(false);
@@ -59,11 +60,13 @@ impl Live {
         let page_cache = settings
             .page_cache
             .then(|| Arc::new(PageCache::new(relay_health.clone())));
+        let hub = Hub::with_page_cache(settings.subscriber_queue, page_cache.clone());
         Live {
-            hub: Hub::with_page_cache(settings.subscriber_queue, page_cache.clone()),
+            marks: Arc::new(Marks::new(hub.clone(), settings.mark_timeout)),
+            hub,
             settings,
             shutdown: Arc::new(shutdown),
-            order_window_ms: Arc::new(AtomicU64::new(0)),
+            relayed: Arc::new(AtomicBool::new(false)),
             relay_health,
             page_cache,
             encodings: Arc::new(Encodings::default()),
@@ -121,8 +124,20 @@ impl Live {
         })
     }
 
-    /// Starts the configured relay on `store` and sets the order window
-    /// to match it.
+    /// The store's marks hook: the marks table's rows, as the tail relay
+    /// reads them, go to the marks.
+    pub fn marks_hook(&self) -> MarksHook {
+        let marks = self.marks.clone();
+        Arc::new(move |rows| marks.polled(rows))
+    }
+
+    /// Every process's low-water mark, as this process knows them.
+    pub fn marks(&self) -> &Arc<Marks> {
+        &self.marks
+    }
+
+    /// Starts the configured relay on `store`, and with it the exchange of
+    /// marks that orders the feeds (none without a relay).
     pub async fn start_relay(&self, store: &Store) -> Result<ActiveRelay, StoreError> {
         let relay = relay::start(
             self.settings.relay,
@@ -133,23 +148,54 @@ impl Live {
             self.relay_health.clone(),
         )
         .await?;
-        let window = match relay {
+        match relay {
             // One process, one writer: messages arrive in id order.
-            ActiveRelay::Off => Duration::ZERO,
-            ActiveRelay::Notify => ORDER_MARGIN,
-            ActiveRelay::Tail => self.settings.tail_interval + ORDER_MARGIN,
-        };
-        self.order_window_ms
-            .store(window.as_millis() as u64, Ordering::Relaxed);
+            ActiveRelay::Off => {}
+            ActiveRelay::Notify => {
+                let own = store.own_mark().clone();
+                self.marks.activate(own, self.settings.mark_timeout);
+                marks::start_notify(self.marks.clone(), store, self.shutdown.subscribe()).await?;
+            }
+            ActiveRelay::Tail => {
+                let (interval, timeout) = (self.settings.tail_interval, self.settings.mark_timeout);
+                // Rows are read once an interval: a process counts as
+                // live for a few of them, whatever the timeout.
+                self.marks
+                    .activate(store.own_mark().clone(), timeout.max(interval * 3));
+                marks::start_table(
+                    self.marks.clone(),
+                    store.clone(),
+                    interval,
+                    (interval * 2).min(timeout),
+                    self.shutdown.subscribe(),
+                )
+                .await;
+            }
+        }
+        self.relayed
+            .store(relay != ActiveRelay::Off, Ordering::SeqCst);
         Ok(relay)
     }
 
-    /// How long a feed holds live messages so that those from other
+    /// The most a feed holds a live message so that those from other
     /// processes, which arrive later than this process's own, still go out
-    /// in id order: zero without a relay, a quarter second with
-    /// LISTEN/NOTIFY, the tail interval plus that with the tail relay.
+    /// in id order: zero without a relay, the mark timeout with one
+    /// (feeds release sooner, as soon as the marks allow; see [`Live::order`]).
     pub fn order_window(&self) -> Duration {
-        Duration::from_millis(self.order_window_ms.load(Ordering::Relaxed))
+        if self.relayed.load(Ordering::SeqCst) {
+            self.settings.mark_timeout
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// When feeds release live messages: at once without a relay, as the
+    /// marks allow with one, never later than [`Live::order_window`].
+    pub fn order(&self) -> Order {
+        match self.relayed.load(Ordering::SeqCst) {
+            true => Order::marks(self.marks.clone(), self.settings.mark_timeout),
+            false => Order::window(Duration::ZERO),
+        }
     }
 
     /// What one feed may hold: the replay bound and the subscriber queue.

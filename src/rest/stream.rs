@@ -116,7 +116,7 @@ pub async fn stream(
         live.hub().clone(),
         filter,
         after,
-        live.order_window(),
+        live.order(),
         live.feed_limits(),
     );
     let frames = frames(feed, format)

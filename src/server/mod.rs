@@ -156,6 +156,7 @@ impl Application {
         let url = &settings.database.url;
         let live = Live::new(settings.live);
         options.on_commit = Some(live.commit_hook());
+        options.on_marks = Some(live.marks_hook());
         let store = Store::open(url, options)
             .await
             .map_err(|source| StartError::Database {

@@ -175,7 +175,10 @@ async fn attempt(writer: &Writer, batch: &[Taken], give_up_at: Option<Instant>) 
             post: &taken.post,
         })
         .collect();
-    let notify = setup.notify.load(Ordering::Relaxed);
+    let notify = setup
+        .notify
+        .load(Ordering::Relaxed)
+        .then(|| setup.own_mark.process_id());
     let committing = AtomicBool::new(false);
     let write = with_retries(&setup.stats.transaction_retries, || {
         committing.store(false, Ordering::SeqCst);

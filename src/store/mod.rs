@@ -6,7 +6,9 @@ mod commit;
 mod connect;
 pub mod entity;
 mod failure;
+mod marks_table;
 mod names;
+mod own_mark;
 mod pending;
 mod query;
 mod read;
@@ -27,6 +29,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use crate::domain::listing::{MessageFilter, PageRequest};
 use crate::domain::trend::{HashtagCount, TrendBucket, TrendQuery, TrendingQuery};
 use crate::domain::{Message, MessageId, NewMessage, User};
+pub use marks_table::MarkRow;
+pub use own_mark::{MarkNotice, OwnMark, MARKS_CHANNEL};
 pub use stats::StoreStats;
 pub use writer::MAX_BATCH;
 use writer::{WriterHandle, WriterSetup};
@@ -69,6 +73,11 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// hear 201: how new messages reach live feeds in this process.
 pub type CommitHook = Arc<dyn Fn(&[Message]) + Send + Sync>;
 
+/// Called with the rows of the marks table each time the tail relay reads
+/// it (see [`Store::poll_marks`]): how other processes' marks reach the
+/// live side when there is no NOTIFY.
+pub type MarksHook = Arc<dyn Fn(Vec<MarkRow>) + Send + Sync>;
+
 /// The PostgreSQL channel that carries the ids of committed messages to
 /// other Dunder processes (LISTEN/NOTIFY).
 pub const NOTIFY_CHANNEL: &str = "dunder_messages";
@@ -85,6 +94,8 @@ pub struct StoreOptions {
     /// group commit off, which the write benchmark uses as its baseline.
     pub max_batch: usize,
     pub on_commit: Option<CommitHook>,
+    /// Given the marks table's rows at each tail relay poll.
+    pub on_marks: Option<MarksHook>,
     /// How long a post may wait to be written, from when it is sent (queue
     /// included), before it is refused with [`StoreError::Unavailable`] and
     /// not written. A post the writer has already taken waits for its
@@ -104,6 +115,7 @@ impl Default for StoreOptions {
             clock: Arc::new(SystemTime::now),
             max_batch: MAX_BATCH,
             on_commit: None,
+            on_marks: None,
             post_timeout: Duration::from_millis(writer.post_timeout_ms),
             write_connections: writer.connections,
         }
@@ -135,6 +147,9 @@ struct Shared {
     /// User and hashtag ids by name, for listings' filters; the writer
     /// holds it too.
     names: Arc<names::NameCache>,
+    /// The writer's ids and this process's mark.
+    own_mark: Arc<OwnMark>,
+    on_marks: Option<MarksHook>,
 }
 
 impl Store {
@@ -166,11 +181,12 @@ impl Store {
         };
         let notify = Arc::new(AtomicBool::new(false));
         let names = Arc::new(names::NameCache::new(names::NAME_CACHE_CAPACITY));
+        let own_mark = Arc::new(OwnMark::new(options.clock.clone()));
         let writer = WriterHandle::spawn(WriterSetup {
             names: names.clone(),
             db: write_db,
             stats: stats.clone(),
-            clock: options.clock.clone(),
+            own_mark: own_mark.clone(),
             max_batch: options.max_batch.clamp(1, MAX_BATCH),
             on_commit: options.on_commit,
             notify: notify.clone(),
@@ -185,6 +201,8 @@ impl Store {
             shared: Arc::new(Shared {
                 url: url.into(),
                 names,
+                own_mark,
+                on_marks: options.on_marks,
             }),
         })
     }
@@ -323,6 +341,54 @@ impl Store {
     /// message ids, in its transaction (so only on commit). PostgreSQL only.
     pub fn enable_notify(&self) {
         self.notify.store(true, Ordering::Relaxed);
+    }
+
+    /// The writer's ids and this process's low-water mark.
+    pub fn own_mark(&self) -> &Arc<OwnMark> {
+        &self.shared.own_mark
+    }
+
+    /// Writes a process's row of the marks table; `updated_at` must differ
+    /// from the row's previous value, or readers take the process for
+    /// silent.
+    pub async fn upsert_mark(
+        &self,
+        notice: &MarkNotice,
+        updated_at: i64,
+    ) -> Result<(), StoreError> {
+        self.db
+            .execute(marks_table::upsert(self.backend(), notice, updated_at))
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes this process's row of the marks table (it stops).
+    pub async fn delete_mark(&self, process_id: u64) -> Result<(), StoreError> {
+        self.db
+            .execute(marks_table::delete(self.backend(), process_id))
+            .await?;
+        Ok(())
+    }
+
+    /// Reads the marks table and hands its rows to the marks hook (for the
+    /// tail relay, at each poll); a failed read is logged and skipped: the
+    /// marks heard before still stand, and age out if it lasts.
+    pub async fn poll_marks(&self) {
+        let Some(hook) = &self.shared.on_marks else {
+            return;
+        };
+        match marks_table::read(&self.db).await {
+            Ok(rows) => hook(rows),
+            Err(error) => tracing::warn!(%error, "could not read the live marks"),
+        }
+    }
+
+    /// The statement that announces `notice` on [`MARKS_CHANNEL`], as text
+    /// with its values inline, for a connection of its own (the live side
+    /// sends it on its LISTEN connection).
+    pub fn mark_notify_sql(notice: &MarkNotice) -> String {
+        let statement = write_batch::mark_notify_statement(DbBackend::Postgres, notice);
+        statement.to_string()
     }
 
     /// Whether the server behind a PostgreSQL URL is CockroachDB.

@@ -22,6 +22,7 @@ use sea_orm::{
 
 use super::entity::{hashtag, message, message_hashtag, trend_count, user};
 use super::names::NameCache;
+use super::own_mark::{successor, MarkNotice};
 use super::query::{insert_rows, is_one_of};
 use crate::domain::{Message, MessageId, NewMessage, User};
 
@@ -35,8 +36,11 @@ pub(crate) struct IdentifiedPost<'a> {
 }
 
 /// Writes `posts` in one transaction; returns them as stored, in order.
-/// With `notify`, the transaction also sends the batch's ids on
-/// [`super::NOTIFY_CHANNEL`], which PostgreSQL delivers only on commit.
+/// With `notify` (this process's id), the transaction also sends the
+/// batch's ids on [`super::NOTIFY_CHANNEL`] and the process's mark once
+/// the batch is in (just above its largest id: the writer stamps the next
+/// batch only after this one) on [`super::MARKS_CHANNEL`]; PostgreSQL
+/// delivers both only on commit, in this order.
 ///
 /// `committing` is set just before COMMIT is sent: a failure (or a
 /// cancellation) after that point may have left the batch committed.
@@ -47,7 +51,7 @@ pub(crate) async fn write_batch(
     db: &DatabaseConnection,
     names: &NameCache,
     posts: &[IdentifiedPost<'_>],
-    notify: bool,
+    notify: Option<u64>,
     committing: &AtomicBool,
 ) -> Result<Vec<Message>, DbErr> {
     let authors: BTreeSet<&str> = posts.iter().map(|p| p.post.author.as_str()).collect();
@@ -74,8 +78,9 @@ pub(crate) async fn write_batch(
     insert_messages(&txn, posts, &user_ids).await?;
     insert_links(&txn, posts, &user_ids, &hashtags).await?;
     bump_counters(&txn, posts, &hashtags).await?;
-    if notify {
+    if let Some(process_id) = notify {
         notify_ids(&txn, posts).await?;
+        notify_mark(&txn, process_id, posts).await?;
     }
     committing.store(true, Ordering::SeqCst);
     txn.commit().await?;
@@ -327,6 +332,37 @@ async fn notify_ids<C: ConnectionTrait>(db: &C, posts: &[IdentifiedPost<'_>]) ->
         .to_owned();
     db.execute(db.get_database_backend().build(&select)).await?;
     Ok(())
+}
+
+/// `pg_notify` of this process's mark after the batch (see
+/// [`super::own_mark::MarkNotice`]); called by name like [`notify_ids`].
+async fn notify_mark<C: ConnectionTrait>(
+    db: &C,
+    process_id: u64,
+    posts: &[IdentifiedPost<'_>],
+) -> Result<(), DbErr> {
+    let Some(last) = posts.iter().map(|p| p.id).max() else {
+        return Ok(());
+    };
+    let notice = MarkNotice {
+        process_id,
+        mark: successor(last),
+        last: Some(last),
+    };
+    db.execute(mark_notify_statement(db.get_database_backend(), &notice))
+        .await?;
+    Ok(())
+}
+
+/// `SELECT pg_notify(marks channel, notice)`.
+pub(crate) fn mark_notify_statement(backend: DbBackend, notice: &MarkNotice) -> Statement {
+    let select = Query::select()
+        .expr(Func::cust(Alias::new("pg_notify")).args([
+            SimpleExpr::from(super::MARKS_CHANNEL),
+            SimpleExpr::from(notice.to_payload()),
+        ]))
+        .to_owned();
+    backend.build(&select)
 }
 
 /// One upsert for the whole batch: each (hashtag or all, minute) once, with

@@ -16,18 +16,18 @@
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use ulid::{Generator, Ulid};
 
 use super::commit::{write_and_answer, Taken};
+use super::own_mark::OwnMark;
 use super::pending::{unavailable, wait, PendingPost, PostSlot, Take};
 use super::read;
 use super::stats::StoreStats;
-use super::{Clock, CommitHook, StoreError};
+use super::{CommitHook, StoreError};
 use crate::domain::{Message, MessageId, NewMessage};
 
 /// The most posts one transaction carries; keeps statements well under the
@@ -53,7 +53,9 @@ pub(crate) struct WriterSetup {
     /// Authors' and hashtags' ids by name, shared with the listings.
     pub names: Arc<super::names::NameCache>,
     pub stats: Arc<StoreStats>,
-    pub clock: Clock,
+    /// Mints the ids (with the store's clock) and knows this process's
+    /// low-water mark; shared with the live side.
+    pub own_mark: Arc<OwnMark>,
     pub max_batch: usize,
     pub on_commit: Option<CommitHook>,
     /// Whether batches also NOTIFY their ids (read per batch: the relay
@@ -69,8 +71,6 @@ pub(crate) struct WriterSetup {
 pub(crate) struct Writer {
     pub setup: WriterSetup,
     queue: Arc<tokio::sync::Mutex<mpsc::Receiver<PendingPost>>>,
-    /// Kept across restarts, so that ids still rise within the process.
-    ids: Mutex<Generator>,
     /// The posts of the batch being written, for the supervisor to answer
     /// if the task dies with them.
     in_flight: Mutex<Vec<(MessageId, Arc<PostSlot>)>>,
@@ -81,19 +81,8 @@ impl Writer {
         Writer {
             setup,
             queue: Arc::new(tokio::sync::Mutex::new(queue)),
-            ids: Mutex::new(Generator::new()),
             in_flight: Mutex::new(Vec::new()),
         }
-    }
-
-    /// Ids rise strictly within the process even when the clock stands still
-    /// or steps back, so a later post always sorts after an earlier one.
-    fn next_id(&self, now: SystemTime) -> MessageId {
-        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        let id = ids
-            .generate_from_datetime(now)
-            .unwrap_or_else(|_| Ulid::new());
-        MessageId::from_ulid(id)
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, Vec<(MessageId, Arc<PostSlot>)>> {
@@ -183,6 +172,8 @@ async fn supervise(writer: Arc<Writer>) {
             "the writer task panicked; answering its batch and starting it again"
         );
         settle_in_flight(&writer).await;
+        // Whatever the dead task was writing is settled now.
+        writer.setup.own_mark.finished(None);
         if last_restart.is_some_and(|at| at.elapsed() < RESTART_PAUSE * 5) {
             tokio::time::sleep(RESTART_PAUSE).await;
         }
@@ -282,7 +273,7 @@ async fn run(writer: Arc<Writer>) {
             return;
         }
         let now = Instant::now();
-        let batch: Vec<Taken> = received
+        let taken: Vec<PendingPost> = received
             .drain(..)
             .filter(|pending| {
                 pending.slot.take(now, || {
@@ -292,18 +283,28 @@ async fn run(writer: Arc<Writer>) {
                     )
                 }) == Take::Taken
             })
-            .map(|pending| Taken {
-                id: writer.next_id((setup.clock)()),
+            .collect();
+        if taken.is_empty() {
+            continue;
+        }
+        // Stamped in one go: the batch counts as in flight for the mark
+        // from the moment its ids exist.
+        let ids = setup.own_mark.stamp(taken.len());
+        let largest = ids.iter().max().copied();
+        let batch: Vec<Taken> = taken
+            .into_iter()
+            .zip(ids)
+            .map(|(pending, id)| Taken {
+                id,
                 post: pending.post,
                 slot: pending.slot,
             })
             .collect();
-        if batch.is_empty() {
-            continue;
-        }
         *writer.in_flight() = batch.iter().map(|t| (t.id, t.slot.clone())).collect();
         write_and_answer(&writer, batch, false).await;
         writer.in_flight().clear();
+        // After the commit hook has handed the batch to the hub.
+        setup.own_mark.finished(largest);
     }
 }
 

@@ -10,7 +10,6 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use migration::MigratorTrait;
 use reqwest::StatusCode;
 
 use crate::process::DunderProcess;
@@ -182,13 +181,7 @@ fn migrate_creates_the_schema_in_the_working_directory() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    assert_eq!(
-        String::from_utf8_lossy(&first.stdout).trim(),
-        format!(
-            "{} migration(s) applied",
-            migration::Migrator::migrations().len()
-        )
-    );
+    assert_eq!(String::from_utf8_lossy(&first.stdout).trim(), applied_all());
     assert!(
         dir.path().join("dunder.db").exists(),
         "the embedded default is a file in the working directory"
@@ -226,4 +219,13 @@ async fn the_server_process_serves_and_stops_cleanly() {
         .await
         .expect("the server did not stop on SIGTERM");
     assert!(status.success(), "exit status {status}");
+}
+
+/// What `dunder migrate` prints on an empty database: every migration.
+fn applied_all() -> String {
+    use migration::MigratorTrait;
+    format!(
+        "{} migration(s) applied",
+        migration::Migrator::migrations().len()
+    )
 }

@@ -13,7 +13,9 @@
 
 use std::collections::BTreeSet;
 
-use dunder::store::entity::{hashtag, message, message_hashtag, trend_count, user, Index};
+use dunder::store::entity::{
+    hashtag, live_mark, message, message_hashtag, trend_count, user, Index,
+};
 use migration::run_pending;
 use sea_orm::sea_query::{ColumnType, StringLen, TableRef};
 use sea_orm::{
@@ -83,6 +85,7 @@ fn declared(backend: DbBackend) -> Vec<(String, TableShape)> {
         declared_table(message::Entity, backend, message::INDEXES),
         declared_table(message_hashtag::Entity, backend, message_hashtag::INDEXES),
         declared_table(trend_count::Entity, backend, trend_count::INDEXES),
+        declared_table(live_mark::Entity, backend, live_mark::INDEXES),
     ]
 }
 
@@ -524,6 +527,7 @@ async fn entities_create_the_same_schema(backend: Backend) {
         schema.create_table_from_entity(message::Entity),
         schema.create_table_from_entity(message_hashtag::Entity),
         schema.create_table_from_entity(trend_count::Entity),
+        schema.create_table_from_entity(live_mark::Entity),
     ];
     for table in &tables {
         db.execute(backend.build(table))
@@ -535,6 +539,7 @@ async fn entities_create_the_same_schema(backend: Backend) {
     create_indexes(&db, message::INDEXES).await;
     create_indexes(&db, message_hashtag::INDEXES).await;
     create_indexes(&db, trend_count::INDEXES).await;
+    create_indexes(&db, live_mark::INDEXES).await;
     assert_agrees_with_entities(&db).await;
 }
 

@@ -20,6 +20,7 @@ mod hostile;
 mod listing;
 mod live;
 mod logging;
+mod marks;
 mod messages;
 mod migrations;
 mod openapi;

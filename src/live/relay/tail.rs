@@ -33,6 +33,8 @@ pub(super) async fn run_tail(
             _ = shutdown.changed() => return,
             _ = ticker.tick() => {}
         }
+        // Other processes' marks, read before the ids they cover.
+        store.poll_marks().await;
         if tail.poll(&store, &hub).await {
             health.polled(interval);
         } else {

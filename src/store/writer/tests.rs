@@ -2,6 +2,9 @@
 //! database is out of reach, and the supervisor after a panic.
 
 use std::sync::atomic::AtomicU64;
+use std::time::SystemTime;
+
+use ulid::{Generator, Ulid};
 
 use super::*;
 use crate::domain::UserName;
@@ -114,7 +117,9 @@ fn setup(db: DatabaseConnection, on_commit: Option<CommitHook>) -> WriterSetup {
         db,
         names: Arc::new(fresh_names()),
         stats: Arc::new(StoreStats::default()),
-        clock: Arc::new(SystemTime::now),
+        own_mark: Arc::new(crate::store::own_mark::OwnMark::new(Arc::new(
+            SystemTime::now,
+        ))),
         max_batch: MAX_BATCH,
         on_commit,
         notify: Arc::new(AtomicBool::new(false)),
@@ -163,7 +168,7 @@ async fn a_post_already_committed_is_answered_as_stored(backend: DbBackend) {
         &db,
         &fresh_names(),
         &[IdentifiedPost { id, post }],
-        false,
+        None,
         &AtomicBool::new(false),
     )
     .await
@@ -212,7 +217,7 @@ async fn a_batch_already_committed_is_answered_as_stored(backend: DbBackend) {
             post: &t.post,
         })
         .collect();
-    let first = write_batch(&db, &fresh_names(), &posts, false, &AtomicBool::new(false))
+    let first = write_batch(&db, &fresh_names(), &posts, None, &AtomicBool::new(false))
         .await
         .unwrap();
     drop(posts);
@@ -333,4 +338,64 @@ async fn posts_of_a_dead_writer_that_were_not_stored_get_an_error() {
         assert!(matches!(answer.await.unwrap(), Err(StoreError::Writer(_))));
     }
     assert_eq!(writer.setup.stats.failed_posts.load(Ordering::Relaxed), 1);
+}
+
+/// A batch written with `notify` announces its ids, then, in the same
+/// transaction (so only on commit, and next), this process's mark after
+/// it: just above its largest id, which it names as the message a peer
+/// must have before using the mark. PostgreSQL only: NOTIFY is its own.
+#[tokio::test]
+async fn a_batch_announces_its_ids_then_its_mark_on_postgres() {
+    use sea_orm::sqlx::postgres::PgListener;
+
+    let (_guard, db) = postgres().await;
+    let mut listener = PgListener::connect_with(db.get_postgres_connection_pool())
+        .await
+        .unwrap();
+    listener
+        .listen_all([crate::store::NOTIFY_CHANNEL, crate::store::MARKS_CHANNEL])
+        .await
+        .unwrap();
+    let (batch, _answers) = taken(&["one", "two"], TIMEOUT);
+    let posts: Vec<IdentifiedPost> = batch
+        .iter()
+        .map(|taken| IdentifiedPost {
+            id: taken.id,
+            post: &taken.post,
+        })
+        .collect();
+    write_batch(
+        &db,
+        &fresh_names(),
+        &posts,
+        Some(0xabc),
+        &AtomicBool::new(false),
+    )
+    .await
+    .unwrap();
+
+    let ids: Vec<String> = batch.iter().map(|taken| taken.id.to_string()).collect();
+    assert_eq!(
+        heard(&mut listener).await,
+        (crate::store::NOTIFY_CHANNEL.to_owned(), ids.join(","))
+    );
+    let largest = batch.iter().map(|taken| taken.id).max().unwrap();
+    let notice = crate::store::MarkNotice {
+        process_id: 0xabc,
+        mark: crate::store::own_mark::successor(largest),
+        last: Some(largest),
+    };
+    assert_eq!(
+        heard(&mut listener).await,
+        (crate::store::MARKS_CHANNEL.to_owned(), notice.to_payload())
+    );
+}
+
+/// The next notification's channel and payload.
+async fn heard(listener: &mut sea_orm::sqlx::postgres::PgListener) -> (String, String) {
+    let heard = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+        .await
+        .expect("a notification within 10 s")
+        .unwrap();
+    (heard.channel().to_owned(), heard.payload().to_owned())
 }
