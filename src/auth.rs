@@ -241,6 +241,19 @@ impl Authenticator {
     }
 }
 
+/// What the server says at start-up when `mode` takes the historical token
+/// (which anyone can make for anyone) on `address`, an address other
+/// machines can reach; nothing on loopback or with `jwt`.
+pub fn network_warning(mode: AuthMode, address: std::net::IpAddr) -> Option<String> {
+    (mode.takes_legacy() && !address.is_loopback()).then(|| {
+        format!(
+            "auth.mode {mode} takes the historical token (the base64 of a user name), which anyone \
+             can make for anyone, and this server listens on {address}, beyond this machine: use \
+             auth.mode jwt on a network"
+        )
+    })
+}
+
 /// The token of a `Bearer <token>` value; the scheme in any case.
 fn bearer_token(value: &str) -> Result<&str, DomainError> {
     let malformed =
@@ -394,6 +407,21 @@ mod tests {
             .unwrap()
             .as_secs()
             + 3600
+    }
+
+    #[test]
+    fn taking_the_historical_token_beyond_loopback_is_warned_of() {
+        let any: std::net::IpAddr = "0.0.0.0".parse().unwrap();
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let warning = network_warning(AuthMode::Legacy, any).unwrap();
+        assert!(
+            warning.contains("0.0.0.0") && warning.contains("auth.mode jwt"),
+            "{warning}"
+        );
+        assert!(network_warning(AuthMode::Both, "::".parse().unwrap()).is_some());
+        assert!(network_warning(AuthMode::Legacy, loopback).is_none());
+        assert!(network_warning(AuthMode::Legacy, "::1".parse().unwrap()).is_none());
+        assert!(network_warning(AuthMode::Jwt, any).is_none());
     }
 
     #[test]

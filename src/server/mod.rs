@@ -182,15 +182,10 @@ impl Application {
             Duration::from_millis(settings.http.request_timeout_ms),
         );
         // Once everything opened: a server that fails to start says only why.
-        if settings.auth.mode.takes_legacy() && !settings.listen_address.is_loopback() {
-            tracing::warn!(
-                mode = %settings.auth.mode,
-                address = %settings.listen_address,
-                "auth.mode {} takes the historical token (the base64 of a user name), which anyone \
-                 can make for anyone, and this server listens beyond this machine: use auth.mode jwt \
-                 on a network",
-                settings.auth.mode
-            );
+        if let Some(warning) =
+            crate::auth::network_warning(settings.auth.mode, settings.listen_address)
+        {
+            tracing::warn!(mode = %settings.auth.mode, address = %settings.listen_address, "{warning}");
         }
         Ok(Application {
             listener,
