@@ -83,14 +83,24 @@ async fn graphql_post(app: &TestApp, authorization: Option<&str>) -> Value {
 /// The payload of `postMessage` over `graphql-transport-ws`, the token in
 /// the `connection_init` payload or in the upgrade request's header.
 async fn ws_post(app: &TestApp, in_payload: Option<&str>, in_upgrade: Option<&str>) -> Value {
+    ws_post_over(app, "graphql-transport-ws", in_payload, in_upgrade).await
+}
+
+/// The same over `protocol` (`graphql-transport-ws`, or the older
+/// `graphql-ws` of subscriptions-transport-ws).
+async fn ws_post_over(
+    app: &TestApp,
+    protocol: &str,
+    in_payload: Option<&str>,
+    in_upgrade: Option<&str>,
+) -> Value {
     let address = app.address.trim_start_matches("http://");
     let mut request = format!("ws://{address}/graphql/ws")
         .into_client_request()
         .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
     if let Some(value) = in_upgrade {
         request
             .headers_mut()
@@ -107,9 +117,11 @@ async fn ws_post(app: &TestApp, in_payload: Option<&str>, in_upgrade: Option<&st
         .await
         .unwrap();
     socket
-        .send(send(
-            json!({"id": "1", "type": "subscribe", "payload": {"query": POST}}),
-        ))
+        .send(send(json!({
+            "id": "1",
+            "type": if protocol == "graphql-ws" { "start" } else { "subscribe" },
+            "payload": {"query": POST},
+        })))
         .await
         .unwrap();
     loop {
@@ -121,7 +133,7 @@ async fn ws_post(app: &TestApp, in_payload: Option<&str>, in_upgrade: Option<&st
         let WsFrame::Text(text) = frame else { continue };
         let message: Value = serde_json::from_str(&text).unwrap();
         match message["type"].as_str() {
-            Some("next") => return message["payload"].clone(),
+            Some("next") | Some("data") => return message["payload"].clone(),
             Some("error") => return json!({ "errors": message["payload"] }),
             _ => continue,
         }
@@ -177,6 +189,11 @@ async fn signed_tokens_are_checked_on_every_door(backend: Backend) {
     assert_eq!(
         error_codes(&ws_post(&app, None, Some(&reader)).await),
         ["FORBIDDEN"]
+    );
+    assert_eq!(
+        error_codes(&ws_post_over(&app, "graphql-ws", Some(&reader), None).await),
+        ["FORBIDDEN"],
+        "the older WebSocket protocol"
     );
     // A read token reads.
     let listing = app
@@ -238,7 +255,108 @@ async fn both_takes_either_token_and_legacy_only_its_own(backend: Backend) {
     );
 }
 
+/// A token signed with `secret` in `algorithm`, with `claims`.
+fn forge(claims: Value, secret: &[u8], algorithm: jsonwebtoken::Algorithm) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(algorithm),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+/// Forged, expired, unsigned (`alg: none`), wrongly signed and misaddressed
+/// tokens are each refused, with UNAUTHENTICATED on every door (REST 401,
+/// GraphQL over HTTP, both WebSocket protocols) and the reason named;
+/// nothing is written. The same claims, rightly signed, post as their
+/// `sub`.
+async fn bad_tokens_are_refused_on_every_door(backend: Backend) {
+    let (app, _dir) = server(backend, AuthMode::Jwt).await;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let claims =
+        |aud: &str, exp: u64| json!({"sub": "mallory", "exp": exp, "scope": "write", "aud": aud});
+    let hs256 = jsonwebtoken::Algorithm::HS256;
+    let good = forge(claims("dunder-tests", exp), SECRET.as_bytes(), hs256);
+    let unsigned = {
+        use base64::Engine;
+        let encode = |value: Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+        };
+        format!(
+            "{}.{}.",
+            encode(json!({"alg": "none", "typ": "JWT"})),
+            encode(claims("dunder-tests", exp))
+        )
+    };
+    let footprint = app.footprint().await;
+    for (token, why) in [
+        (
+            forge(
+                claims("dunder-tests", exp),
+                b"another secret that is long enough!!",
+                hs256,
+            ),
+            "signature",
+        ),
+        (
+            forge(claims("dunder-tests", 1_000), SECRET.as_bytes(), hs256),
+            "expired",
+        ),
+        (unsigned, "refused"),
+        (
+            forge(
+                claims("dunder-tests", exp),
+                SECRET.as_bytes(),
+                jsonwebtoken::Algorithm::HS384,
+            ),
+            "not signed with HS256",
+        ),
+        (
+            forge(claims("somewhere-else", exp), SECRET.as_bytes(), hs256),
+            "aud",
+        ),
+    ] {
+        let authorization = bearer(&token);
+        let (status, body) = rest_post(&app, Some(&authorization)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(why),
+            "{why}: {body}"
+        );
+        let body = graphql_post(&app, Some(&authorization)).await;
+        assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{why}: {body}");
+        for protocol in ["graphql-transport-ws", "graphql-ws"] {
+            let body = ws_post_over(&app, protocol, Some(&authorization), None).await;
+            assert_eq!(
+                error_codes(&body),
+                ["UNAUTHENTICATED"],
+                "{why} over {protocol}: {body}"
+            );
+        }
+    }
+    assert_eq!(
+        app.footprint().await,
+        footprint,
+        "nothing refused was written"
+    );
+    let authorization = bearer(&good);
+    for protocol in ["graphql-transport-ws", "graphql-ws"] {
+        let body = ws_post_over(&app, protocol, Some(&authorization), None).await;
+        assert_eq!(
+            body["data"]["postMessage"]["user"]["name"], "mallory",
+            "{protocol}: {body}"
+        );
+    }
+    let (status, body) = rest_post(&app, Some(&authorization)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
 on_every_backend!(
+    bad_tokens_are_refused_on_every_door,
     signed_tokens_are_checked_on_every_door,
     both_takes_either_token_and_legacy_only_its_own,
 );

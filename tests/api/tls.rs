@@ -69,7 +69,7 @@ fn trusting(pem: &[u8], port: u16) -> reqwest::Client {
 /// `dunder dev-cert` writes a certificate and key where `--use_tls` looks
 /// by default, says how to trust it, and refuses to replace them without
 /// `--force`; a server started on them answers HTTP/2 (ALPN) and HTTP/1.1
-/// over TLS 1.3 and TLS 1.2, by name and by address.
+/// over TLS 1.3 and TLS 1.2, by name and by address, and refuses TLS 1.1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_cert_makes_https_work_over_http2() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,6 +128,29 @@ async fn dev_cert_makes_https_work_over_http2() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.version(), reqwest::Version::HTTP_11);
+
+    // TLS 1.1 is refused by the server: curl (OpenSSL) made to offer it
+    // (security level 0 lets OpenSSL send a TLS 1.1 hello at all) gets the
+    // server's handshake alert, while the same client at TLS 1.2 gets in.
+    let curl = |versions: &[&str]| {
+        std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "--cacert", "tls/tls.crt"])
+            .args(versions)
+            .args(["--ciphers", "DEFAULT@SECLEVEL=0"])
+            .arg(format!("https://localhost:{port}/healthz"))
+            .current_dir(dir.path())
+            .output()
+            .expect("run curl")
+    };
+    let tls12 = curl(&["--tlsv1.2", "--tls-max", "1.2"]);
+    assert!(tls12.status.success(), "{tls12:?}");
+    let tls11 = curl(&["--tlsv1.1", "--tls-max", "1.1"]);
+    let error = String::from_utf8_lossy(&tls11.stderr);
+    assert_eq!(tls11.status.code(), Some(35), "{error}");
+    assert!(
+        error.contains("alert"),
+        "refused by the server's alert: {error}"
+    );
 }
 
 /// SIGHUP reloads the certificate: new connections get the new one, an
