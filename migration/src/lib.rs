@@ -25,6 +25,8 @@ mod m20261201_000011_roll_trend_counts_up_by_day;
 mod m20261201_000012_index_trend_counts_with_count;
 mod m20261201_000013_create_live_marks;
 mod m20261202_000014_normalize_names;
+mod m20261202_000015_create_idempotency_keys;
+mod m20261202_000016_index_idempotency_keys_by_created_at;
 mod server_kind;
 
 pub use m20261201_000010_roll_trend_counts_up_by_hour::HOUR_ROWS as TREND_HOUR_ROWS;
@@ -52,6 +54,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_index_trend_counts_with_count::Migration),
             Box::new(m20261201_000013_create_live_marks::Migration),
             Box::new(m20261202_000014_normalize_names::Migration),
+            Box::new(m20261202_000015_create_idempotency_keys::Migration),
+            Box::new(m20261202_000016_index_idempotency_keys_by_created_at::Migration),
         ]
     }
 }

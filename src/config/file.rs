@@ -303,6 +303,7 @@ mod tests {
                 writer: WriterSettings {
                     post_timeout_ms: 4_000,
                     connections: 3,
+                    ..WriterSettings::default()
                 },
                 ..readme_example_settings()
             }
@@ -324,6 +325,7 @@ mod tests {
                 writer: WriterSettings {
                     post_timeout_ms: 2_000,
                     connections: 4,
+                    ..WriterSettings::default()
                 },
                 ..file_only.clone()
             }

@@ -1,7 +1,7 @@
 //! The write path's own limits: how long a post may wait for the
-//! group-commit writer before it is refused (nothing written), and how many
+//! group-commit writer before it is refused (nothing written), how many
 //! database connections are kept for the writer alone, so that reads cannot
-//! starve writes.
+//! starve writes, and how long idempotency keys are remembered.
 
 use super::section::settings_section;
 
@@ -12,6 +12,8 @@ settings_section! {
         "Writer: how long a post may wait to be written before it is refused with 503 (nothing is written)";
     connections: u32 = 2, 1..=64, "writer.connections", "DUNDER_WRITER_CONNECTIONS", "N",
         "Writer: database connections kept for writes, which reads cannot take";
+    idempotency_retention_hours: u64 = 24, 24..=8760, "writer.idempotency-retention-hours", "DUNDER_WRITER_IDEMPOTENCY_RETENTION_HOURS", "HOURS",
+        "Writer: how long an idempotency key is remembered (a retry within it gets the first answer)";
 }
 
 #[cfg(test)]
@@ -26,6 +28,7 @@ mod tests {
         let expected = WriterSettings {
             post_timeout_ms: 5_000,
             connections: 2,
+            idempotency_retention_hours: 24,
         };
         assert_eq!(WriterSettings::default(), expected);
         assert_eq!(settings(&[]).writer, expected);
@@ -40,14 +43,16 @@ mod tests {
             &[
                 ("writer.post_timeout_ms", [1_000, 2_000, 3_000]),
                 ("writer.connections", [11, 21, 31]),
+                ("writer.idempotency_retention_hours", [25, 48, 72]),
             ],
             |s: &Settings| s.writer,
-            [(1_000, 11), (2_000, 21), (3_000, 31)].map(|(post_timeout_ms, connections)| {
-                WriterSettings {
+            [(1_000, 11, 25), (2_000, 21, 48), (3_000, 31, 72)].map(
+                |(post_timeout_ms, connections, idempotency_retention_hours)| WriterSettings {
                     post_timeout_ms,
                     connections,
-                }
-            }),
+                    idempotency_retention_hours,
+                },
+            ),
         );
     }
 }

@@ -19,6 +19,9 @@ pub enum DomainError {
     /// Credentials that identify a user, but do not allow this (a token of
     /// `read` scope asked to post).
     Forbidden(String),
+    /// An idempotency key (named by `field`) already used by this user for
+    /// a post with a different body: the post is refused, nothing written.
+    KeyReused { field: Field },
 }
 
 /// A field of a request. The fields both faces share under different
@@ -32,6 +35,9 @@ pub enum Field {
     ToDate,
     /// The user a listing is filtered by.
     UserName,
+    /// A post's idempotency key (a header over REST, an input field over
+    /// GraphQL).
+    IdempotencyKey,
     /// A field named by the caller (`limit`, `hashtags[3]`, `after`).
     Named(String),
 }
@@ -44,6 +50,7 @@ impl Field {
             Field::FromDate => "from_date",
             Field::ToDate => "to_date",
             Field::UserName => "user_name",
+            Field::IdempotencyKey => "Idempotency-Key",
             Field::Named(name) => name,
         }
     }
@@ -130,6 +137,10 @@ impl DomainError {
             DomainError::InvalidInput { field, reason } => {
                 format!("{}: {}", name(field), reason.describe(name))
             }
+            DomainError::KeyReused { field } => format!(
+                "{}: this key was already used for a post with a different body (text or hashtags); a new message needs a new key",
+                name(field)
+            ),
             DomainError::Unauthenticated(message)
             | DomainError::NotFound(message)
             | DomainError::Forbidden(message) => message.clone(),

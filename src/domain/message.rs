@@ -32,6 +32,9 @@ pub struct NewMessage {
     /// Explicit tags and `#tags` from the text, de-duplicated, at most
     /// [`super::MAX_HASHTAGS`].
     pub hashtags: Vec<Hashtag>,
+    /// The client's idempotency key and the hash of the body as sent, when
+    /// it gave one (see [`NewMessage::with_idempotency`]).
+    pub idempotency: Option<super::Idempotency>,
 }
 
 impl NewMessage {
@@ -49,7 +52,14 @@ impl NewMessage {
             author,
             text,
             hashtags,
+            idempotency: None,
         })
+    }
+
+    /// The post, written at most once per `idempotency` key of its author.
+    pub fn with_idempotency(mut self, idempotency: Option<super::Idempotency>) -> Self {
+        self.idempotency = idempotency;
+        self
     }
 }
 

@@ -38,6 +38,9 @@ pub const REPLAY_LIMIT: &str = "REPLAY_LIMIT";
 pub const TOO_MANY_OPERATIONS: &str = "TOO_MANY_OPERATIONS";
 pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
 pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+/// An idempotency key this user already used for a different post (REST
+/// answers it 422).
+pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
 
 /// An error with `code` in its extensions.
 pub fn coded(message: impl Into<String>, code: &'static str) -> Error {
@@ -51,6 +54,7 @@ pub fn graphql_name(field: &Field) -> String {
         Field::FromDate => "fromDate".to_owned(),
         Field::ToDate => "toDate".to_owned(),
         Field::UserName => "userName".to_owned(),
+        Field::IdempotencyKey => "idempotencyKey".to_owned(),
         Field::Named(name) => name.clone(),
     }
 }
@@ -64,9 +68,12 @@ impl ErrorExtensions for DomainError {
             DomainError::Unauthenticated(_) => UNAUTHENTICATED,
             DomainError::NotFound(_) => NOT_FOUND,
             DomainError::Forbidden(_) => FORBIDDEN,
+            DomainError::KeyReused { .. } => IDEMPOTENCY_KEY_REUSED,
         };
         let field = match self {
-            DomainError::InvalidInput { field, .. } => Some(graphql_name(field)),
+            DomainError::InvalidInput { field, .. } | DomainError::KeyReused { field } => {
+                Some(graphql_name(field))
+            }
             _ => None,
         };
         Error::new(self.describe(graphql_name)).extend_with(move |_, extensions| {
@@ -159,6 +166,30 @@ mod tests {
         assert_eq!(
             extensions.get("field"),
             Some(&async_graphql::Value::from("toDate"))
+        );
+    }
+
+    #[test]
+    fn a_reused_idempotency_key_has_its_own_code_and_names_the_field() {
+        let error = DomainError::KeyReused {
+            field: Field::IdempotencyKey,
+        }
+        .extend();
+        assert!(
+            error
+                .message
+                .starts_with("idempotencyKey: this key was already used"),
+            "{}",
+            error.message
+        );
+        let extensions = error.extensions.unwrap();
+        assert_eq!(
+            extensions.get("code"),
+            Some(&async_graphql::Value::from(IDEMPOTENCY_KEY_REUSED))
+        );
+        assert_eq!(
+            extensions.get("field"),
+            Some(&async_graphql::Value::from("idempotencyKey"))
         );
     }
 

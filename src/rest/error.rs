@@ -62,6 +62,7 @@ impl From<DomainError> for ApiError {
             DomainError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             DomainError::NotFound(_) => StatusCode::NOT_FOUND,
             DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
+            DomainError::KeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         };
         // REST names fields as the domain does: the historical service's
         // snake case (`to_date`).
@@ -126,6 +127,21 @@ mod tests {
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
         assert_eq!(error.message, "to_date: must be later than from_date");
         assert!(error.cause.is_none());
+    }
+
+    #[test]
+    fn a_reused_idempotency_key_is_a_422_naming_the_header() {
+        let error = ApiError::from(DomainError::KeyReused {
+            field: Field::IdempotencyKey,
+        });
+        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            error
+                .message
+                .starts_with("Idempotency-Key: this key was already used"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

@@ -1,17 +1,18 @@
 //! Extractors whose refusals speak the API's own error format: the JSON body
 //! (read whatever its content type, as the historical service did, so
 //! `curl -d` works without `-H 'Content-Type: application/json'`), the query
-//! string, and the author from the `Authorization` header.
+//! string, the author from the `Authorization` header, and the
+//! `Idempotency-Key` header.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderName, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::domain::UserName;
+use crate::domain::{DomainError, Field, Reason, UserName};
 use crate::guard::Guards;
 
 /// A JSON request body.
@@ -88,5 +89,41 @@ where
             .auth
             .identify_header(parts.headers.get(header::AUTHORIZATION))?;
         Ok(Author(identity.poster()?))
+    }
+}
+
+/// The header that names a post for safe retries.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// The header that marks an answer replayed from an earlier post with the
+/// same `Idempotency-Key`.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The `Idempotency-Key` header as sent, if any; validated with the body
+/// whose hash goes with it (see `domain::idempotency`). Bytes that are not
+/// ASCII are kept (lossily) so that the key's own rule refuses them. Sent
+/// twice, it is a 400: which one the client meant is unknown.
+pub struct IdempotencyHeader(pub Option<String>);
+
+impl<S> FromRequestParts<S> for IdempotencyHeader
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let mut values = parts.headers.get_all(IDEMPOTENCY_KEY).iter();
+        let Some(value) = values.next() else {
+            return Ok(IdempotencyHeader(None));
+        };
+        if values.next().is_some() {
+            return Err(DomainError::InvalidInput {
+                field: Field::IdempotencyKey,
+                reason: Reason::Rule("must be given once".to_owned()),
+            }
+            .into());
+        }
+        Ok(IdempotencyHeader(Some(
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        )))
     }
 }

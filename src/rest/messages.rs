@@ -2,21 +2,21 @@
 //! `GET /message/{id}`.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
-use super::extract::{Author, JsonBody, QueryParams};
+use super::extract::{Author, IdempotencyHeader, JsonBody, QueryParams, IDEMPOTENT_REPLAYED};
 use super::json::{Data, Listing, MessageJson, MessagePage, OneMessage, Posted};
 use super::openapi::{
-    BadRequest, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
+    BadRequest, KeyReused, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
 };
 use super::params::{given, FilterParams};
 use super::MaxTextChars;
 use crate::domain::listing::PageRequest;
-use crate::domain::{parse_limit, Cursor, MessageId, NewMessage, DEFAULT_LIMIT};
+use crate::domain::{parse_limit, Cursor, Idempotency, MessageId, NewMessage, DEFAULT_LIMIT};
 use crate::live::Live;
 use crate::store::Store;
 
@@ -36,18 +36,41 @@ pub struct PostBody {
 }
 
 /// Posts a message as the user of the bearer token.
+///
+/// With an `Idempotency-Key`, the post is written at most once per key of
+/// its user: a retry with the same key and body (within the retention, 24 h
+/// by default) is answered as the first post was, 201 with the same id and
+/// `Idempotent-Replayed: true`, and writes nothing; the same key with
+/// another body is a 422.
 #[utoipa::path(
     post,
     path = "/message",
     tag = "messages",
     operation_id = "postMessage",
     request_body(content = PostBody, content_type = "application/json"),
+    params(
+        (
+            "Idempotency-Key" = Option<String>,
+            Header,
+            description = "A key of the client's choosing (1 to 255 visible ASCII characters) \
+                           that makes a retry of this post safe: the same key and body from \
+                           the same user get the first answer back; nothing is written twice."
+        )
+    ),
     security(("bearer" = [])),
     responses(
         (
             status = 201,
-            description = "Stored; the new message's id",
+            description = "Stored (or, for a retry with an `Idempotency-Key`, stored before); \
+                           the message's id",
             body = Data<Posted>,
+            headers(
+                (
+                    "Idempotent-Replayed" = String,
+                    description = "`true` when the answer is a replay of the first post with \
+                                   this `Idempotency-Key` (nothing was written now)"
+                )
+            ),
             links(
                 (
                     "GetMessage" = (
@@ -68,6 +91,7 @@ pub struct PostBody {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 413, response = PayloadTooLarge),
+        (status = 422, response = KeyReused),
         (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
@@ -77,12 +101,22 @@ pub async fn post(
     State(store): State<Store>,
     State(MaxTextChars(max_text_chars)): State<MaxTextChars>,
     Author(author): Author,
+    IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<PostBody>,
-) -> Result<(StatusCode, Json<Data<Posted>>), ApiError> {
-    let post = NewMessage::parse(author, &body.text, &body.hashtags, max_text_chars)?;
-    let message = store.post(post).await?;
+) -> Result<(StatusCode, HeaderMap, Json<Data<Posted>>), ApiError> {
+    let idempotency = key
+        .map(|key| Idempotency::parse(&key, &body.text, &body.hashtags))
+        .transpose()?;
+    let post = NewMessage::parse(author, &body.text, &body.hashtags, max_text_chars)?
+        .with_idempotency(idempotency);
+    let (message, replayed) = store.post_once(post).await?.into_message()?;
+    let mut headers = HeaderMap::new();
+    if replayed {
+        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
     Ok((
         StatusCode::CREATED,
+        headers,
         Json(Data {
             data: Posted {
                 id: message.id.to_string(),

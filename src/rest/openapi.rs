@@ -4,7 +4,7 @@
 //! introspection) and is not in it.
 //!
 //! The refusals every route shares (`{"error": "..."}` with 400, 401, 404,
-//! 413, 429 and 503) are named responses, so each operation lists the ones
+//! 413, 422, 429 and 503) are named responses, so each operation lists the ones
 //! it can give and their headers are written once.
 
 use std::sync::OnceLock;
@@ -72,6 +72,7 @@ use super::MaxTextChars;
             Unauthorized,
             NotFound,
             PayloadTooLarge,
+            KeyReused,
             TooManyRequests,
             Unavailable
         )
@@ -306,6 +307,12 @@ error_responses! {
     NotFound => error_response("No such message", &[]);
     /// 413.
     PayloadTooLarge => error_response("The request body is over 64 KiB", &[]);
+    /// 422.
+    KeyReused => error_response(
+        "The `Idempotency-Key` was already used by this user for a post with another body \
+         (text or hashtags). Nothing was written; a new message needs a new key.",
+        &[],
+    );
     /// 429.
     TooManyRequests => error_response(
         "Rate limited: a budget of this user or client address is spent, or the address holds \

@@ -153,6 +153,8 @@ impl Application {
         let (tls, certificate) = tls.unzip();
         options.post_timeout = Duration::from_millis(settings.writer.post_timeout_ms);
         options.write_connections = settings.writer.connections;
+        options.idempotency_retention =
+            Duration::from_secs(settings.writer.idempotency_retention_hours * 3600);
         let url = &settings.database.url;
         let live = Live::new(settings.live);
         options.on_commit = Some(live.commit_hook());

@@ -270,6 +270,12 @@ async fn rejected(writer: &Writer, batch: Vec<Taken>, error: &DbErr, maybe_writt
         for single in batch {
             Box::pin(write_and_answer(writer, vec![single], maybe_written)).await;
         }
+    } else if is_unique_violation(error) && batch.iter().all(|t| t.post.idempotency.is_some()) {
+        // Not stored (settled before), so what is taken is its key: another
+        // post with it won. Not a failure: the caller answers from the key.
+        for taken in batch {
+            taken.slot.answer(Err(StoreError::KeyTaken));
+        }
     } else {
         fail(writer, batch, &error.to_string());
     }

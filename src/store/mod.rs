@@ -6,6 +6,7 @@ mod commit;
 mod connect;
 pub mod entity;
 mod failure;
+mod idempotency;
 mod marks_table;
 mod names;
 mod own_mark;
@@ -28,7 +29,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 use crate::domain::listing::{MessageFilter, PageRequest};
 use crate::domain::trend::{HashtagCount, TrendBucket, TrendQuery, TrendingQuery};
-use crate::domain::{Message, MessageId, NewMessage, User};
+use crate::domain::{DomainError, Field, Message, MessageId, NewMessage, User};
+pub use idempotency::MIN_RETENTION as MIN_IDEMPOTENCY_RETENTION;
 pub use marks_table::MarkRow;
 pub use own_mark::{MarkNotice, OwnMark, MARKS_CHANNEL};
 pub use stats::StoreStats;
@@ -43,6 +45,11 @@ pub enum StoreError {
     /// (shared, since one failed batch answers several posts).
     #[error("database error: {0}")]
     Database(#[source] Arc<DbErr>),
+    /// The post's idempotency key was already taken by another post (in
+    /// the database, or earlier in the same batch): nothing was written.
+    /// [`Store::post_once`] answers it from the key's record.
+    #[error("the post's idempotency key is already taken; the post was not written")]
+    KeyTaken,
     /// The writer's account of a post it could not answer with a message:
     /// not written, or written with an outcome it cannot tell.
     #[error("{0}")]
@@ -82,6 +89,32 @@ pub type MarksHook = Arc<dyn Fn(Vec<MarkRow>) + Send + Sync>;
 /// other Dunder processes (LISTEN/NOTIFY).
 pub const NOTIFY_CHANNEL: &str = "dunder_messages";
 
+/// How [`Store::post_once`] answered a post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Posted {
+    /// Written now.
+    Stored(Message),
+    /// Its author's idempotency key was already taken by a post with the
+    /// same body: that post's message. Nothing was written.
+    Replayed(Message),
+    /// Its author's idempotency key was already taken by a post with
+    /// another body. Nothing was written.
+    KeyReused,
+}
+
+impl Posted {
+    /// The message and whether it is a replay, or the client's mistake.
+    pub fn into_message(self) -> Result<(Message, bool), DomainError> {
+        match self {
+            Posted::Stored(message) => Ok((message, false)),
+            Posted::Replayed(message) => Ok((message, true)),
+            Posted::KeyReused => Err(DomainError::KeyReused {
+                field: Field::IdempotencyKey,
+            }),
+        }
+    }
+}
+
 /// How to open a store.
 #[derive(Clone)]
 pub struct StoreOptions {
@@ -104,6 +137,9 @@ pub struct StoreOptions {
     pub post_timeout: Duration,
     /// Connections in the writer's own pool, which reads cannot take.
     pub write_connections: u32,
+    /// How long an idempotency key's record is kept (at least
+    /// [`MIN_IDEMPOTENCY_RETENTION`]), counted on `clock`.
+    pub idempotency_retention: Duration,
 }
 
 impl Default for StoreOptions {
@@ -118,6 +154,7 @@ impl Default for StoreOptions {
             on_marks: None,
             post_timeout: Duration::from_millis(writer.post_timeout_ms),
             write_connections: writer.connections,
+            idempotency_retention: Duration::from_secs(writer.idempotency_retention_hours * 3600),
         }
     }
 }
@@ -150,6 +187,9 @@ struct Shared {
     /// The writer's ids and this process's mark.
     own_mark: Arc<OwnMark>,
     on_marks: Option<MarksHook>,
+    idempotency_retention: Duration,
+    /// Deletes expired idempotency records while the store lives.
+    _cleanup: idempotency::Cleanup,
 }
 
 impl Store {
@@ -192,6 +232,9 @@ impl Store {
             notify: notify.clone(),
             post_timeout: options.post_timeout,
         });
+        let idempotency_retention = options.idempotency_retention.max(MIN_IDEMPOTENCY_RETENTION);
+        let cleanup =
+            idempotency::spawn_cleanup(db.clone(), options.clock.clone(), idempotency_retention);
         Ok(Store {
             db,
             writer,
@@ -203,6 +246,8 @@ impl Store {
                 names,
                 own_mark,
                 on_marks: options.on_marks,
+                idempotency_retention,
+                _cleanup: cleanup,
             }),
         })
     }
@@ -214,9 +259,55 @@ impl Store {
     /// within the post timeout (busy, or the database out of reach): then
     /// nothing was written. A post the writer took waits for its batch's
     /// outcome; it is never answered "not written" when it was stored.
+    /// A post with an idempotency key whose key is taken is answered
+    /// [`StoreError::KeyTaken`]: [`Store::post_once`] answers it instead.
     #[tracing::instrument(skip_all, fields(user = %post.author))]
     pub async fn post(&self, post: NewMessage) -> Result<Message, StoreError> {
         self.writer.post(post).await
+    }
+
+    /// Writes a post at most once per idempotency key of its author: a post
+    /// without a key is written as [`Store::post`] does; one whose key is
+    /// already taken is answered from the key's record and not written
+    /// ([`Posted::Replayed`] for the same body, [`Posted::KeyReused`] for
+    /// another). The record is looked up before the post is queued (a
+    /// retry costs one read), and again when the writer finds the key taken
+    /// (a concurrent post with it won) or cannot tell whether the post was
+    /// stored (the record says, as it is written in the post's
+    /// transaction).
+    #[tracing::instrument(skip_all, fields(user = %post.author))]
+    pub async fn post_once(&self, post: NewMessage) -> Result<Posted, StoreError> {
+        let Some(idempotency) = post.idempotency.clone() else {
+            return self.post(post).await.map(Posted::Stored);
+        };
+        let author = post.author.clone();
+        if let Some(answer) = idempotency::replay(&self.db, &author, &idempotency).await? {
+            return Ok(answer);
+        }
+        match self.post(post).await {
+            Ok(message) => Ok(Posted::Stored(message)),
+            // Refused before anything was written: the client tries again.
+            Err(error @ StoreError::Unavailable { .. }) => Err(error),
+            Err(error) => match idempotency::replay(&self.db, &author, &idempotency).await {
+                Ok(Some(answer)) => Ok(answer),
+                Ok(None) => Err(error),
+                Err(lookup) => {
+                    tracing::warn!(error = %lookup, "cannot read the idempotency record back");
+                    Err(error)
+                }
+            },
+        }
+    }
+
+    /// Deletes the idempotency records older than the retention (counted
+    /// back from [`Store::now`]); returns how many. The store does it by
+    /// itself every few minutes.
+    pub async fn delete_expired_idempotency_keys(&self) -> Result<u64, StoreError> {
+        let Some(before) = idempotency::cutoff(&self.clock, self.shared.idempotency_retention)
+        else {
+            return Ok(0);
+        };
+        Ok(idempotency::delete_expired(&self.db, before).await?)
     }
 
     /// Whether posts can be written now, for `/readyz`: false while the

@@ -75,6 +75,12 @@ pub(crate) async fn write_batch(
     if !tags.is_empty() {
         hashtags.extend(ensure_hashtags(&txn, &tags).await?);
     }
+    // The keys first: a taken key stops the batch before its messages.
+    if let Some(insert) =
+        super::idempotency::keys_insert(txn.get_database_backend(), posts, &user_ids)
+    {
+        txn.execute(insert).await?;
+    }
     insert_messages(&txn, posts, &user_ids).await?;
     insert_links(&txn, posts, &user_ids, &hashtags).await?;
     bump_counters(&txn, posts, &hashtags).await?;

@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 
 use dunder::store::entity::{
-    hashtag, live_mark, message, message_hashtag, trend_count, user, Index,
+    hashtag, idempotency_key, live_mark, message, message_hashtag, trend_count, user, Index,
 };
 use migration::run_pending;
 use sea_orm::sea_query::{ColumnType, StringLen, TableRef};
@@ -86,6 +86,7 @@ fn declared(backend: DbBackend) -> Vec<(String, TableShape)> {
         declared_table(message_hashtag::Entity, backend, message_hashtag::INDEXES),
         declared_table(trend_count::Entity, backend, trend_count::INDEXES),
         declared_table(live_mark::Entity, backend, live_mark::INDEXES),
+        declared_table(idempotency_key::Entity, backend, idempotency_key::INDEXES),
     ]
 }
 
@@ -528,6 +529,7 @@ async fn entities_create_the_same_schema(backend: Backend) {
         schema.create_table_from_entity(message_hashtag::Entity),
         schema.create_table_from_entity(trend_count::Entity),
         schema.create_table_from_entity(live_mark::Entity),
+        schema.create_table_from_entity(idempotency_key::Entity),
     ];
     for table in &tables {
         db.execute(backend.build(table))
@@ -540,6 +542,7 @@ async fn entities_create_the_same_schema(backend: Backend) {
     create_indexes(&db, message_hashtag::INDEXES).await;
     create_indexes(&db, trend_count::INDEXES).await;
     create_indexes(&db, live_mark::INDEXES).await;
+    create_indexes(&db, idempotency_key::INDEXES).await;
     assert_agrees_with_entities(&db).await;
 }
 

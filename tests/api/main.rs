@@ -17,6 +17,7 @@ mod graphql_limits;
 mod graphql_relay;
 mod health;
 mod hostile;
+mod idempotency;
 mod listing;
 mod live;
 mod logging;

@@ -47,6 +47,7 @@ async fn migrations_apply_once_and_rerun_harmlessly(backend: Backend) {
         table_names(&db).await,
         [
             "hashtags",
+            "idempotency_keys",
             "live_marks",
             "message_hashtags",
             "messages",

@@ -145,6 +145,19 @@ fn well_formed(document: &Value) {
         document["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // POST /message documents its idempotency key and the 422.
+    let post = &document["paths"]["/message"]["post"];
+    assert!(
+        parameters(document, post)
+            .iter()
+            .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"),
+        "the Idempotency-Key header"
+    );
+    assert!(post["responses"]["422"].is_object(), "the 422");
+    assert!(
+        post["responses"]["201"]["headers"]["Idempotent-Replayed"].is_object(),
+        "the replay header"
+    );
     // The document follows the server's settings.
     assert_eq!(
         document["components"]["schemas"]["PostBody"]["properties"]["text"]["maxLength"],
@@ -285,7 +298,6 @@ async fn answers_conform(app: &TestApp, document: &Value) {
         assert_eq!(status, expected, "{body}");
         check("post", "/message", status, content_type, &body);
     }
-
     let gets = [
         ("/message", "/message".to_owned(), StatusCode::OK),
         (
@@ -353,6 +365,26 @@ async fn answers_conform(app: &TestApp, document: &Value) {
         .get("/trend?from_date=2019-09-23&to_date=2019-09-24&aggregation=1h")
         .await;
     assert_eq!(trend["data"]["trends"][0]["count"], 2, "{trend}");
+
+    // With an `Idempotency-Key`: the first post, its replay, and the key
+    // reused for another body.
+    let keyed = |text: &str| {
+        app.client
+            .post(app.url("/message"))
+            .bearer_auth(token("alice"))
+            .header("Idempotency-Key", "openapi-1")
+            .body(json!({"text": text}).to_string())
+            .send()
+    };
+    for (text, expected) in [
+        ("keyed", StatusCode::CREATED),
+        ("keyed", StatusCode::CREATED),
+        ("another", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (status, content_type, body) = text_of(keyed(text).await.unwrap()).await;
+        assert_eq!(status, expected, "{body}");
+        check("post", "/message", status, content_type, &body);
+    }
 
     // The stream: only its headers, it answers forever.
     let response = app

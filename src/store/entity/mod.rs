@@ -23,6 +23,7 @@
 //! by name with `Func::cust`, each with a comment saying why.
 
 pub mod hashtag;
+pub mod idempotency_key;
 pub mod live_mark;
 pub mod message;
 pub mod message_hashtag;
