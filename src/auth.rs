@@ -583,6 +583,43 @@ mod tests {
     }
 
     #[test]
+    fn rs256_tokens_verify_with_the_public_key() {
+        // A 2048-bit key made for these tests only (openssl genpkey).
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let settings = AuthSettings {
+            mode: AuthMode::Jwt,
+            jwt_algorithm: JwtAlgorithm::Rs256,
+            jwt_key_file: Some(fixtures.join("rs256-test.pub")),
+            jwt_signing_key_file: Some(fixtures.join("rs256-test.key")),
+            jwt_audience: None,
+            jwt_issuer: None,
+        };
+        let authenticator = Authenticator::from_settings(&settings).unwrap();
+        let token = issue(&settings, &alice(), Duration::from_secs(60), Scope::Read).unwrap();
+        let identity = authenticator.identify(Some(&bearer(&token))).unwrap();
+        assert_eq!(
+            identity,
+            Identity {
+                user: alice(),
+                scope: Scope::Read
+            }
+        );
+        // An HS256 token keyed with the public key's PEM is refused.
+        let public = std::fs::read_to_string(fixtures.join("rs256-test.pub")).unwrap();
+        let forged = signed(
+            serde_json::json!({"sub": "alice", "exp": in_an_hour(), "scope": "write"}),
+            &public,
+            Algorithm::HS256,
+        );
+        assert!(refused(&authenticator, &forged).contains("not signed with RS256"));
+        // Issuing without the private key says which setting is missing.
+        let mut unsigned = settings.clone();
+        unsigned.jwt_signing_key_file = None;
+        let error = issue(&unsigned, &alice(), Duration::from_secs(60), Scope::Read).unwrap_err();
+        assert!(error.contains("auth.jwt_signing_key_file"), "{error}");
+    }
+
+    #[test]
     fn eddsa_tokens_verify_with_the_public_key() {
         let dir = tempfile::tempdir().unwrap();
         let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
