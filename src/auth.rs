@@ -28,6 +28,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AuthMode, AuthSettings, JwtAlgorithm};
+use crate::domain::user::bearer_token;
 use crate::domain::{DomainError, UserName};
 
 /// The shortest HS256 secret accepted: as many bytes as the hash's output,
@@ -79,6 +80,11 @@ impl Identity {
         }
     }
 }
+
+/// A request's bearer token as read by the first layer that needed it (the
+/// REST rate limit), so that later ones need not verify it again.
+#[derive(Clone, Debug)]
+pub struct Identified(pub Result<Identity, DomainError>);
 
 /// The claims Dunder reads from (and writes into) a signed token. `exp`,
 /// `aud` and `iss` are checked by the library against the [`Validation`],
@@ -227,7 +233,7 @@ impl Authenticator {
         let looks_signed = token.bytes().filter(|&b| b == b'.').count() == 2;
         match (self.mode, &self.verifier) {
             (AuthMode::Legacy, _) | (AuthMode::Both, _) if !looks_signed => Ok(Identity {
-                user: UserName::from_bearer_token(value)?,
+                user: UserName::from_historical_token(token)?,
                 scope: Scope::Write,
             }),
             (AuthMode::Legacy, _) => Err(DomainError::unauthenticated(
@@ -252,21 +258,6 @@ pub fn network_warning(mode: AuthMode, address: std::net::IpAddr) -> Option<Stri
              auth.mode jwt on a network"
         )
     })
-}
-
-/// The token of a `Bearer <token>` value; the scheme in any case.
-fn bearer_token(value: &str) -> Result<&str, DomainError> {
-    let malformed =
-        || DomainError::unauthenticated("Authorization header must be 'Bearer <token>'");
-    let (scheme, token) = value
-        .trim()
-        .split_once(char::is_whitespace)
-        .ok_or_else(malformed)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(malformed());
-    }
-    Ok(token)
 }
 
 fn verify(

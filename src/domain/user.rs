@@ -79,16 +79,12 @@ impl UserName {
     /// the token is the standard base64 of the UTF-8 user name. The scheme is
     /// matched case-insensitively and surrounding whitespace is ignored.
     pub fn from_bearer_token(header_value: &str) -> Result<UserName, DomainError> {
-        let malformed =
-            || DomainError::unauthenticated("Authorization header must be 'Bearer <token>'");
-        let (scheme, token) = header_value
-            .trim()
-            .split_once(char::is_whitespace)
-            .ok_or_else(malformed)?;
-        let token = token.trim();
-        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-            return Err(malformed());
-        }
+        UserName::from_historical_token(bearer_token(header_value)?)
+    }
+
+    /// The user named by a historical token (the token alone, without the
+    /// `Bearer` scheme): the standard base64 of the UTF-8 user name.
+    pub fn from_historical_token(token: &str) -> Result<UserName, DomainError> {
         let bytes = TOKEN_ENGINE
             .decode(token)
             .map_err(|_| DomainError::unauthenticated("bearer token is not valid base64"))?;
@@ -103,6 +99,23 @@ impl UserName {
             other => other,
         })
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value, whatever
+/// kind of token it is. The scheme is matched case-insensitively and
+/// surrounding whitespace is ignored.
+pub fn bearer_token(header_value: &str) -> Result<&str, DomainError> {
+    let malformed =
+        || DomainError::unauthenticated("Authorization header must be 'Bearer <token>'");
+    let (scheme, token) = header_value
+        .trim()
+        .split_once(char::is_whitespace)
+        .ok_or_else(malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(malformed());
+    }
+    Ok(token)
 }
 
 /// Same as [`UserName::from_bearer_token`], for callers that prefer a

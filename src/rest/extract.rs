@@ -12,6 +12,7 @@ use axum::http::{header, HeaderName, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::auth::Identified;
 use crate::domain::{DomainError, Field, Reason, UserName};
 use crate::guard::Guards;
 
@@ -84,10 +85,13 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let guards = Guards::from_ref(state);
-        let identity = guards
-            .auth
-            .identify_header(parts.headers.get(header::AUTHORIZATION))?;
+        // The rate limit layer has read the token already on REST routes.
+        let identity = match parts.extensions.get::<Identified>() {
+            Some(Identified(identified)) => identified.clone(),
+            None => Guards::from_ref(state)
+                .auth
+                .identify_header(parts.headers.get(header::AUTHORIZATION)),
+        }?;
         Ok(Author(identity.poster()?))
     }
 }

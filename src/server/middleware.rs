@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::auth::Identified;
 use crate::guard::{client_address, Access, Guards};
 use crate::rest::ApiError;
 
@@ -77,18 +78,22 @@ fn rest_access(method: &Method, path: &str) -> Option<Access> {
 /// `RateLimit` headers when spent.
 pub async fn rest_rate_limit(
     State(guards): State<Guards>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let Some(access) = rest_access(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
-    let user = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| guards.auth.identify(Some(value)).ok())
-        .map(|identity| identity.user);
+    // Read once here; the route's own extractor takes it from the
+    // extensions rather than verify a signed token a second time.
+    let identified = guards
+        .auth
+        .identify_header(request.headers().get(header::AUTHORIZATION));
+    let user = identified
+        .as_ref()
+        .ok()
+        .map(|identity| identity.user.clone());
+    request.extensions_mut().insert(Identified(identified));
     let address = client_address(request.extensions());
     if let Err(refused) = guards
         .rate
