@@ -36,6 +36,17 @@ pub enum Backend {
     PostgresSerializable,
 }
 
+impl Backend {
+    /// The relay that carries posts between servers on this backend:
+    /// LISTEN/NOTIFY where there is one, the tail relay on SQLite.
+    pub fn relay(self) -> dunder::config::RelayMode {
+        match self {
+            Backend::Sqlite => dunder::config::RelayMode::Tail,
+            _ => dunder::config::RelayMode::Notify,
+        }
+    }
+}
+
 /// Generates one `#[tokio::test]` per backend for each named `async fn(Backend)`.
 #[macro_export]
 macro_rules! on_every_backend {

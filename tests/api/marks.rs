@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use dunder::config::RelayMode;
 use dunder::domain::MessageId;
 use dunder::store::{MarkNotice, MARKS_CHANNEL};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -20,14 +19,6 @@ use crate::helpers::{
 };
 use crate::on_every_backend;
 
-/// The relay each backend runs: LISTEN/NOTIFY where there is one.
-fn relay_for(backend: Backend) -> RelayMode {
-    match backend {
-        Backend::Sqlite => RelayMode::Tail,
-        _ => RelayMode::Notify,
-    }
-}
-
 /// A server on `database` with the backend's relay and `timeout` as its
 /// mark timeout.
 async fn server(
@@ -36,7 +27,7 @@ async fn server(
     clock: TestClock,
     timeout: Duration,
 ) -> TestApp {
-    let relay = relay_for(backend);
+    let relay = backend.relay();
     TestApp::spawn_on(database.clone(), clock, move |flags| {
         flags.live_relay = Some(relay);
         flags.live_tail_interval_ms = Some(50);

@@ -18,14 +18,6 @@ use serde_json::{json, Value};
 use crate::helpers::{Backend, SseClient, TestApp, TestClock, TestDatabase};
 use crate::on_every_backend;
 
-/// The relay that carries posts between servers on `backend`.
-fn relay_for(backend: Backend) -> RelayMode {
-    match backend {
-        Backend::Sqlite => RelayMode::Tail,
-        _ => RelayMode::Notify,
-    }
-}
-
 /// A server on `database` with `relay`, the tail relay polling every
 /// `tail_ms`, and the cache on or off.
 async fn server(
@@ -99,7 +91,7 @@ async fn a_poster_sees_its_own_post_next(backend: Backend) {
     let database = Arc::new(TestDatabase::create(backend).await);
     // A long tail interval: the relay, healthy after its first poll, stays
     // so for the whole test without polling again.
-    let app = server(&database, relay_for(backend), 60_000, true).await;
+    let app = server(&database, backend.relay(), 60_000, true).await;
     wait_healthy(&app).await;
     app.post_ok("alice", "first #rust", &[]).await;
     for query in FIRST_PAGES {
@@ -125,7 +117,7 @@ async fn a_poster_sees_its_own_post_next(backend: Backend) {
 /// this server's cached first pages hold it.
 async fn a_cached_page_is_never_behind_the_live_feed(backend: Backend) {
     let database = Arc::new(TestDatabase::create(backend).await);
-    let relay = relay_for(backend);
+    let relay = backend.relay();
     let reader = server(&database, relay, 200, true).await;
     let poster = server(&database, relay, 200, true).await;
     wait_healthy(&reader).await;
@@ -234,7 +226,7 @@ async fn with_the_listen_connection_down_the_cache_is_bypassed_on_postgres() {
 /// its own writer made them, and as the relay read them.
 async fn answers_match_the_store(backend: Backend) {
     let database = Arc::new(TestDatabase::create(backend).await);
-    let relay = relay_for(backend);
+    let relay = backend.relay();
     let cached = server(&database, relay, 50, true).await;
     let plain = server(&database, relay, 50, false).await;
     wait_healthy(&cached).await;
@@ -332,7 +324,7 @@ async fn answers_match_the_store(backend: Backend) {
 /// the user's own lookup is left.
 async fn a_warm_first_page_costs_no_statement(backend: Backend) {
     let database = Arc::new(TestDatabase::create(backend).await);
-    let relay = relay_for(backend);
+    let relay = backend.relay();
     // Long tail interval: no poll runs while statements are counted.
     let cached = server(&database, relay, 60_000, true).await;
     // No relay: it would read the other server's posts while this counts.

@@ -33,14 +33,8 @@ async fn serves_https_with_the_configured_certificate_on_sqlite() {
         flags.tls_key = Some(key.clone());
     })
     .await;
-    let port = app.address.rsplit(':').next().unwrap().to_owned();
-    let client = reqwest::Client::builder()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
-        )
-        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
-        .build()
-        .unwrap();
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let client = trusting(certified.cert.pem().as_bytes(), port);
     let response = client
         .get(format!("https://localhost:{port}/healthz"))
         .send()
