@@ -14,7 +14,11 @@
 //!   as configured by default), if `DUNDER_TEST_POSTGRES_URL` (default
 //!   `postgres://postgres@127.0.0.1:5432/test`) can be reached.
 //!
-//! Run: `cargo bench --bench live_fanout`. Both processes share the
+//! Run: `cargo bench --bench live_fanout`. To run part of it (when
+//! profiling, say): `DUNDER_BENCH_PARTS` is a comma-separated choice of
+//! `idle`, `sqlite` and `postgres` (all three by default), and
+//! `DUNDER_BENCH_SUBSCRIBERS` the subscriber counts of the SQLite runs
+//! (`0,100,1000,10000` by default; 0, the baseline, is always run first). Both processes share the
 //! machine's cores, so the figures include the clients' own work (kept
 //! small: a client finds the message's text in the frame without parsing
 //! it). Figures are printed, not asserted.
@@ -407,10 +411,32 @@ fn print_row(label: &str, figures: &Figures, post_baseline: Duration) {
     );
 }
 
+/// The subscriber counts of the SQLite runs: `DUNDER_BENCH_SUBSCRIBERS`
+/// or [`SIZES`], always with the baseline (0) first.
+fn sizes() -> Vec<usize> {
+    let mut sizes: Vec<usize> = match std::env::var("DUNDER_BENCH_SUBSCRIBERS") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| n.trim().parse().expect("DUNDER_BENCH_SUBSCRIBERS: counts"))
+            .collect(),
+        Err(_) => SIZES.to_vec(),
+    };
+    sizes.retain(|&n| n > 0);
+    sizes.insert(0, 0);
+    sizes
+}
+
+/// Whether the part `name` of the benchmark runs (`DUNDER_BENCH_PARTS`).
+fn part(name: &str) -> bool {
+    std::env::var("DUNDER_BENCH_PARTS")
+        .map(|parts| parts.split(',').any(|p| p.trim() == name))
+        .unwrap_or(true)
+}
+
 async fn on_sqlite() {
     let server = start_server(None).await;
     let mut baseline = None;
-    for count in SIZES {
+    for count in sizes() {
         let figures = run(&server, count).await;
         let base = *baseline.get_or_insert(figures.post_p99);
         print_row(&count.to_string(), &figures, base);
@@ -445,13 +471,19 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        println!("Resident size of the server with idle subscribers (SQLite):\n");
-        idle_memory().await;
+        if part("idle") {
+            println!("Resident size of the server with idle subscribers (SQLite):\n");
+            idle_memory().await;
+        }
         println!(
             "\n{PACED_POSTS} paced posts (10/s) for latency, then a burst of {BURST_POSTS} for throughput (SQLite; \"pg\": PostgreSQL):\n"
         );
         print_header();
-        on_sqlite().await;
-        on_postgres().await;
+        if part("sqlite") {
+            on_sqlite().await;
+        }
+        if part("postgres") {
+            on_postgres().await;
+        }
     });
 }
