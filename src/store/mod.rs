@@ -17,6 +17,7 @@ mod retry;
 mod stats;
 mod transfer;
 mod transfer_import;
+mod transfer_users;
 mod trend;
 mod trend_rollup;
 mod users;

@@ -47,22 +47,26 @@ pub async fn delete_archived(
             .map_err(|error| anyhow::anyhow!("{} line {}: {error}", path.display(), index + 1))?;
         ids.push(id);
         if ids.len() == DELETE_BATCH {
-            deleted += delete(db, &mut ids, progress).await?;
+            deleted += delete(db, path, &mut ids, progress).await?;
         }
     }
-    deleted += delete(db, &mut ids, progress).await?;
+    deleted += delete(db, path, &mut ids, progress).await?;
     Ok(deleted)
 }
 
 async fn delete(
     db: &TransferDb,
+    path: &Path,
     ids: &mut Vec<MessageId>,
     progress: &Progress,
 ) -> anyhow::Result<u64> {
-    let deleted = db
-        .delete(ids)
-        .await
-        .context("cannot delete archived messages (those deleted so far are in the archive)")?;
+    let deleted = db.delete(ids).await.with_context(|| {
+        format!(
+            "cannot delete the archived messages; keep {}: it holds every message deleted so far \
+             (archive the rest to another file)",
+            path.display()
+        )
+    })?;
     progress.add(ids.len() as u64);
     ids.clear();
     Ok(deleted)

@@ -16,7 +16,7 @@ use crate::store::TransferDb;
 pub const PAGE: u64 = 500;
 
 /// Writes every message of `filter` to `out`, oldest first; returns how
-/// many, and the ids of the first and last (for the archive's delete).
+/// many.
 pub async fn write_lines(
     db: &TransferDb,
     filter: &MessageFilter,

@@ -12,7 +12,7 @@ mod output;
 pub mod progress;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 
@@ -178,7 +178,7 @@ async fn import(
 async fn archive(
     settings: &Settings,
     filter: &MessageFilter,
-    to: &PathBuf,
+    to: &Path,
     force: bool,
 ) -> anyhow::Result<()> {
     let mut output = output::Output::create(to, force)?;

@@ -56,7 +56,7 @@ async fn archive_deletes_what_it_wrote_and_keeps_trends(backend: Backend) {
         stderr.contains(&format!("archived 8 messages to {file_arg} (8 deleted)")),
         "{stderr}"
     );
-    let fresh = TestApp::spawn_on(database, TestClock::at(at(300)), |_| {}).await;
+    let fresh = TestApp::spawn_on(database.clone(), TestClock::at(at(300)), |_| {}).await;
     let left = ids(&fresh.walk("", 100).await);
     assert_eq!(left.len(), posted + 1 - 8);
     assert!(left.iter().all(|id| !archived.contains(id)));
@@ -74,6 +74,29 @@ async fn archive_deletes_what_it_wrote_and_keeps_trends(backend: Backend) {
         .await
         .expect("a retry");
     assert_eq!(retry.status(), StatusCode::CREATED);
+
+    // Put back where it came from, already counted: the messages return
+    // and the trends do not move.
+    let counted_before = view(&fresh).await["trends"].clone();
+    let (_, stderr) = dunder_ok(&url, &["import", "--counted", &file_arg], None).await;
+    assert!(stderr.contains("imported 8 messages from"), "{stderr}");
+    let restored = TestApp::spawn_on(database.clone(), TestClock::at(at(300)), |_| {}).await;
+    assert_eq!(ids(&restored.walk("", 100).await).len(), posted + 2);
+    assert_eq!(view(&restored).await["trends"], counted_before);
+    let (_, stderr) = dunder_ok(
+        &url,
+        &[
+            "archive",
+            "--before",
+            "2019-09-23T11:00:00Z",
+            "--to",
+            &file_arg,
+            "--force",
+        ],
+        None,
+    )
+    .await;
+    assert!(stderr.contains("(8 deleted)"), "{stderr}");
 
     // The file is not replaced unasked, and nothing is deleted then.
     let before = std::fs::read_to_string(&file).expect("the archive");

@@ -57,6 +57,23 @@ async fn round_trip(from: Backend, to: Backend) {
     oldest_first.reverse();
     let listed: Vec<String> = crate::helpers::ids(&copy.walk("", 100).await);
     assert_eq!(listed, oldest_first);
+
+    // The users kept their ids; a new one gets an id of its own, past them.
+    let id = copy.post_ok("newcomer", "first post here", &[]).await;
+    let (_, body) = copy.get(&format!("/message/{id}")).await;
+    let newcomer = body["data"]["message"]["user"]["id"]
+        .as_i64()
+        .expect("a user id");
+    let mut kept: Vec<i64> = copy
+        .walk("", 100)
+        .await
+        .iter()
+        .map(|m| m["user"]["id"].as_i64().expect("a user id"))
+        .collect();
+    kept.sort_unstable();
+    kept.dedup();
+    assert_eq!(kept.len(), 4, "{kept:?}");
+    assert_eq!(kept.last(), Some(&newcomer), "{kept:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
