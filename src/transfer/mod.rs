@@ -51,7 +51,7 @@ pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
             let filter = filter(None, None, None, Some(&before))?;
             archive(settings, &filter, &to, force).await
         }
-        _ => Ok(()),
+        other => anyhow::bail!("{other:?} is not an export, import or archive"),
     }
 }
 

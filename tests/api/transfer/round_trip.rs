@@ -85,3 +85,9 @@ async fn sqlite_to_postgres() {
 async fn postgres_to_sqlite() {
     round_trip(Backend::Postgres, Backend::Sqlite).await;
 }
+
+/// PostgreSQL at SERIALIZABLE, as CockroachDB runs every transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_to_serializable_postgres() {
+    round_trip(Backend::Sqlite, Backend::PostgresSerializable).await;
+}
