@@ -68,6 +68,56 @@ pub enum Command {
         #[arg(long, default_value = "write", value_name = "SCOPE")]
         scope: String,
     },
+    /// Write messages as JSON lines, oldest first, with everything needed
+    /// to restore them exactly (to standard output unless --to).
+    Export {
+        /// Only messages with this hashtag.
+        #[arg(long, value_name = "TAG")]
+        hashtag: Option<String>,
+        /// Only messages by this user.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Only messages created at or after this date.
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Only messages created before this date.
+        #[arg(long, value_name = "DATE")]
+        before: Option<String>,
+        /// Write to this file (whole or not at all) instead.
+        #[arg(long, value_name = "FILE")]
+        to: Option<std::path::PathBuf>,
+        /// Replace --to if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Read exported JSON lines back (from standard input unless FILE),
+    /// skipping messages already stored.
+    Import {
+        /// The export to read; `-` or none for standard input.
+        #[arg(value_name = "FILE")]
+        file: Option<std::path::PathBuf>,
+        /// The messages are already counted in this database's trends (an
+        /// archive put back where it came from): do not count them again.
+        #[arg(long)]
+        counted: bool,
+        /// Lines per transaction.
+        #[arg(long, default_value_t = 500, value_name = "LINES",
+              value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        batch: u64,
+    },
+    /// Move messages older than a date to a file: export them, flush the
+    /// file to disk, then delete exactly those (trend counts are kept).
+    Archive {
+        /// Archive the messages created before this date.
+        #[arg(long, value_name = "DATE")]
+        before: String,
+        /// The archive file.
+        #[arg(long, value_name = "FILE")]
+        to: std::path::PathBuf,
+        /// Replace --to if it exists.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Parses the process's arguments and environment.

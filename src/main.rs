@@ -48,6 +48,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             None => serve(&settings).await,
             Some(Command::Migrate) => migrate(&settings).await,
+            Some(
+                command @ (Command::Export { .. }
+                | Command::Import { .. }
+                | Command::Archive { .. }),
+            ) => dunder::transfer::run(&settings, command).await,
             Some(Command::Schema) => {
                 print!("{}", dunder::graphql::sdl());
                 Ok(())
@@ -85,9 +90,11 @@ fn token(settings: &Settings, user: &str, ttl: &str, scope: &str) -> anyhow::Res
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let progress = dunder::transfer::progress::Progress::spinner("migrating");
     let applied = store::migrate_url(&settings.database.url, settings.database.debug)
         .await
         .context("cannot migrate database")?;
+    drop(progress);
     println!("{} migration(s) applied", applied.len());
     Ok(())
 }

@@ -15,6 +15,9 @@ mod query;
 mod read;
 mod retry;
 mod stats;
+mod transfer;
+mod transfer_import;
+mod transfer_users;
 mod trend;
 mod trend_rollup;
 mod users;
@@ -34,6 +37,7 @@ pub use idempotency::MIN_RETENTION as MIN_IDEMPOTENCY_RETENTION;
 pub use marks_table::MarkRow;
 pub use own_mark::{MarkNotice, OwnMark, MARKS_CHANNEL};
 pub use stats::StoreStats;
+pub use transfer::{RestoreOutcome, Restored, TransferDb};
 pub use writer::MAX_BATCH;
 use writer::{WriterHandle, WriterSetup};
 

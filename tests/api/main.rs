@@ -34,6 +34,7 @@ mod schema_file;
 mod server_faults;
 mod shutdown;
 mod tls;
+mod transfer;
 mod trend;
 mod without_migrations;
 mod writer_connections;

@@ -1,0 +1,253 @@
+//! Restoring exported messages: one batch in one transaction, keeping each
+//! message's id, its author's name (and id, where the database has room for
+//! it), its hashtags, and adding it to the trend counters and their hour
+//! and day rollups exactly as the write path would have.
+//!
+//! A message whose id is already stored is skipped, counters included, so
+//! an import that stopped half-way can be run again from the start.
+//! Authors and hashtags are created only when missing; an existing user
+//! keeps its id (other code caches it), and an existing hashtag its display.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sea_orm::sea_query::{Alias, ArrayType, Expr, OnConflict, Query};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value,
+};
+
+use super::entity::{hashtag, message, message_hashtag, trend_count};
+use super::query::{insert_rows, is_one_of};
+use super::read::id_value;
+use super::retry::with_retries;
+use super::transfer::TransferDb;
+use super::trend_rollup::add_rollups;
+use super::write_batch::ALL_MESSAGES;
+use crate::domain::{Hashtag, MessageId, MessageText, UserName};
+
+/// A message to restore, validated by the domain's parsers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Restored {
+    pub id: MessageId,
+    /// The author's id where it came from; kept when the name is new here
+    /// and the id free.
+    pub user_id: Option<i64>,
+    pub author: UserName,
+    pub text: MessageText,
+    /// In the order written.
+    pub hashtags: Vec<Hashtag>,
+}
+
+/// What restoring a batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RestoreOutcome {
+    pub inserted: u64,
+    /// Already stored (or twice in the batch): left alone.
+    pub skipped: u64,
+}
+
+impl TransferDb {
+    /// Restores `batch` in one transaction. With `count`, the new messages
+    /// are added to the trend counters (not when they are counted already,
+    /// as an archive's messages are in the database they came from).
+    pub async fn restore(&self, batch: &[Restored], count: bool) -> Result<RestoreOutcome, DbErr> {
+        with_retries(&self.retries, || async {
+            let txn = self.db.begin().await?;
+            let outcome = restore_in(&txn, batch, count).await?;
+            txn.commit().await?;
+            Ok(outcome)
+        })
+        .await
+    }
+}
+
+async fn restore_in(
+    txn: &DatabaseTransaction,
+    batch: &[Restored],
+    count: bool,
+) -> Result<RestoreOutcome, DbErr> {
+    let backend = txn.get_database_backend();
+    let existing = existing_ids(txn, batch).await?;
+    let mut seen = HashSet::new();
+    let new: Vec<&Restored> = batch
+        .iter()
+        .filter(|m| !existing.contains(&m.id) && seen.insert(m.id))
+        .collect();
+    let outcome = RestoreOutcome {
+        inserted: new.len() as u64,
+        skipped: (batch.len() - new.len()) as u64,
+    };
+    if new.is_empty() {
+        return Ok(outcome);
+    }
+    let users = super::transfer_users::ensure_users(txn, &new).await?;
+    let tags = ensure_hashtags(txn, &new).await?;
+    let messages = insert_rows(
+        backend,
+        message::Entity,
+        [
+            (message::Column::Id, ArrayType::Bytes),
+            (message::Column::UserId, ArrayType::BigInt),
+            (message::Column::Text, ArrayType::String),
+            (message::Column::CreatedAt, ArrayType::ChronoDateTimeUtc),
+        ],
+        new.iter().map(|m| {
+            [
+                id_value(m.id),
+                Value::from(users[m.author.as_str()]),
+                Value::from(m.text.as_str()),
+                Value::from(m.id.created_at()),
+            ]
+        }),
+    );
+    txn.execute(backend.build(&messages)).await?;
+    let mut links = Vec::new();
+    for m in &new {
+        for (position, tag) in m.hashtags.iter().enumerate() {
+            links.push([
+                Value::from(tags[tag.normalized()]),
+                id_value(m.id),
+                Value::from(users[m.author.as_str()]),
+                Value::from(position as i16),
+            ]);
+        }
+    }
+    if !links.is_empty() {
+        let insert = insert_rows(
+            backend,
+            message_hashtag::Entity,
+            [
+                (message_hashtag::Column::HashtagId, ArrayType::BigInt),
+                (message_hashtag::Column::MessageId, ArrayType::Bytes),
+                (message_hashtag::Column::UserId, ArrayType::BigInt),
+                (message_hashtag::Column::Position, ArrayType::SmallInt),
+            ],
+            links,
+        );
+        txn.execute(backend.build(&insert)).await?;
+    }
+    if count {
+        txn.execute(counters_upsert(backend, &new, &tags)).await?;
+    }
+    Ok(outcome)
+}
+
+/// The ids of `batch` already stored.
+async fn existing_ids<C: ConnectionTrait>(
+    db: &C,
+    batch: &[Restored],
+) -> Result<HashSet<MessageId>, DbErr> {
+    let backend = db.get_database_backend();
+    let select = Query::select()
+        .column(message::Column::Id)
+        .from(message::Entity)
+        .and_where(is_one_of(
+            backend,
+            message::Column::Id,
+            ArrayType::Bytes,
+            batch.iter().map(|m| id_value(m.id)).collect(),
+        ))
+        .to_owned();
+    let mut ids = HashSet::new();
+    for row in db.query_all(backend.build(&select)).await? {
+        let bytes: Vec<u8> = row.try_get("", "id")?;
+        if let Some(id) = MessageId::from_bytes(&bytes) {
+            ids.insert(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Each hashtag's id by normalized name, creating those missing with the
+/// display of their first use in the batch.
+async fn ensure_hashtags<C: ConnectionTrait>(
+    db: &C,
+    new: &[&Restored],
+) -> Result<HashMap<String, i64>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut wanted: BTreeMap<&str, &str> = BTreeMap::new();
+    for tag in new.iter().flat_map(|m| &m.hashtags) {
+        wanted.entry(tag.normalized()).or_insert(tag.display());
+    }
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut insert = insert_rows(
+        backend,
+        hashtag::Entity,
+        [
+            (hashtag::Column::Name, ArrayType::String),
+            (hashtag::Column::Display, ArrayType::String),
+        ],
+        wanted
+            .iter()
+            .map(|(name, display)| [Value::from(*name), Value::from(*display)]),
+    );
+    insert.on_conflict(
+        OnConflict::column(hashtag::Column::Name)
+            .do_nothing()
+            .to_owned(),
+    );
+    db.execute(backend.build(&insert)).await?;
+    let select = Query::select()
+        .columns([hashtag::Column::Id, hashtag::Column::Name])
+        .from(hashtag::Entity)
+        .and_where(is_one_of(
+            backend,
+            hashtag::Column::Name,
+            ArrayType::String,
+            wanted.keys().map(|name| Value::from(*name)).collect(),
+        ))
+        .to_owned();
+    let mut ids = HashMap::new();
+    for row in db.query_all(backend.build(&select)).await? {
+        ids.insert(row.try_get("", "name")?, row.try_get("", "id")?);
+    }
+    if let Some(missing) = wanted.keys().find(|name| !ids.contains_key(**name)) {
+        return Err(DbErr::Custom(format!(
+            "hashtag {missing:?} was not created"
+        )));
+    }
+    Ok(ids)
+}
+
+/// One upsert adding the messages to their minutes, hours and days, for
+/// all messages and for each hashtag, each key once and in key order.
+fn counters_upsert(
+    backend: DbBackend,
+    new: &[&Restored],
+    tags: &HashMap<String, i64>,
+) -> Statement {
+    let mut counts: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+    for m in new {
+        let minute = m.id.created_at().timestamp().div_euclid(60);
+        *counts.entry((ALL_MESSAGES, minute)).or_default() += 1;
+        for tag in &m.hashtags {
+            *counts.entry((tags[tag.normalized()], minute)).or_default() += 1;
+        }
+    }
+    add_rollups(&mut counts);
+    let mut upsert = insert_rows(
+        backend,
+        trend_count::Entity,
+        [
+            (trend_count::Column::HashtagId, ArrayType::BigInt),
+            (trend_count::Column::Minute, ArrayType::BigInt),
+            (trend_count::Column::Count, ArrayType::BigInt),
+        ],
+        counts
+            .iter()
+            .map(|((tag, minute), n)| [Value::from(*tag), Value::from(*minute), Value::from(*n)]),
+    );
+    upsert.on_conflict(
+        OnConflict::columns([trend_count::Column::HashtagId, trend_count::Column::Minute])
+            .value(
+                trend_count::Column::Count,
+                Expr::col((trend_count::Entity, trend_count::Column::Count)).add(Expr::col((
+                    Alias::new("excluded"),
+                    trend_count::Column::Count,
+                ))),
+            )
+            .to_owned(),
+    );
+    backend.build(&upsert)
+}
