@@ -351,6 +351,7 @@ fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(rest::router())
         .merge(graphql::router())
         .merge(graphql::playground::router())
+        .merge(crate::dashboard::router())
         .fallback(no_route)
         .with_state(state)
         .layer(from_fn_with_state(
