@@ -15,8 +15,9 @@ const CURRENT = `subscription Current($hashtag: String) {
   trendUpdated(hashtag: $hashtag, aggregation: "1m") { fromDate count }
 }`;
 
-// The drawing's own coordinates; the SVG scales to its box.
-const WIDTH = 720;
+// The drawing's coordinates are the box's pixels (its width measured at
+// each drawing), so text keeps its size in a narrow window.
+const MIN_WIDTH = 280;
 const HEIGHT = 220;
 const LEFT = 34;
 const RIGHT = 8;
@@ -37,6 +38,7 @@ export class Chart {
     this.generation = 0;
     // The window moves on with the clock even when nothing is posted.
     setInterval(() => this.render(), 15_000);
+    new ResizeObserver(() => this.render()).observe(this.box);
   }
 
   /// Follows `tag` (or all, for null).
@@ -103,17 +105,18 @@ export class Chart {
     this.hourCount.textContent = String(buckets.reduce((sum, bucket) => sum + bucket.count, 0));
     const peak = Math.max(1, ...buckets.map((bucket) => bucket.count));
     const scale = niceCeiling(peak);
-    const plotWidth = WIDTH - LEFT - RIGHT;
+    const width = Math.max(MIN_WIDTH, Math.floor(this.box.clientWidth));
+    const plotWidth = width - LEFT - RIGHT;
     const plotHeight = HEIGHT - TOP - BOTTOM;
     const step = plotWidth / BUCKETS;
     const chart = svg("svg", {
-      viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
+      viewBox: `0 0 ${width} ${HEIGHT}`,
       class: "chart-svg",
       "aria-hidden": "true",
     });
     for (const fraction of [0, 0.5, 1]) {
       const y = TOP + plotHeight * (1 - fraction);
-      chart.append(svg("line", { x1: LEFT, x2: WIDTH - RIGHT, y1: y, y2: y, class: "grid" }));
+      chart.append(svg("line", { x1: LEFT, x2: width - RIGHT, y1: y, y2: y, class: "grid" }));
       chart.append(svg("text", { x: LEFT - 6, y: y + 4, class: "axis y" }, String(Math.round(scale * fraction))));
     }
     buckets.forEach((bucket, i) => {
@@ -135,8 +138,14 @@ export class Chart {
         svg("title", {}, `${hourMinute(new Date(bucket.start))}: ${bucket.count}`),
       );
       chart.append(bar);
-      if ((bucket.start / MINUTE_MS) % 15 === 0) {
-        chart.append(svg("text", { x: x + step / 2, y: HEIGHT - 6, class: "axis x" }, hourMinute(new Date(bucket.start))));
+      // Every quarter of an hour, counted back from now: short labels that
+      // fit a narrow window (each bar's title has its clock time).
+      const ago = BUCKETS - 1 - i;
+      if (ago % 15 === 0) {
+        const anchor = ago === 0 ? "end" : "middle";
+        const at = ago === 0 ? x + step : x + step / 2;
+        const label = ago === 0 ? "now" : `−${ago} min`;
+        chart.append(svg("text", { x: at, y: HEIGHT - 6, class: `axis x ${anchor}` }, label));
       }
     });
     this.box.replaceChildren(chart);
