@@ -155,9 +155,10 @@ try {
   await waitFor(page, "the live connection", () => document.getElementById("connection").dataset.state === "live");
   await waitFor(page, "the chart to be drawn", () => document.querySelectorAll("#chart rect.bar").length === 60);
 
-  // A post through the form, with a hashtag nobody used before.
+  // A post through the form, with a hashtag nobody used before (every
+  // text below names it, so each is unique to this run).
   const tag = `dash${Date.now().toString(36)}`;
-  const first = `Hello from the dashboard test ${Date.now()} #${tag}`;
+  const first = `Trying the live dashboard #${tag}`;
   await page.fill("#post-user", "dashboard");
   const token = await page.inputValue("#post-token");
   if (token !== Buffer.from("dashboard").toString("base64")) fail(`the token computed from the name is ${token}`);
@@ -189,9 +190,9 @@ try {
 
   // Filtered, the feed and the chart still follow: a post without the tag
   // stays out, one with it comes in and counts.
-  const elsewhere = `Not for this view ${Date.now()}`;
+  const elsewhere = `Meanwhile, on another topic (${tag})`;
   await postOverRest("someone", elsewhere, ["elsewhere"]);
-  const second = `Second post ${Date.now()}`;
+  const second = `A second post, seen through the filter (${tag})`;
   await postThroughForm(page, second, `${tag} live`);
   await waitFor(page, "the second post to appear in the filtered list", (text) =>
     [...document.querySelectorAll("#feed .text")].some((node) => node.textContent === text), second);
@@ -205,7 +206,7 @@ try {
   offline = true;
   for (const ws of sockets.splice(0)) await ws.close({ code: 1012, reason: "cut by the test" });
   await waitFor(page, "the page to notice the cut", () => document.getElementById("connection").dataset.state === "reconnecting");
-  const third = `Posted while offline ${Date.now()}`;
+  const third = `Posted while the page was offline (${tag})`;
   await postOverRest("someone", third, [tag]);
   offline = false;
   await waitFor(page, "the live connection again", () => document.getElementById("connection").dataset.state === "live");
