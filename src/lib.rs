@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod dev_cert;
 pub mod domain;
 pub mod graphql;

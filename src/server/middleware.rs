@@ -125,6 +125,9 @@ mod tests {
         assert_eq!(rest_access(&Method::POST, "/graphql"), None);
         assert_eq!(rest_access(&Method::GET, "/healthz"), None);
         assert_eq!(rest_access(&Method::GET, "/messages"), None);
+        // The dashboard's page and files: served to anyone, spending nothing.
+        assert_eq!(rest_access(&Method::GET, "/"), None);
+        assert_eq!(rest_access(&Method::GET, "/dashboard/assets/main.js"), None);
         assert!(is_streaming("/message/stream"));
         assert!(!is_streaming("/message"));
     }

@@ -1,5 +1,5 @@
 //! The application: binds the listener (port 0 works, for tests), assembles
-//! the router (REST routes, GraphQL, health, metrics) with its guards
+//! the router (REST routes, GraphQL, the dashboard, health, metrics) with its guards
 //! (request timeout, rate limits), serves plain HTTP or HTTPS through rustls
 //! under the transport limits, and shuts down gracefully.
 
@@ -351,6 +351,7 @@ fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(rest::router())
         .merge(graphql::router())
         .merge(graphql::playground::router())
+        .merge(crate::dashboard::router())
         .fallback(no_route)
         .with_state(state)
         .layer(from_fn_with_state(

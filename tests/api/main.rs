@@ -7,6 +7,7 @@ mod process;
 
 mod cli;
 mod concurrency;
+mod dashboard;
 mod entities;
 mod explain;
 mod graphql_api;
