@@ -68,6 +68,10 @@ pub enum Command {
         #[arg(long, default_value = "write", value_name = "SCOPE")]
         scope: String,
     },
+    /// The console client: post, tail, ls and trend against a running
+    /// server.
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 /// Parses the process's arguments and environment.
