@@ -146,18 +146,18 @@ mod tests {
             count,
         };
         let rows = draw(
-            &[bucket(0, 10), bucket(1, 0), bucket(2, 5), bucket(3, 1)],
+            &[bucket(0, 100), bucket(1, 0), bucket(2, 50), bucket(3, 1)],
             40,
         );
-        // "10:00 " + 31 bar cells + " " + "10" = 40.
-        assert_eq!(rows[0], format!("10:00 {} 10", "█".repeat(31)));
-        assert_eq!(rows[1], format!("10:01 {}  0", " ".repeat(31)));
+        // "10:00 " + 30 bar cells + " " + "100" = 40.
+        assert_eq!(rows[0], format!("10:00 {} 100", "█".repeat(30)));
+        assert_eq!(rows[1], format!("10:01 {}   0", " ".repeat(30)));
         assert_eq!(
             rows[2],
-            format!("10:02 {}{}  5", "█".repeat(16), " ".repeat(15))
+            format!("10:02 {}{}  50", "█".repeat(15), " ".repeat(15))
         );
-        // A small count still shows.
-        assert_eq!(rows[3], format!("10:03 █{}  1", " ".repeat(30)));
+        // A count too small for a cell still shows one.
+        assert_eq!(rows[3], format!("10:03 █{}   1", " ".repeat(29)));
         for row in &rows {
             assert_eq!(row.chars().count(), 40, "{row}");
         }
