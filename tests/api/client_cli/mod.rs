@@ -2,6 +2,7 @@
 //! binary against a real server, its stdout, stderr and exit code, on
 //! SQLite and on PostgreSQL.
 
+mod https;
 mod ls;
 mod post;
 mod proxy;
