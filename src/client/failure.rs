@@ -26,6 +26,8 @@ pub enum Exit {
 pub struct ClientError {
     exit: Exit,
     message: String,
+    /// Whether the same request may succeed if tried again.
+    transient: bool,
 }
 
 impl ClientError {
@@ -33,6 +35,7 @@ impl ClientError {
         ClientError {
             exit,
             message: message.into(),
+            transient: exit == Exit::Unreachable,
         }
     }
 
@@ -74,7 +77,12 @@ impl ClientError {
         } else {
             "cannot reach the server"
         };
-        ClientError::new(Exit::Unreachable, format!("{what}: {line}"))
+        // A certificate that is not trusted stays untrusted: no retry.
+        let transient = !line.contains("certificate");
+        ClientError {
+            transient,
+            ..ClientError::new(Exit::Unreachable, format!("{what}: {line}"))
+        }
     }
 
     /// Writing to standard output failed.
@@ -91,7 +99,7 @@ impl ClientError {
 
     /// Whether retrying the same request may succeed.
     pub fn is_transient(&self) -> bool {
-        self.exit == Exit::Unreachable
+        self.transient
     }
 }
 

@@ -37,9 +37,16 @@ async fn https_with_cacert_on_sqlite() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], id.as_str());
 
-    // Without it the self-signed certificate is not trusted.
+    // Without it the self-signed certificate is not trusted, and a post
+    // does not retry what cannot succeed.
     let output = dunder(&["ls", "--server", &url], &[]).await;
     assert_exit(&output, 3, "cannot reach the server");
+    let output = dunder(
+        &["post", "untrusted", "--server", &url],
+        &[("USER", "alice")],
+    )
+    .await;
+    assert_exit(&output, 3, "certificate");
     let output = dunder(&["ls", "--server", &url, "--cacert", "no-such.crt"], &[]).await;
     assert_exit(&output, 2, "--cacert: cannot read no-such.crt");
 }
