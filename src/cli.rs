@@ -118,6 +118,10 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// The console client: post, tail, ls and trend against a running
+    /// server.
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 /// Parses the process's arguments and environment.

@@ -16,6 +16,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return clap_exit(error),
     };
+    // The console client talks to a server over HTTP: no settings file,
+    // no database, and exit codes of its own.
+    if let Some(Command::Client(command)) = cli.command {
+        return dunder::client::run(command);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&one_line(&error)),
@@ -57,7 +62,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", dunder::graphql::sdl());
                 Ok(())
             }
-            Some(Command::Settings | Command::DevCert { .. } | Command::Token { .. }) => Ok(()),
+            Some(
+                Command::Settings
+                | Command::DevCert { .. }
+                | Command::Token { .. }
+                | Command::Client(_),
+            ) => Ok(()),
         }
     })
 }

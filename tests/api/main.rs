@@ -6,6 +6,7 @@ mod helpers;
 mod process;
 
 mod cli;
+mod client_cli;
 mod concurrency;
 mod dashboard;
 mod entities;
