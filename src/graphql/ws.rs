@@ -84,7 +84,15 @@ pub async fn upgrade(
                 slot,
                 authorization,
             };
-            serve(socket, schema, live, guards, peer)
+            // On the subscribers' own runtime (see `live::runtime`); the
+            // upgrade's task waits for it, so a drain still sees the socket.
+            let socket_task =
+                crate::live::runtime::spawn_subscriber(serve(socket, schema, live, guards, peer));
+            async move {
+                if let Err(error) = socket_task.await {
+                    tracing::error!(%error, "a WebSocket task ended abnormally");
+                }
+            }
         })
 }
 

@@ -11,6 +11,7 @@ mod hub;
 mod marks;
 mod page_cache;
 mod relay;
+pub mod runtime;
 mod trend_feed;
 
 use std::sync::atomic::{AtomicBool, Ordering};
