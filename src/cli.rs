@@ -140,6 +140,13 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    if is_client_command(&args) {
+        let client = <ClientCli as clap::Parser>::try_parse_from(&args)?;
+        return Ok(Cli {
+            command: Some(Command::Client(client.command)),
+            flags: Flags::default(),
+        });
+    }
     let command = Cli::command();
     let mut matches = match command.clone().try_get_matches_from(&args) {
         Ok(matches) => matches,
@@ -165,6 +172,29 @@ where
     let mut cli = Cli::from_arg_matches_mut(&mut matches)?;
     cli.flags.from_environment = from_environment;
     Ok(cli)
+}
+
+/// The console client's command line: its subcommands without the
+/// server's flags. `dunder post`, `tail`, `ls` and `trend` talk to a server
+/// over HTTP and take none of the server's settings, so their `--help`
+/// lists only their own options, and a server flag given to one of them
+/// (`dunder post --port 9001 hi`, meant as the server's port) is refused
+/// rather than silently ignored.
+#[derive(clap::Parser, Debug)]
+#[command(name = "dunder", version)]
+struct ClientCli {
+    #[command(subcommand)]
+    command: crate::client::ClientCommand,
+}
+
+/// Whether `args` (the program name first) run a client subcommand: its
+/// name comes first, before any flag.
+fn is_client_command(args: &[std::ffi::OsString]) -> bool {
+    use clap::CommandFactory;
+    let Some(first) = args.get(1).and_then(|arg| arg.to_str()) else {
+        return false;
+    };
+    ClientCli::command().find_subcommand(first).is_some()
 }
 
 /// Whether clap took the value of `id` from its environment variable.
@@ -254,6 +284,7 @@ pub(crate) mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+        ClientCli::command().debug_assert();
     }
 
     #[test]
@@ -711,5 +742,23 @@ pub(crate) mod tests {
         );
         assert_eq!(settings.live.subscriber_queue, 20);
         assert_eq!(settings.live.max_operations, 3, "file beats default");
+    }
+
+    #[test]
+    fn client_commands_take_only_their_own_options() {
+        let cli = parse_from(["dunder", "post", "hello", "--tag", "t"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Client(_))));
+        let help = ClientCli::command()
+            .find_subcommand_mut("post")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("--tag") && help.contains("--server"), "{help}");
+        assert!(!help.contains("--listen_address"), "{help}");
+        let error = parse_from(["dunder", "post", "hello", "--port", "9001"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::UnknownArgument);
+        // The server's flags before a client command are the server's
+        // command line, as before.
+        assert!(parse_from(["dunder", "--port", "9001", "migrate"]).is_ok());
     }
 }
