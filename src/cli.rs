@@ -753,7 +753,10 @@ pub(crate) mod tests {
             .unwrap()
             .render_long_help()
             .to_string();
-        assert!(help.contains("--tag") && help.contains("--server"), "{help}");
+        assert!(
+            help.contains("--tag") && help.contains("--server"),
+            "{help}"
+        );
         assert!(!help.contains("--listen_address"), "{help}");
         let error = parse_from(["dunder", "post", "hello", "--port", "9001"]).unwrap_err();
         assert_eq!(error.kind(), clap::error::ErrorKind::UnknownArgument);

@@ -212,7 +212,10 @@ async fn tail_resumes_from_the_servers_lagged_and_replay_limit_cursors(backend: 
     }
     let stderr = tail.stop();
     assert_eq!(printed.len(), posted.len(), "stderr: {stderr}");
-    assert!(printed == posted, "printed out of order or not the posts; stderr: {stderr}");
+    assert!(
+        printed == posted,
+        "printed out of order or not the posts; stderr: {stderr}"
+    );
     assert!(stderr.contains("fell behind the feed"), "{stderr}");
     assert!(stderr.contains("catching up in parts"), "{stderr}");
 }
