@@ -100,6 +100,24 @@ impl Connection {
             None => request,
         }
     }
+
+    /// Sends `request` with the token and reads the server's JSON answer;
+    /// a refusal or a failure as the [`ClientError`] its status calls for.
+    pub async fn fetch_json<T: serde::de::DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let response = self
+            .with_token(request)
+            .send()
+            .await
+            .map_err(|error| ClientError::transport(&error))?;
+        super::failure::checked(response)
+            .await?
+            .json()
+            .await
+            .map_err(|error| ClientError::transport(&error))
+    }
 }
 
 /// A variable's value, unless unset, empty or not Unicode.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::connection::{ConnectArgs, Connection, Needs};
-use super::failure::{checked, ClientError};
+use super::failure::ClientError;
 use super::render::{print_line, Style};
 
 /// How long one page may take.
@@ -108,15 +108,6 @@ async fn fetch(
         .client
         .get(connection.url("message"))
         .query(&query);
-    let response = connection
-        .with_token(request)
-        .send()
-        .await
-        .map_err(|error| ClientError::transport(&error))?;
-    let answer: Answer = checked(response)
-        .await?
-        .json()
-        .await
-        .map_err(|error| ClientError::transport(&error))?;
+    let answer: Answer = connection.fetch_json(request).await?;
     Ok(answer.data)
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::connection::{ConnectArgs, Connection, Needs};
-use super::failure::{checked, ClientError};
+use super::failure::ClientError;
 use crate::domain::IdempotencyKey;
 
 /// How long one attempt may take.
@@ -85,15 +85,6 @@ async fn attempt(
         .post(connection.url("message"))
         .header("Idempotency-Key", key)
         .json(body);
-    let response = connection
-        .with_token(request)
-        .send()
-        .await
-        .map_err(|error| ClientError::transport(&error))?;
-    let answer: Answer = checked(response)
-        .await?
-        .json()
-        .await
-        .map_err(|error| ClientError::transport(&error))?;
+    let answer: Answer = connection.fetch_json(request).await?;
     Ok(answer.data.id)
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::chart::{self, Bucket};
 use super::connection::{ConnectArgs, Connection, Needs};
-use super::failure::{checked, ClientError};
+use super::failure::ClientError;
 use super::render::print_line;
 use crate::domain::duration::parse_go_duration;
 use crate::domain::time::format_timestamp;
@@ -80,16 +80,7 @@ pub async fn run(args: TrendArgs) -> Result<(), ClientError> {
         query.push(("hashtag", hashtag.clone()));
     }
     let request = connection.client.get(connection.url("trend")).query(&query);
-    let response = connection
-        .with_token(request)
-        .send()
-        .await
-        .map_err(|error| ClientError::transport(&error))?;
-    let answer: Answer = checked(response)
-        .await?
-        .json()
-        .await
-        .map_err(|error| ClientError::transport(&error))?;
+    let answer: Answer = connection.fetch_json(request).await?;
     let counted: Vec<Bucket> = answer
         .data
         .trends

@@ -15,7 +15,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value,
 };
 
-use super::entity::{hashtag, message, message_hashtag, trend_count};
+use super::entity::{message, message_hashtag, trend_count};
 use super::query::{insert_rows, is_one_of};
 use super::read::id_value;
 use super::retry::with_retries;
@@ -158,12 +158,12 @@ async fn existing_ids<C: ConnectionTrait>(
 }
 
 /// Each hashtag's id by normalized name, creating those missing with the
-/// display of their first use in the batch.
+/// display of their first use in the batch: the write path's own
+/// statements.
 async fn ensure_hashtags<C: ConnectionTrait>(
     db: &C,
     new: &[&Restored],
 ) -> Result<HashMap<String, i64>, DbErr> {
-    let backend = db.get_database_backend();
     let mut wanted: BTreeMap<&str, &str> = BTreeMap::new();
     for tag in new.iter().flat_map(|m| &m.hashtags) {
         wanted.entry(tag.normalized()).or_insert(tag.display());
@@ -171,43 +171,11 @@ async fn ensure_hashtags<C: ConnectionTrait>(
     if wanted.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut insert = insert_rows(
-        backend,
-        hashtag::Entity,
-        [
-            (hashtag::Column::Name, ArrayType::String),
-            (hashtag::Column::Display, ArrayType::String),
-        ],
-        wanted
-            .iter()
-            .map(|(name, display)| [Value::from(*name), Value::from(*display)]),
-    );
-    insert.on_conflict(
-        OnConflict::column(hashtag::Column::Name)
-            .do_nothing()
-            .to_owned(),
-    );
-    db.execute(backend.build(&insert)).await?;
-    let select = Query::select()
-        .columns([hashtag::Column::Id, hashtag::Column::Name])
-        .from(hashtag::Entity)
-        .and_where(is_one_of(
-            backend,
-            hashtag::Column::Name,
-            ArrayType::String,
-            wanted.keys().map(|name| Value::from(*name)).collect(),
-        ))
-        .to_owned();
-    let mut ids = HashMap::new();
-    for row in db.query_all(backend.build(&select)).await? {
-        ids.insert(row.try_get("", "name")?, row.try_get("", "id")?);
-    }
-    if let Some(missing) = wanted.keys().find(|name| !ids.contains_key(**name)) {
-        return Err(DbErr::Custom(format!(
-            "hashtag {missing:?} was not created"
-        )));
-    }
-    Ok(ids)
+    let found = super::write_batch::ensure_hashtags(db, &wanted).await?;
+    Ok(found
+        .into_iter()
+        .map(|(name, (id, _display))| (name, id))
+        .collect())
 }
 
 /// One upsert adding the messages to their minutes, hours and days, for

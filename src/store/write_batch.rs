@@ -176,7 +176,7 @@ fn select_users(backend: DbBackend, names: &BTreeSet<&str>) -> Statement {
 /// Creates those of `wanted` (display by normalized name) that do not
 /// exist yet; returns each one's id and stored display form (the first one
 /// ever written) by normalized name.
-async fn ensure_hashtags<C: ConnectionTrait>(
+pub(super) async fn ensure_hashtags<C: ConnectionTrait>(
     db: &C,
     wanted: &BTreeMap<&str, &str>,
 ) -> Result<HashMap<String, (i64, String)>, DbErr> {

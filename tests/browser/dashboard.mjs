@@ -15,34 +15,23 @@
 // page's state and bounded; a wait that runs out says what it waited for.
 // Exits 1 naming what failed, else prints one line.
 
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { chromium } from "playwright-core";
+import {
+  STEP_TIMEOUT_MS,
+  commandLine,
+  fail,
+  launch,
+  offlineContext,
+  reportFailure,
+  verdict,
+  watchedPage,
+} from "./harness.mjs";
 
-const STEP_TIMEOUT_MS = 30_000;
-
-const [base, screenshot = "docs/dashboard.png"] = process.argv.slice(2);
-if (!base) {
-  console.error("usage: node dashboard.mjs BASE_URL [SCREENSHOT.png]");
-  process.exit(2);
-}
-const origin = new URL(base).origin;
-const host = new URL(base).host;
-
-const executablePath =
-  process.env.CHROMIUM ??
-  ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((path) => existsSync(path));
-if (!executablePath) {
-  console.error("no Chromium found: install Debian's chromium package or set CHROMIUM");
-  process.exit(2);
-}
+const { screenshot, origin, host } = commandLine("dashboard.mjs", "docs/dashboard.png");
 
 const foreign = [];
 const problems = [];
-
-function fail(message) {
-  throw new Error(message);
-}
 
 /// Waits for `predicate` (run in the page) to return a truthy value, which
 /// it returns; fails after the step timeout naming `what`.
@@ -107,44 +96,19 @@ async function postOverRest(user, text, hashtags) {
   if (response.status !== 201) fail(`POST /message answered ${response.status}: ${await response.text()}`);
 }
 
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  // Chromium refuses its sandbox to root, as CI containers often run.
-  chromiumSandbox: process.getuid?.() !== 0,
-});
+const browser = await launch();
 let status = 0;
 try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.route("**/*", (route) => {
-    const url = new URL(route.request().url());
-    if (url.host === host) return route.continue();
-    foreign.push(route.request().url());
-    return route.abort("blockedbyclient");
-  });
   // The page's own sockets pass through, unless the test is cutting them.
   const sockets = [];
   let offline = false;
-  await context.routeWebSocket(/.*/, (ws) => {
-    if (new URL(ws.url()).host !== host) {
-      foreign.push(ws.url());
-      return ws.close();
-    }
+  const ownSocket = (ws) => {
     if (offline) return ws.close({ code: 1013, reason: "offline for the test" });
     ws.connectToServer();
     sockets.push(ws);
-  });
-  await context.addInitScript(() => {
-    window.__cspViolations = [];
-    document.addEventListener("securitypolicyviolation", (event) => {
-      window.__cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
-    });
-  });
-  const page = await context.newPage();
-  page.on("pageerror", (error) => problems.push(`script error: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console error: ${message.text()}`);
-  });
+  };
+  const context = await offlineContext(browser, { host, viewport: { width: 1280, height: 900 }, foreign, ownSocket });
+  const page = await watchedPage(context, problems);
 
   const response = await page.goto(`${origin}/`, { timeout: STEP_TIMEOUT_MS });
   if (response.status() !== 200) fail(`GET / answered ${response.status()}`);
@@ -241,18 +205,13 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 0) fail(`in a 380 px window the page is ${overflow} px too wide`);
 
-  const violations = await page.evaluate(() => window.__cspViolations);
-  for (const violation of violations) problems.push(`CSP violation: ${violation}`);
-  if (foreign.length > 0) problems.push(`requests to other hosts: ${foreign.join(", ")}`);
-  if (problems.length > 0) fail(problems.join("\n  "));
+  await verdict(page, foreign, problems);
   console.log(
     `browser test passed: the dashboard at ${origin}/ showed posts live in the list and the chart, ` +
       `filtered by #${tag}, resumed after a cut without duplicates, offline; screenshot in ${screenshot}`,
   );
 } catch (error) {
-  console.error(`browser test failed: ${error.message}`);
-  if (foreign.length > 0) console.error(`  requests to other hosts: ${foreign.join(", ")}`);
-  for (const problem of problems) console.error(`  ${problem}`);
+  reportFailure(error, foreign, problems);
   status = 1;
 } finally {
   await browser.close();
