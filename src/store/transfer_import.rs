@@ -10,17 +10,16 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use sea_orm::sea_query::{Alias, ArrayType, Expr, OnConflict, Query};
+use sea_orm::sea_query::{ArrayType, Query};
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value,
 };
 
-use super::entity::{message, message_hashtag, trend_count};
+use super::entity::{message, message_hashtag};
 use super::query::{insert_rows, is_one_of};
 use super::read::id_value;
 use super::retry::with_retries;
 use super::transfer::TransferDb;
-use super::trend_rollup::add_rollups;
 use super::write_batch::ALL_MESSAGES;
 use crate::domain::{Hashtag, MessageId, MessageText, UserName};
 
@@ -193,29 +192,5 @@ fn counters_upsert(
             *counts.entry((tags[tag.normalized()], minute)).or_default() += 1;
         }
     }
-    add_rollups(&mut counts);
-    let mut upsert = insert_rows(
-        backend,
-        trend_count::Entity,
-        [
-            (trend_count::Column::HashtagId, ArrayType::BigInt),
-            (trend_count::Column::Minute, ArrayType::BigInt),
-            (trend_count::Column::Count, ArrayType::BigInt),
-        ],
-        counts
-            .iter()
-            .map(|((tag, minute), n)| [Value::from(*tag), Value::from(*minute), Value::from(*n)]),
-    );
-    upsert.on_conflict(
-        OnConflict::columns([trend_count::Column::HashtagId, trend_count::Column::Minute])
-            .value(
-                trend_count::Column::Count,
-                Expr::col((trend_count::Entity, trend_count::Column::Count)).add(Expr::col((
-                    Alias::new("excluded"),
-                    trend_count::Column::Count,
-                ))),
-            )
-            .to_owned(),
-    );
-    backend.build(&upsert)
+    super::write_batch::minute_counts_upsert(backend, counts)
 }

@@ -401,6 +401,16 @@ fn counters_upsert(
                 .or_default() += 1;
         }
     }
+    minute_counts_upsert(backend, counts)
+}
+
+/// The upsert adding `counts` (per hashtag or all, and minute) to their
+/// minutes, and to their hours' and days' rollups, each key once and in
+/// key order; the writer's and the import's.
+pub(super) fn minute_counts_upsert(
+    backend: DbBackend,
+    mut counts: BTreeMap<(i64, i64), i64>,
+) -> Statement {
     // The hours and days of these minutes, in the same upsert.
     super::trend_rollup::add_rollups(&mut counts);
     let mut upsert = insert_rows(
