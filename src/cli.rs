@@ -187,14 +187,18 @@ struct ClientCli {
     command: crate::client::ClientCommand,
 }
 
-/// Whether `args` (the program name first) run a client subcommand: its
-/// name comes first, before any flag.
+/// Whether `args` (the program name first) run a client subcommand, or
+/// ask for its help: its name comes first, before any flag, or right
+/// after `help`.
 fn is_client_command(args: &[std::ffi::OsString]) -> bool {
     use clap::CommandFactory;
-    let Some(first) = args.get(1).and_then(|arg| arg.to_str()) else {
-        return false;
+    let word = |n: usize| args.get(n).and_then(|arg| arg.to_str());
+    let named = match (word(1), word(2)) {
+        (Some("help"), Some(name)) => name,
+        (Some(name), _) => name,
+        _ => return false,
     };
-    ClientCli::command().find_subcommand(first).is_some()
+    ClientCli::command().find_subcommand(named).is_some()
 }
 
 /// Whether clap took the value of `id` from its environment variable.
@@ -760,6 +764,12 @@ pub(crate) mod tests {
         assert!(!help.contains("--listen_address"), "{help}");
         let error = parse_from(["dunder", "post", "hello", "--port", "9001"]).unwrap_err();
         assert_eq!(error.kind(), clap::error::ErrorKind::UnknownArgument);
+        // `dunder help post` is the same help as `dunder post --help`.
+        let error = parse_from(["dunder", "help", "post"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::DisplayHelp);
+        let shown = error.render().to_string();
+        assert!(shown.contains("--tag"), "{shown}");
+        assert!(!shown.contains("--listen_address"), "{shown}");
         // The server's flags before a client command are the server's
         // command line, as before.
         assert!(parse_from(["dunder", "--port", "9001", "migrate"]).is_ok());
