@@ -12,15 +12,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sea_orm::sea_query::{ArrayType, Query};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value,
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
 };
 
-use super::entity::{message, message_hashtag};
-use super::query::{insert_rows, is_one_of};
+use super::entity::message;
+use super::query::is_one_of;
 use super::read::id_value;
 use super::retry::with_retries;
 use super::transfer::TransferDb;
-use super::write_batch::ALL_MESSAGES;
+use super::write_batch::{link_rows_insert, message_rows_insert, ALL_MESSAGES};
 use crate::domain::{Hashtag, MessageId, MessageText, UserName};
 
 /// A message to restore, validated by the domain's parsers.
@@ -80,49 +80,24 @@ async fn restore_in(
     }
     let users = super::transfer_users::ensure_users(txn, &new).await?;
     let tags = ensure_hashtags(txn, &new).await?;
-    let messages = insert_rows(
+    let messages = message_rows_insert(
         backend,
-        message::Entity,
-        [
-            (message::Column::Id, ArrayType::Bytes),
-            (message::Column::UserId, ArrayType::BigInt),
-            (message::Column::Text, ArrayType::String),
-            (message::Column::CreatedAt, ArrayType::ChronoDateTimeUtc),
-        ],
-        new.iter().map(|m| {
-            [
-                id_value(m.id),
-                Value::from(users[m.author.as_str()]),
-                Value::from(m.text.as_str()),
-                Value::from(m.id.created_at()),
-            ]
+        new.iter()
+            .map(|m| (m.id, users[m.author.as_str()], m.text.as_str())),
+    );
+    txn.execute(messages).await?;
+    let tag_ids = &tags;
+    let links = link_rows_insert(
+        backend,
+        new.iter().flat_map(|m| {
+            let user_id = users[m.author.as_str()];
+            m.hashtags.iter().enumerate().map(move |(position, tag)| {
+                (tag_ids[tag.normalized()], m.id, user_id, position as i16)
+            })
         }),
     );
-    txn.execute(backend.build(&messages)).await?;
-    let mut links = Vec::new();
-    for m in &new {
-        for (position, tag) in m.hashtags.iter().enumerate() {
-            links.push([
-                Value::from(tags[tag.normalized()]),
-                id_value(m.id),
-                Value::from(users[m.author.as_str()]),
-                Value::from(position as i16),
-            ]);
-        }
-    }
-    if !links.is_empty() {
-        let insert = insert_rows(
-            backend,
-            message_hashtag::Entity,
-            [
-                (message_hashtag::Column::HashtagId, ArrayType::BigInt),
-                (message_hashtag::Column::MessageId, ArrayType::Bytes),
-                (message_hashtag::Column::UserId, ArrayType::BigInt),
-                (message_hashtag::Column::Position, ArrayType::SmallInt),
-            ],
-            links,
-        );
-        txn.execute(backend.build(&insert)).await?;
+    if let Some(links) = links {
+        txn.execute(links).await?;
     }
     if count {
         txn.execute(counters_upsert(backend, &new, &tags)).await?;

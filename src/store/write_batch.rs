@@ -24,6 +24,7 @@ use super::entity::{hashtag, message, message_hashtag, trend_count, user};
 use super::names::NameCache;
 use super::own_mark::{successor, MarkNotice};
 use super::query::{insert_rows, is_one_of};
+use super::read::id_value;
 use crate::domain::{Message, MessageId, NewMessage, User};
 
 /// The trend-counter key that counts every message, whatever its hashtags.
@@ -256,6 +257,21 @@ fn messages_insert(
     posts: &[IdentifiedPost<'_>],
     user_ids: &HashMap<String, i64>,
 ) -> Statement {
+    message_rows_insert(
+        backend,
+        posts
+            .iter()
+            .map(|p| (p.id, user_ids[p.post.author.as_str()], p.post.text.as_str())),
+    )
+}
+
+/// `INSERT INTO messages` of `rows` (id, author's id, text; the creation
+/// time is the id's), one bound array per column: the writer's and the
+/// import's.
+pub(super) fn message_rows_insert<'a>(
+    backend: DbBackend,
+    rows: impl IntoIterator<Item = (MessageId, i64, &'a str)>,
+) -> Statement {
     let insert = insert_rows(
         backend,
         message::Entity,
@@ -265,12 +281,12 @@ fn messages_insert(
             (message::Column::Text, ArrayType::String),
             (message::Column::CreatedAt, ArrayType::ChronoDateTimeUtc),
         ],
-        posts.iter().map(|p| {
+        rows.into_iter().map(|(id, user_id, text)| {
             [
-                Value::from(p.id.to_bytes().to_vec()),
-                Value::from(user_ids[p.post.author.as_str()]),
-                Value::from(p.post.text.as_str()),
-                Value::from(p.id.created_at()),
+                id_value(id),
+                Value::from(user_id),
+                Value::from(text),
+                Value::from(id.created_at()),
             ]
         }),
     );
@@ -297,18 +313,39 @@ fn links_insert(
     user_ids: &HashMap<String, i64>,
     hashtags: &HashMap<String, (i64, String)>,
 ) -> Option<Statement> {
-    let mut rows = Vec::new();
-    for p in posts {
-        let user_id = user_ids[p.post.author.as_str()];
-        for (position, tag) in p.post.hashtags.iter().enumerate() {
-            rows.push([
-                Value::from(hashtags[tag.normalized()].0),
-                Value::from(p.id.to_bytes().to_vec()),
+    link_rows_insert(
+        backend,
+        posts.iter().flat_map(|p| {
+            let user_id = user_ids[p.post.author.as_str()];
+            p.post
+                .hashtags
+                .iter()
+                .enumerate()
+                .map(move |(position, tag)| {
+                    (hashtags[tag.normalized()].0, p.id, user_id, position as i16)
+                })
+        }),
+    )
+}
+
+/// `INSERT INTO message_hashtags` of `rows` (hashtag id, message id,
+/// author's id, position), one bound array per column; `None` when there
+/// are none. The writer's and the import's.
+pub(super) fn link_rows_insert(
+    backend: DbBackend,
+    rows: impl IntoIterator<Item = (i64, MessageId, i64, i16)>,
+) -> Option<Statement> {
+    let rows: Vec<[Value; 4]> = rows
+        .into_iter()
+        .map(|(hashtag_id, id, user_id, position)| {
+            [
+                Value::from(hashtag_id),
+                id_value(id),
                 Value::from(user_id),
-                Value::from(position as i16),
-            ]);
-        }
-    }
+                Value::from(position),
+            ]
+        })
+        .collect();
     if rows.is_empty() {
         return None;
     }
