@@ -12,6 +12,7 @@ pub mod domain;
 pub mod graphql;
 pub mod guard;
 pub mod live;
+pub mod recent;
 pub mod rest;
 pub mod server;
 pub mod store;

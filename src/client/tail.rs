@@ -8,7 +8,6 @@
 //! lost. The ids printed lately are remembered, so a resume that repeats
 //! a few messages prints none twice. Notices go to stderr.
 
-use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -18,6 +17,7 @@ use super::connection::{ConnectArgs, Connection, Needs};
 use super::failure::{checked, ClientError, Exit};
 use super::render::{print_line, Style};
 use super::sse::{Event, Reader};
+use crate::recent::RecentSet;
 
 /// With nothing, not even a heartbeat (every 15 s by default), for this
 /// long, the connection is taken as dead.
@@ -75,7 +75,7 @@ pub async fn run(args: TailArgs) -> Result<(), ClientError> {
             .filter_map(|(name, value)| Some((name, value?)))
             .collect(),
         resume: Resume::Now,
-        seen: Seen::default(),
+        seen: RecentSet::new(REMEMBERED),
     };
     let mut backoff = FIRST_BACKOFF;
     let mut connected_once = false;
@@ -120,7 +120,8 @@ struct Tail {
     style: Style,
     filter: Vec<(&'static str, String)>,
     resume: Resume,
-    seen: Seen,
+    /// The ids printed lately.
+    seen: RecentSet<String>,
 }
 
 impl Tail {
@@ -183,7 +184,7 @@ impl Tail {
                     .clone()
                     .or_else(|| json.get("id")?.as_str().map(str::to_owned));
                 let Some(id) = id else { return Ok(None) };
-                if self.seen.insert(&id) {
+                if self.seen.insert(id.clone()) {
                     // --json prints the event's data as the server wrote
                     // it (compact JSON, one line, its own field order).
                     let line = match self.style {
@@ -202,45 +203,5 @@ impl Tail {
             "error" => Ok(Some(End::Closed("the server's feed failed"))),
             _ => Ok(None),
         }
-    }
-}
-
-/// The ids printed lately, oldest dropped first.
-#[derive(Default)]
-struct Seen {
-    order: VecDeque<String>,
-    ids: HashSet<String>,
-}
-
-impl Seen {
-    /// Remembers `id`; false when it was already printed.
-    fn insert(&mut self, id: &str) -> bool {
-        if self.ids.contains(id) {
-            return false;
-        }
-        if self.order.len() == REMEMBERED {
-            if let Some(oldest) = self.order.pop_front() {
-                self.ids.remove(&oldest);
-            }
-        }
-        self.order.push_back(id.to_owned());
-        self.ids.insert(id.to_owned());
-        true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seen_drops_repeats_and_forgets_the_oldest() {
-        let mut seen = Seen::default();
-        assert!(seen.insert("a"));
-        assert!(!seen.insert("a"));
-        for i in 0..REMEMBERED {
-            assert!(seen.insert(&i.to_string()));
-        }
-        assert!(seen.insert("a"), "forgotten after {REMEMBERED} others");
     }
 }

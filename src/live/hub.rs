@@ -15,7 +15,7 @@
 //! it is made: an idle subscriber costs its registration and an empty
 //! queue.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::sync::{mpsc, oneshot};
@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::page_cache::PageCache;
 use crate::domain::listing::MessageFilter;
 use crate::domain::{Message, MessageId};
+use crate::recent::RecentSet;
 
 /// How many recently published ids the hub remembers, so that a message
 /// that arrives twice (from this process's writer and from a relay) is
@@ -68,8 +69,7 @@ struct Registry {
 
 /// What was published: taken by publishers only.
 struct Published {
-    recent: HashSet<MessageId>,
-    recent_order: VecDeque<MessageId>,
+    recent: RecentSet<MessageId>,
     /// To the fan-out, in publishing order.
     outbox: mpsc::UnboundedSender<Outgoing>,
     /// The outbox's other end until the fan-out task starts (on the first
@@ -119,8 +119,7 @@ impl Hub {
         Arc::new(Hub {
             registry: Arc::new(Mutex::new(Registry::default())),
             published: Mutex::new(Published {
-                recent: HashSet::new(),
-                recent_order: VecDeque::new(),
+                recent: RecentSet::new(RECENT_IDS),
                 outbox,
                 fan_out: Some(fan_out),
             }),
@@ -178,7 +177,7 @@ impl Hub {
         let mut published = lock(&self.published);
         let fresh: Vec<Arc<Message>> = messages
             .into_iter()
-            .filter(|message| published.remember(message.id))
+            .filter(|message| published.recent.insert(message.id))
             .collect();
         if fresh.is_empty() {
             return;
@@ -277,23 +276,6 @@ impl Hub {
     /// How many subscribers are registered.
     pub fn subscriber_count(&self) -> usize {
         lock(&self.registry).subscribers.len()
-    }
-}
-
-impl Published {
-    /// Whether `id` is new; remembers it (and forgets the oldest past
-    /// [`RECENT_IDS`]).
-    fn remember(&mut self, id: MessageId) -> bool {
-        if !self.recent.insert(id) {
-            return false;
-        }
-        self.recent_order.push_back(id);
-        if self.recent_order.len() > RECENT_IDS {
-            if let Some(old) = self.recent_order.pop_front() {
-                self.recent.remove(&old);
-            }
-        }
-        true
     }
 }
 
