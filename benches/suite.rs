@@ -21,7 +21,10 @@
 //! `DUNDER_BENCH_MESSAGES` (1000000), `DUNDER_BENCH_SECONDS` per load
 //! (10), `DUNDER_BENCH_BACKENDS` (`sqlite,postgres`),
 //! `DUNDER_BENCH_POSTGRAPHILE=0` to skip PostGraphile (it is installed with
-//! npm at run time), `DUNDER_BENCH_KEEP=1` to keep the seeded databases,
+//! npm at run time), `DUNDER_BENCH_MEASURES` to run only some measures
+//! (`listing,depth,trends,posts`, all by default: one measure alone is the
+//! quick way to compare two builds), `DUNDER_BENCH_KEEP=1` to keep the
+//! seeded databases,
 //! `DUNDER_BENCH_OUT` for the JSON result (default `bench-suite.json` in
 //! Cargo's target directory, the chart beside it). PostgreSQL comes from
 //! `DUNDER_TEST_POSTGRES_URL`, default
@@ -142,8 +145,37 @@ async fn bench_backend(backend: &str, url: &str, messages: usize, duration: Dura
         .unwrap();
 
     let mut out = json!({ "backend": backend, "seed_seconds": seeded.as_secs_f64() });
+    let measures = setting("DUNDER_BENCH_MEASURES", "listing,depth,trends,posts");
+    let wanted = |measure: &str| measures.split(',').any(|m| m.trim() == measure);
 
-    // Filtered listing.
+    if wanted("listing") {
+        listing(&mut out, backend, url, &client, &base, duration).await;
+    }
+    if wanted("depth") {
+        depth(&mut out, backend, &db, &client, &base).await;
+    }
+    if wanted("trends") {
+        trends(&mut out, backend, &db, &seed, &client, &base).await;
+    }
+    if wanted("posts") {
+        posts(&mut out, backend, url, &client, &base, server, duration).await;
+    }
+    db.close().await.ok();
+    out
+}
+
+/// Filtered listing: REST and GraphQL, against the prepared statement and
+/// PostGraphile on PostgreSQL.
+async fn listing(
+    out: &mut Value,
+    backend: &str,
+    url: &str,
+    client: &reqwest::Client,
+    base: &str,
+    duration: Duration,
+) {
+    let postgres = backend == "postgres";
+    let (client, base) = (client.clone(), base.to_owned());
     let rest = load(LISTING_CLIENTS, duration, rest_page(&client, &base)).await;
     let graphql = load(LISTING_CLIENTS, duration, graphql_page(&client, &base)).await;
     println!(
@@ -172,10 +204,20 @@ async fn bench_backend(backend: &str, url: &str, messages: usize, duration: Dura
             }
         }
     }
+}
 
-    // Listing depth: the same listing (every message, newest first) from
-    // the top and from DEPTH messages down.
-    let deep_id = deep_message(&db, postgres).await;
+/// Listing depth: the same listing (every message, newest first) from the
+/// top and from DEPTH messages down.
+async fn depth(
+    out: &mut Value,
+    backend: &str,
+    db: &DatabaseConnection,
+    client: &reqwest::Client,
+    base: &str,
+) {
+    let postgres = backend == "postgres";
+    let (client, base) = (client.clone(), base.to_owned());
+    let deep_id = deep_message(db, postgres).await;
     let cursor = {
         let mut bytes = vec![1u8];
         bytes.extend_from_slice(&deep_id);
@@ -209,7 +251,19 @@ async fn bench_backend(backend: &str, url: &str, messages: usize, duration: Dura
         "page1_p50_ms": ms(first.0), "page1_p99_ms": ms(first.1),
         "deep_p50_ms": ms(deep.0), "deep_p99_ms": ms(deep.1),
     });
+}
 
+/// Trends over the seeded 30 days, every message and one hashtag.
+async fn trends(
+    out: &mut Value,
+    backend: &str,
+    db: &DatabaseConnection,
+    seed: &Seed,
+    client: &reqwest::Client,
+    base: &str,
+) {
+    let postgres = backend == "postgres";
+    let (client, base) = (client.clone(), base.to_owned());
     // Trends over the seeded 30 days, every message and one hashtag.
     // On PostgreSQL the counters are vacuumed first, as autovacuum keeps a
     // live counter table (its old minutes never change again): an
@@ -221,8 +275,8 @@ async fn bench_backend(backend: &str, url: &str, messages: usize, duration: Dura
     let mut trends = Vec::new();
     for hashtag in [None, Some(7usize)] {
         for minutes in [1i64, 60] {
-            let dunder = trend_time(&client, &base, &seed, hashtag, minutes).await;
-            let raw = raw_trend_time(&db, postgres, &seed, hashtag, minutes).await;
+            let dunder = trend_time(&client, &base, seed, hashtag, minutes).await;
+            let raw = raw_trend_time(db, postgres, seed, hashtag, minutes).await;
             println!(
                 "{backend}: trend {} at {minutes}m: Dunder {:.2} ms, raw rows {:.2} ms",
                 hashtag.map_or("all".to_owned(), |h| format!("tag{h}")),
@@ -238,7 +292,21 @@ async fn bench_backend(backend: &str, url: &str, messages: usize, duration: Dura
         }
     }
     out["trends"] = Value::Array(trends);
+}
 
+/// Posts per second at each client count, then pgbench's one post per
+/// transaction on PostgreSQL; stops `server` in between.
+async fn posts(
+    out: &mut Value,
+    backend: &str,
+    url: &str,
+    client: &reqwest::Client,
+    base: &str,
+    server: Server,
+    duration: Duration,
+) {
+    let postgres = backend == "postgres";
+    let (client, base) = (client.clone(), base.to_owned());
     // Posts per second, Dunder first; the server is stopped before pgbench
     // posts, so that its relay never sees rows it did not write.
     // The writer's counters around each load say how the posts were
@@ -281,8 +349,6 @@ async fn bench_backend(backend: &str, url: &str, messages: usize, duration: Dura
         }
     }
     out["posts"] = Value::Array(posts);
-    db.close().await.ok();
-    out
 }
 
 fn server_args(url: &str) -> Vec<&str> {
@@ -1096,6 +1162,9 @@ fn markdown(report: &Value) -> String {
                 ));
             };
         for (face, key) in [("REST", "rest"), ("GraphQL", "graphql")] {
+            if !l[key].is_object() {
+                continue;
+            }
             let d = rate(&l[key]);
             if l["prepared_sql"].is_object() {
                 let p = rate(&l["prepared_sql"]);
@@ -1128,7 +1197,7 @@ fn markdown(report: &Value) -> String {
             );
         }
         let d = &b["depth"];
-        for q in ["p50", "p99"] {
+        for q in ["p50", "p99"].into_iter().filter(|_| d.is_object()) {
             let deep = d[format!("deep_{q}_ms")].as_f64().unwrap();
             let first = d[format!("page1_{q}_ms")].as_f64().unwrap();
             row(
@@ -1139,7 +1208,7 @@ fn markdown(report: &Value) -> String {
                 Target::AtMost(1.2),
             );
         }
-        for t in b["trends"].as_array().unwrap() {
+        for t in b["trends"].as_array().into_iter().flatten() {
             let dunder = t["dunder_ms"].as_f64().unwrap();
             let raw = t["raw_rows_ms"].as_f64().unwrap();
             let what = t["hashtag"].as_str().unwrap_or("all messages");
@@ -1157,7 +1226,7 @@ fn markdown(report: &Value) -> String {
                 Target::AtLeast(20.0),
             );
         }
-        let posts = b["posts"].as_array().unwrap();
+        let posts = b["posts"].as_array().map_or(&[][..], Vec::as_slice);
         let best = posts
             .iter()
             .map(|p| rate(&p["pgbench"]))
@@ -1194,7 +1263,7 @@ fn svg(report: &Value) -> String {
     let mut lines: Vec<(String, Vec<f64>)> = Vec::new();
     for b in report["backends"].as_array().unwrap() {
         let name = b["backend"].as_str().unwrap();
-        let posts = b["posts"].as_array().unwrap();
+        let posts = b["posts"].as_array().map_or(&[][..], Vec::as_slice);
         for (system, key) in [("Dunder", "dunder"), ("pgbench", "pgbench")] {
             let rates: Vec<f64> = posts
                 .iter()

@@ -24,14 +24,18 @@ pub struct Server {
 
 impl Server {
     /// Starts the binary with `args` after the port and address, and waits
-    /// until it is ready.
+    /// until it is ready. `DUNDER_BENCH_SERVER` names another build of the
+    /// server to measure instead of this one (to compare two versions with
+    /// the same load and baselines, one run each).
     // The child is reaped by `Server`'s Drop, which the lint cannot see.
     #[allow(clippy::zombie_processes)]
     pub async fn start(args: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         // Info, for the listening line; nothing is logged per request at
         // that level, so the log costs the benchmark nothing.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dunder"))
+        let binary = std::env::var_os("DUNDER_BENCH_SERVER")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_dunder").into());
+        let mut child = Command::new(binary)
             .args(["--port", "0", "--listen_address", "127.0.0.1"])
             .args(["--log_level", "info"])
             .args(args)

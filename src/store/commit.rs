@@ -25,7 +25,7 @@ use std::time::Duration;
 use sea_orm::DbErr;
 use tokio::time::Instant;
 
-use super::failure::{classify, Failure};
+use super::failure::{classify, never_sent, Failure};
 use super::pending::{unavailable, PostSlot};
 use super::read;
 use super::retry::{is_unique_violation, with_retries};
@@ -205,8 +205,8 @@ async fn attempt(writer: &Writer, batch: &[Taken], give_up_at: Option<Instant>) 
         Ok(Some(Ok(messages))) => Tried::Written(messages),
         Ok(Some(Err(error))) => {
             let failure = classify(&error);
-            let uncertain =
-                failure == Failure::Ambiguous || (at_commit && failure == Failure::Unreachable);
+            let uncertain = failure == Failure::Ambiguous
+                || (at_commit && failure == Failure::Unreachable && !never_sent(&error));
             Tried::Failed(AttemptError {
                 error: Some(error),
                 failure,

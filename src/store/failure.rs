@@ -43,6 +43,15 @@ pub(crate) fn classify(error: &DbErr) -> Failure {
     }
 }
 
+/// Whether `error` came from getting a connection, so that the statement
+/// it stopped was never sent: such a failure cannot have written anything,
+/// even when that statement was the one that commits.
+pub(crate) fn never_sent(error: &DbErr) -> bool {
+    // sea-orm reports a failed acquire (pool timeout, or connecting anew)
+    // as these two, and a statement's own failure as `Exec` or `Query`.
+    matches!(error, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+}
+
 fn classify_sqlx(error: &SqlxError) -> Failure {
     match error {
         SqlxError::Io(_)
@@ -139,6 +148,20 @@ mod tests {
         ] {
             assert_eq!(classify(&error), Failure::Unreachable, "{error:?}");
         }
+    }
+
+    /// A failed acquire never sent its statement; a lost connection during
+    /// one may have (it is uncertain once that statement commits).
+    #[test]
+    fn only_a_failed_acquire_is_known_not_to_have_sent() {
+        assert!(never_sent(&DbErr::ConnectionAcquire(
+            ConnAcquireErr::Timeout
+        )));
+        assert!(never_sent(&DbErr::Conn(RuntimeErr::SqlxError(
+            SqlxError::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+        ))));
+        assert!(!never_sent(&io(std::io::ErrorKind::ConnectionReset)));
+        assert!(!never_sent(&io(std::io::ErrorKind::UnexpectedEof)));
     }
 
     #[test]

@@ -47,6 +47,15 @@ pub(crate) fn keys_insert(
     posts: &[IdentifiedPost<'_>],
     user_ids: &HashMap<String, i64>,
 ) -> Option<Statement> {
+    Some(backend.build(&keys_rows_insert(backend, posts, user_ids)?))
+}
+
+/// [`keys_insert`] unbuilt, for the one-statement batch.
+pub(crate) fn keys_rows_insert(
+    backend: sea_orm::DbBackend,
+    posts: &[IdentifiedPost<'_>],
+    user_ids: &HashMap<String, i64>,
+) -> Option<sea_orm::sea_query::InsertStatement> {
     let mut rows: Vec<(i64, &IdentifiedPost<'_>, &Idempotency)> = posts
         .iter()
         .filter_map(|p| {
@@ -79,7 +88,7 @@ pub(crate) fn keys_insert(
             ]
         }),
     );
-    Some(backend.build(&insert))
+    Some(insert)
 }
 
 /// What a stored record says.

@@ -229,10 +229,11 @@ async fn a_bad_post_fails_alone(backend: Backend) {
 }
 
 /// A post whose author and hashtags the writer already knows is written
-/// with three statements (the message, its hashtag links, the trend
-/// counters): the names are neither created again nor read back. The
-/// first post of a name also creates and reads it: four more. The relay
-/// is off, so that nothing else counts while the test measures.
+/// without creating or reading back the names: on PostgreSQL as one
+/// statement (its own transaction), on SQLite as three (the message, its
+/// hashtag links, the trend counters). The first post of a name is a
+/// transaction that also creates and reads it: four more. The relay is
+/// off, so that nothing else counts while the test measures.
 async fn known_names_cost_no_statements_to_post(backend: Backend) {
     let database = Arc::new(TestDatabase::create(backend).await);
     let app = TestApp::spawn_on(database, TestClock::at(default_start()), |flags| {
@@ -254,7 +255,11 @@ async fn known_names_cost_no_statements_to_post(backend: Backend) {
     }
     // New author and tag; both known; a new tag; a new author; no tags
     // (no links to write either).
-    assert_eq!(costs, [7, 3, 5, 5, 2], "statements per post");
+    let expected = match backend {
+        Backend::Sqlite => [7, 3, 5, 5, 2],
+        _ => [7, 1, 5, 5, 1],
+    };
+    assert_eq!(costs, expected, "statements per post");
     // What a post answers and stores is the same either way: the stored
     // display form of a tag is its first spelling.
     let (status, page) = app.get("/message?user_name=ann&limit=1").await;
