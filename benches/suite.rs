@@ -104,6 +104,10 @@ async fn run() {
         "seconds_per_load": seconds,
         "backends": results,
     });
+    if setting("DUNDER_BENCH_KEEP", "0") == "1" {
+        // The SQLite files live in this directory.
+        let _ = dir.keep();
+    }
     let out = std::env::var("DUNDER_BENCH_OUT")
         .unwrap_or_else(|_| format!("{}/../bench-suite.json", env!("CARGO_TARGET_TMPDIR")));
     std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();

@@ -14,8 +14,8 @@
 //! pins the index-only scan on PostgreSQL.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityName, QueryResult, Statement};
 
 use super::entity::{hashtag, trend_count};
 use super::names::NameCache;
@@ -34,9 +34,11 @@ pub(crate) async fn trend<C: ConnectionTrait>(
     let Some(plan) = TrendPlan::resolve(db, names, query).await? else {
         return Ok(Vec::new());
     };
-    let rows = db
-        .query_all(db.get_database_backend().build(&plan.statement()))
-        .await?;
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Sqlite {
+        return plan.packed_buckets(db).await;
+    }
+    let rows = db.query_all(backend.build(&plan.statement())).await?;
     rows.iter().map(|row| plan.bucket(row)).collect()
 }
 
@@ -121,12 +123,82 @@ impl TrendPlan {
         // By position: the two columns the statement selects, in order.
         let key: i64 = row.try_get_by_index(0)?;
         let count: i64 = row.try_get_by_index(1)?;
+        self.bucket_at(key, count)
+    }
+
+    fn bucket_at(&self, key: i64, count: i64) -> Result<TrendBucket, DbErr> {
         let start = key - self.grain.offset();
         Ok(TrendBucket {
             from: minute_to_time(start)?,
             to: minute_to_time(start + self.period)?,
             count,
         })
+    }
+
+    /// SQLite's statement: [`Self::statement`] packed into one row (see
+    /// [`Self::packed_buckets`]) and told to read the covering index.
+    /// SQLite 3.46 (the one linked in) otherwise walks the primary key's
+    /// index, which lacks `count`, and reads the table row of every key:
+    /// four times slower for a day of minutes. SeaORM cannot say
+    /// `INDEXED BY` (its index hints are MySQL's), so it is put into the
+    /// built text here; a missing index would be an error, not a slow
+    /// plan.
+    fn packed_statement(&self) -> Statement {
+        let rows = Alias::new("buckets");
+        let packed = |column: &str| {
+            Func::cust(Alias::new("group_concat"))
+                .arg(Expr::col((rows.clone(), Alias::new(column))))
+        };
+        let select = Query::select()
+            .expr(packed("bucket"))
+            .expr(packed("total"))
+            .from_subquery(self.statement(), rows.clone())
+            .to_owned();
+        let mut statement = DbBackend::Sqlite.build(&select);
+        let table = format!(r#"FROM "{}" "#, trend_count::Entity.table_name());
+        let hinted = format!(r#"{table}INDEXED BY "{}" "#, trend_count::COVERING_INDEX);
+        debug_assert!(statement.sql.contains(&table), "{}", statement.sql);
+        statement.sql = statement.sql.replacen(&table, &hinted, 1);
+        statement
+    }
+
+    /// The buckets read on SQLite as one row: the keys and the counts each
+    /// packed into one comma-separated text by `group_concat`. sqlx hands
+    /// SQLite's rows over one at a time from its worker thread, a few µs a
+    /// row (8,640 rows for six days of minutes); one row crosses once. Both aggregates see the rows in the
+    /// same order, so the n-th key goes with the n-th count; the pairs are
+    /// sorted here, since an aggregate does not promise the subquery's
+    /// order.
+    async fn packed_buckets<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<TrendBucket>, DbErr> {
+        let row = db.query_one(self.packed_statement()).await?;
+        let Some(row) = row else {
+            return Ok(Vec::new());
+        };
+        let keys: Option<String> = row.try_get_by_index(0)?;
+        let counts: Option<String> = row.try_get_by_index(1)?;
+        let (Some(keys), Some(counts)) = (keys, counts) else {
+            return Ok(Vec::new());
+        };
+        let numbers = |text: &str| -> Result<Vec<i64>, DbErr> {
+            text.split(',')
+                .map(|n| {
+                    n.parse()
+                        .map_err(|_| DbErr::Custom(format!("trend: {n:?} is not a number")))
+                })
+                .collect()
+        };
+        let (keys, counts) = (numbers(&keys)?, numbers(&counts)?);
+        if keys.len() != counts.len() {
+            return Err(DbErr::Custom(
+                "trend: as many keys as counts were expected".into(),
+            ));
+        }
+        let mut pairs: Vec<(i64, i64)> = keys.into_iter().zip(counts).collect();
+        pairs.sort_unstable_by_key(|(key, _)| *key);
+        pairs
+            .into_iter()
+            .map(|(key, count)| self.bucket_at(key, count))
+            .collect()
     }
 }
 
@@ -188,18 +260,56 @@ fn minute_to_time(minute: i64) -> Result<DateTime<Utc>, DbErr> {
 
 // Beside the trend statement it explains, rather than in the store's module.
 impl Store {
-    /// The database's plan for a trend query (PostgreSQL's `EXPLAIN`), one
-    /// line per plan node; empty when the hashtag has never been used. For
+    /// The database's plan for a trend query (PostgreSQL's `EXPLAIN`,
+    /// SQLite's `EXPLAIN QUERY PLAN`), one line per plan node; empty when the hashtag has never been used. For
     /// the tests that pin which index a trend walks.
     pub async fn explain_trend(&self, query: &TrendQuery) -> Result<Vec<String>, StoreError> {
         let Some(plan) = TrendPlan::resolve(&self.db, &self.shared.names, query).await? else {
             return Ok(Vec::new());
         };
-        let mut statement = self.db.get_database_backend().build(&plan.statement());
-        statement.sql = format!("EXPLAIN {}", statement.sql);
+        let backend = self.db.get_database_backend();
+        // SQLite's plan is a table whose fourth column says what each step
+        // does.
+        let (mut statement, column) = match backend {
+            DbBackend::Sqlite => (plan.packed_statement(), 3),
+            _ => (backend.build(&plan.statement()), 0),
+        };
+        statement.sql = match backend {
+            DbBackend::Sqlite => format!("EXPLAIN QUERY PLAN {}", statement.sql),
+            _ => format!("EXPLAIN {}", statement.sql),
+        };
         let rows = self.db.query_all(statement).await?;
         rows.iter()
-            .map(|row| row.try_get_by_index::<String>(0).map_err(StoreError::from))
+            .map(|row| {
+                row.try_get_by_index::<String>(column)
+                    .map_err(StoreError::from)
+            })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite is told which index to read (see `packed_statement`).
+    #[test]
+    fn the_sqlite_trend_names_its_index() {
+        for (period, grain) in [(1, Grain::for_period(1)), (90, Grain::for_period(90))] {
+            let plan = TrendPlan {
+                hashtag_id: 7,
+                period,
+                grain,
+                keys: (100, 200),
+            };
+            let sql = plan.packed_statement().sql;
+            assert!(
+                sql.contains(
+                    r#"FROM "trend_counts" INDEXED BY "trend_counts_hashtag_minute_count" WHERE"#
+                ),
+                "{sql}"
+            );
+            assert!(sql.starts_with("SELECT group_concat("), "{sql}");
+        }
     }
 }

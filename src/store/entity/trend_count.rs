@@ -28,6 +28,9 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+/// The index every trend reads, `(hashtag_id, minute, count)`.
+pub const COVERING_INDEX: &str = "trend_counts_hashtag_minute_count";
+
 /// `trendingHashtags` walks every tag's counters for the last few minutes
 /// without reading each tag's whole history; a trend reads one series'
 /// range of keys with their counts from the covering index alone (not made
@@ -38,7 +41,7 @@ pub const INDEXES: &[Index<Column>] = &[
         columns: &[Column::Minute, Column::HashtagId],
     },
     Index {
-        name: "trend_counts_hashtag_minute_count",
+        name: COVERING_INDEX,
         columns: &[Column::HashtagId, Column::Minute, Column::Count],
     },
 ];
