@@ -653,7 +653,10 @@ async fn trends_read_only_the_covering_index_on_postgres() {
                 1,
                 "{what}"
             );
-            assert_eq!(plan.contains("Aggregate"), !one_row_a_bucket, "{what}");
+            // The packing into one row is an aggregate over the buckets;
+            // summing rows into buckets is a second one.
+            let aggregates = if one_row_a_bucket { 1 } else { 2 };
+            assert_eq!(plan.matches("Aggregate").count(), aggregates, "{what}");
             if one_row_a_bucket {
                 assert!(!plan.contains("Sort"), "{what}");
             }
