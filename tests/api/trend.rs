@@ -588,8 +588,8 @@ async fn a_trend_is_one_statement_once_its_hashtag_is_known(backend: Backend) {
 /// covering index `(hashtag_id, minute, count)`, bounded by the hashtag
 /// and both ends of the range's keys, never a read of the table; a bucket
 /// of one row (1m, 1h, 24h) comes in index order with no sort and no
-/// aggregation. PostgreSQL only: the plans are PostgreSQL's (SQLite reads
-/// the same covering index, which the suite's ratios measure).
+/// aggregation but the packing of the buckets into one row. SQLite's plan
+/// has its own test below.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trends_read_only_the_covering_index_on_postgres() {
     let app = TestApp::spawn(Backend::Postgres).await;
