@@ -61,7 +61,7 @@ impl SubscriptionRoot {
                 Ok(FeedEvent::Message(message)) => Carried::Message(message),
                 other => Carried::Other(own_event(other)),
             });
-            return Ok(outlet.clone().carry(events).boxed());
+            return Ok(outlet.clone().attach(events.boxed()).boxed());
         }
         Ok(feed.map(own_event).boxed())
     }

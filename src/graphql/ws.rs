@@ -247,7 +247,16 @@ impl Connection {
 }
 
 /// Serves one socket.
-async fn serve(socket: WebSocket, schema: DunderSchema, live: Live, guards: Guards, peer: Peer) {
+///
+/// The socket is not split: reading and writing take turns in this one
+/// loop, and a split socket pays a lock on every read and every write.
+async fn serve(
+    mut socket: WebSocket,
+    schema: DunderSchema,
+    live: Live,
+    guards: Guards,
+    peer: Peer,
+) {
     let Peer {
         protocol,
         address,
@@ -255,7 +264,6 @@ async fn serve(socket: WebSocket, schema: DunderSchema, live: Live, guards: Guar
         authorization,
     } = peer;
     let settings = *live.settings();
-    let (mut sink, mut source) = socket.split();
     let mut connection = Connection {
         protocol,
         schema: schema.clone(),
@@ -276,7 +284,7 @@ async fn serve(socket: WebSocket, schema: DunderSchema, live: Live, guards: Guar
         let initialized = connection.session.is_some();
         let has_operations = !connection.operations.is_empty();
         let step = tokio::select! {
-            frame = source.next() => match frame {
+            frame = socket.next() => match frame {
                 Some(Ok(Message::Text(text))) => connection.receive(text.as_bytes()),
                 Some(Ok(Message::Binary(bytes))) => connection.receive(&bytes),
                 // Pings are answered by the WebSocket library; a close
@@ -296,7 +304,7 @@ async fn serve(socket: WebSocket, schema: DunderSchema, live: Live, guards: Guar
         match step {
             Step::Nothing => {}
             Step::Send(text) => {
-                if sink.feed(Message::Text(text.into())).await.is_err() {
+                if socket.feed(Message::Text(text.into())).await.is_err() {
                     break;
                 }
                 // What else the operations already have goes out in the
@@ -311,20 +319,20 @@ async fn serve(socket: WebSocket, schema: DunderSchema, live: Live, guards: Guar
                         break;
                     };
                     let frame = connection.frame(&id, output);
-                    if sink.feed(Message::Text(frame.into())).await.is_err() {
+                    if socket.feed(Message::Text(frame.into())).await.is_err() {
                         break;
                     }
                 }
-                if sink.flush().await.is_err() {
+                if socket.flush().await.is_err() {
                     break;
                 }
             }
             Step::SendThenEnd(text) => {
-                let _ = sink.send(Message::Text(text.into())).await;
+                let _ = socket.send(Message::Text(text.into())).await;
                 break;
             }
             Step::Close(code, reason) => {
-                let _ = sink
+                let _ = socket
                     .send(close(code, protocol::close_reason(&reason)))
                     .await;
                 break;

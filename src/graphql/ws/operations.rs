@@ -1,23 +1,25 @@
 //! The operations in flight on one socket: each one's async-graphql
 //! execution (admission, validation, limits, its own errors and end) and
-//! its outlet, through which `messagePosted` hands over its messages; each
-//! message goes out with the payload of the operation's selection, built
-//! once for every subscriber of that selection (see `shared`).
+//! its outlet, through which `messagePosted` hands over its feed; the
+//! operation polls the feed itself, and each message goes out with the
+//! payload of the operation's selection, built once for every subscriber
+//! of that selection (see `shared`).
 //!
 //! Operations are polled in turn, starting after the last one that had
 //! something, so that a busy subscription cannot keep the others waiting.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll, Wake, Waker};
 
 use async_graphql::Response;
 use axum::body::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 
-use super::outlet::Outlet;
+use super::outlet::{Carried, Feed, Outlet};
 use super::shared::{self, Template};
 use crate::graphql::DunderSchema;
 use crate::live::{Format, Live};
@@ -46,14 +48,68 @@ struct Operation {
     id: Arc<str>,
     execution: BoxStream<'static, Response>,
     outlet: Arc<Outlet>,
+    /// `messagePosted`'s feed, once the resolver has left it in the outlet.
+    feed: Option<Feed>,
     template: Arc<Template>,
     /// The selection's format, found when the first message comes.
     format: Option<Arc<Format>>,
     /// A payload being built (or waited for).
     building: Option<Pin<Box<dyn Future<Output = Bytes> + Send>>>,
-    /// A response that came after messages still in the outlet.
-    after_messages: Option<Response>,
     ended: bool,
+    /// Whether the execution has been woken since it was last polled.
+    execution_woken: Arc<ExecutionWaker>,
+    /// The waker the execution is polled with.
+    execution_waker: Waker,
+}
+
+/// The waker an execution is polled with: it notes that the execution was
+/// woken, then wakes the socket's task. Once the feed is the operation's
+/// own, a wakeup is nearly always a message; the execution is polled only
+/// when it asked to be, not on every message (a pass through
+/// async-graphql's stream machinery each time, for every subscriber).
+struct ExecutionWaker {
+    woken: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl ExecutionWaker {
+    fn new() -> ExecutionWaker {
+        ExecutionWaker {
+            // Polled first without being woken: it has to start.
+            woken: AtomicBool::new(true),
+            task: Mutex::new(None),
+        }
+    }
+
+    /// Keeps the socket task's current waker.
+    fn set_task(&self, waker: &Waker) {
+        let mut task = self.task.lock().unwrap_or_else(|p| p.into_inner());
+        if !task
+            .as_ref()
+            .is_some_and(|current| current.will_wake(waker))
+        {
+            *task = Some(waker.clone());
+        }
+    }
+
+    /// Whether it was woken; clears the note.
+    fn take_woken(&self) -> bool {
+        self.woken.swap(false, Ordering::AcqRel)
+    }
+}
+
+impl Wake for ExecutionWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(task) = task {
+            task.wake();
+        }
+    }
 }
 
 impl Operations {
@@ -80,15 +136,18 @@ impl Operations {
         template: Template,
     ) {
         self.list.retain(|operation| *operation.id != *id);
+        let woken = Arc::new(ExecutionWaker::new());
         self.list.push(Operation {
             id: id.into(),
             execution,
             outlet,
+            feed: None,
             template: Arc::new(template),
             format: None,
             building: None,
-            after_messages: None,
             ended: false,
+            execution_woken: woken.clone(),
+            execution_waker: Waker::from(woken),
         });
     }
 
@@ -135,42 +194,59 @@ impl Operation {
                 self.building = None;
                 return Poll::Ready(Some(Output::Payload(payload)));
             }
-            // Messages the execution handed over come before anything it
-            // yields after them.
-            if let Some(message) = self.outlet.take() {
-                let format = self
-                    .format
-                    .get_or_insert_with(|| shared::format_of(live, &self.template))
-                    .clone();
-                if let Some(payload) = format.built(message.id) {
-                    return Poll::Ready(Some(Output::Payload(payload)));
-                }
-                let schema = schema.clone();
-                let template = self.template.clone();
-                self.building = Some(Box::pin(async move {
-                    shared::payload(&format, &schema, &template, message).await
-                }));
-                continue;
-            }
-            if let Some(response) = self.after_messages.take() {
-                return Poll::Ready(Some(Output::Response(response)));
-            }
             if self.ended {
                 return Poll::Ready(None);
             }
-            match self.execution.poll_next_unpin(cx) {
-                // The messages put in the outlet during this poll came
-                // first (the last of a lagging feed, then `LAGGED`).
-                Poll::Ready(Some(response)) if !self.outlet.is_empty() => {
-                    self.after_messages = Some(response);
+            // The feed is read only while the execution has yielded every
+            // event handed to it, so that what the feed gives goes out in
+            // its order: messages, then the error that ends it.
+            if let Some(feed) = self.feed.as_mut().filter(|_| !self.outlet.has_own()) {
+                match feed.poll_next_unpin(cx) {
+                    Poll::Ready(Some(Carried::Message(message))) => {
+                        let format = self
+                            .format
+                            .get_or_insert_with(|| shared::format_of(live, &self.template))
+                            .clone();
+                        if let Some(payload) = format.built(message.id) {
+                            return Poll::Ready(Some(Output::Payload(payload)));
+                        }
+                        let schema = schema.clone();
+                        let template = self.template.clone();
+                        self.building = Some(Box::pin(async move {
+                            shared::payload(&format, &schema, &template, message).await
+                        }));
+                        continue;
+                    }
+                    Poll::Ready(Some(Carried::Other(own))) => self.outlet.hand_own(own),
+                    Poll::Ready(None) => {
+                        self.feed = None;
+                        self.outlet.end();
+                    }
+                    Poll::Pending => {}
                 }
+            }
+            self.execution_woken.set_task(cx.waker());
+            if !self.execution_woken.take_woken() {
+                return Poll::Pending;
+            }
+            let mut execution_cx = Context::from_waker(&self.execution_waker);
+            match self.execution.poll_next_unpin(&mut execution_cx) {
                 Poll::Ready(Some(response)) => {
-                    return Poll::Ready(Some(Output::Response(response)))
+                    // A stream that yielded may have more without a wakeup.
+                    self.execution_woken.woken.store(true, Ordering::Release);
+                    return Poll::Ready(Some(Output::Response(response)));
                 }
                 Poll::Ready(None) => self.ended = true,
-                // Messages came: send them before polling again.
-                Poll::Pending if !self.outlet.is_empty() => {}
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // The resolver has just left its feed: read it now.
+                    if self.feed.is_none() {
+                        if let Some(feed) = self.outlet.take_feed() {
+                            self.feed = Some(feed);
+                            continue;
+                        }
+                    }
+                    return Poll::Pending;
+                }
             }
         }
     }

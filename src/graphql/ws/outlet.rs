@@ -4,12 +4,13 @@
 //! per subscriber.
 //!
 //! - An [`Outlet`] is in the request data of every operation started on a
-//!   socket. The resolver, finding it, still parses its arguments and runs
-//!   its feed, but puts each message in the outlet and yields only what is
-//!   the subscriber's own: the `LAGGED` and `REPLAY_LIMIT` errors and store
-//!   failures. async-graphql then runs everything else as usual (admission,
-//!   validation, limits, the connection's operation budget, errors, the
-//!   end), and the adapter sends each message with the shared payload.
+//!   socket. The resolver, finding it, still parses its arguments and makes
+//!   its feed, but leaves the feed in the outlet and yields only what the
+//!   operation hands back as the subscriber's own: the `LAGGED` and
+//!   `REPLAY_LIMIT` errors and store failures. The operation polls the
+//!   feed and sends each message with the shared payload; async-graphql
+//!   runs everything else as usual (admission, validation, limits, the
+//!   connection's operation budget, errors, the end).
 //! - An [`EncodeSource`] is in the request data of the one execution that
 //!   builds a selection's payloads: the resolver yields the messages put in
 //!   it, whatever its arguments.
@@ -19,70 +20,110 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Poll, Waker};
 
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::domain::Message;
+use crate::graphql::types::MessageObject;
 
-/// The most messages an outlet holds before its stream waits for the
-/// operation to send them.
-const HELD: usize = 8;
+/// What a subscription yields to async-graphql: the subscriber's own
+/// events (an error that ends it), never a message on this path.
+pub type OwnItem = async_graphql::Result<MessageObject>;
 
-/// Messages a subscription's resolver hands to its operation.
+/// A `messagePosted` feed as the resolver hands it to the operation.
+pub type Feed = BoxStream<'static, Carried<OwnItem>>;
+
+/// Where a subscription's resolver leaves its feed for the operation that
+/// owns the outlet, and how the operation hands back the events that are
+/// the subscriber's own.
 #[derive(Default)]
 pub struct Outlet {
-    messages: Mutex<VecDeque<Arc<Message>>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The feed, until the operation takes it.
+    feed: Option<Feed>,
+    /// The subscriber's own events, for the execution to yield, in order.
+    own: VecDeque<OwnItem>,
+    /// The feed has ended: once `own` is empty, so does the execution.
+    ended: bool,
+    /// The execution's stream, waiting for `own` (or the end).
+    waiting: Option<Waker>,
 }
 
 impl Outlet {
-    fn messages(&self) -> MutexGuard<'_, VecDeque<Arc<Message>>> {
-        self.messages
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The next message handed in, if any.
-    pub fn take(&self) -> Option<Arc<Message>> {
-        self.messages().pop_front()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.messages().is_empty()
-    }
-
-    /// `events` with every message put in the outlet: the stream yields the
-    /// rest. It takes messages while the events have them, up to
-    /// [`HELD`]: at that point it wakes its task and returns `Pending`, so
-    /// that the operation sends them before the execution goes further
-    /// (async-graphql polls a subscription's stream only once woken). A
-    /// subscriber thus holds at most [`HELD`] messages here beyond its hub
-    /// queue, and the operation that owns the outlet looks into it
-    /// whenever the execution is pending.
-    pub fn carry<T: Send + 'static>(
-        self: Arc<Self>,
-        events: impl Stream<Item = Carried<T>> + Send + 'static,
-    ) -> impl Stream<Item = T> + Send {
-        let mut events = Box::pin(events);
-        futures::stream::poll_fn(move |cx: &mut Context<'_>| loop {
-            if self.messages().len() >= HELD {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
+    /// Leaves `feed` for the operation, and returns what the subscription
+    /// yields to async-graphql: the events the operation hands back with
+    /// [`Outlet::hand_own`], then the end once it calls [`Outlet::end`].
+    ///
+    /// The operation polls the feed itself, straight from the socket's
+    /// task: a message goes from the feed to the socket without a pass
+    /// through async-graphql's stream machinery, which, once per message
+    /// and subscriber, was most of the server's own cost of a frame.
+    pub fn attach(self: Arc<Self>, feed: Feed) -> impl Stream<Item = OwnItem> + Send {
+        self.state().feed = Some(feed);
+        futures::stream::poll_fn(move |cx| {
+            let mut state = self.state();
+            if let Some(item) = state.own.pop_front() {
+                return Poll::Ready(Some(item));
             }
-            match events.as_mut().poll_next(cx) {
-                Poll::Ready(Some(Carried::Message(message))) => self.messages().push_back(message),
-                Poll::Ready(Some(Carried::Other(other))) => return Poll::Ready(Some(other)),
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
+            if state.ended {
+                return Poll::Ready(None);
             }
+            state.waiting = Some(cx.waker().clone());
+            Poll::Pending
         })
+    }
+
+    /// The feed the resolver left, once.
+    pub fn take_feed(&self) -> Option<Feed> {
+        self.state().feed.take()
+    }
+
+    /// Hands the execution one of the subscriber's own events.
+    pub fn hand_own(&self, item: OwnItem) {
+        let waiting = {
+            let mut state = self.state();
+            state.own.push_back(item);
+            state.waiting.take()
+        };
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
+    }
+
+    /// The feed is over: the execution ends after the events handed.
+    pub fn end(&self) {
+        let waiting = {
+            let mut state = self.state();
+            state.ended = true;
+            state.waiting.take()
+        };
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
+    }
+
+    /// Whether events handed are still to be yielded by the execution.
+    pub fn has_own(&self) -> bool {
+        !self.state().own.is_empty()
     }
 }
 
-/// What [`Outlet::carry`] takes: a message for the outlet, or anything
-/// else for the stream.
+/// What a subscription's feed carries: a message for the operation to
+/// send with its selection's shared payload, or an event of the
+/// subscriber's own for async-graphql.
 pub enum Carried<T> {
     Message(Arc<Message>),
     Other(T),
