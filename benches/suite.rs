@@ -179,9 +179,8 @@ async fn listing(
     duration: Duration,
 ) {
     let postgres = backend == "postgres";
-    let (client, base) = (client.clone(), base.to_owned());
-    let rest = load(LISTING_CLIENTS, duration, rest_page(&client, &base)).await;
-    let graphql = load(LISTING_CLIENTS, duration, graphql_page(&client, &base)).await;
+    let rest = load(LISTING_CLIENTS, duration, rest_page(client, base)).await;
+    let graphql = load(LISTING_CLIENTS, duration, graphql_page(client, base)).await;
     println!(
         "{backend}: REST page {:.0} req/s, GraphQL page {:.0} req/s",
         rest.rate, graphql.rate
@@ -198,7 +197,7 @@ async fn listing(
                     let rate = load(
                         LISTING_CLIENTS,
                         duration,
-                        postgraphile_page(&client, &pgl.url),
+                        postgraphile_page(client, &pgl.url),
                     )
                     .await;
                     println!("{backend}: PostGraphile page {:.0} req/s", rate.rate);
@@ -220,7 +219,6 @@ async fn depth(
     base: &str,
 ) {
     let postgres = backend == "postgres";
-    let (client, base) = (client.clone(), base.to_owned());
     let deep_id = deep_message(db, postgres).await;
     let cursor = {
         let mut bytes = vec![1u8];
@@ -232,13 +230,13 @@ async fn depth(
     // from the database: without a cursor the first page comes from the
     // first-page cache, and the ratio would measure the cache, not depth.
     let first = latencies(
-        &client,
+        client,
         &format!("{base}/message?limit={PAGE}&cursor=7ZZZZZZZZZZZZZZZZZZZZZZZZZ"),
         500,
     )
     .await;
     let deep = latencies(
-        &client,
+        client,
         &format!("{base}/message?limit={PAGE}&cursor={cursor}"),
         500,
     )
@@ -267,8 +265,6 @@ async fn trends(
     base: &str,
 ) {
     let postgres = backend == "postgres";
-    let (client, base) = (client.clone(), base.to_owned());
-    // Trends over the seeded 30 days, every message and one hashtag.
     // On PostgreSQL the counters are vacuumed first, as autovacuum keeps a
     // live counter table (its old minutes never change again): an
     // index-only scan needs the visibility map, which a bulk load leaves
@@ -279,7 +275,7 @@ async fn trends(
     let mut trends = Vec::new();
     for hashtag in [None, Some(7usize)] {
         for minutes in [1i64, 60] {
-            let dunder = trend_time(&client, &base, seed, hashtag, minutes).await;
+            let dunder = trend_time(client, base, seed, hashtag, minutes).await;
             let raw = raw_trend_time(db, postgres, seed, hashtag, minutes).await;
             println!(
                 "{backend}: trend {} at {minutes}m: Dunder {:.2} ms, raw rows {:.2} ms",
@@ -310,16 +306,15 @@ async fn posts(
     duration: Duration,
 ) {
     let postgres = backend == "postgres";
-    let (client, base) = (client.clone(), base.to_owned());
     // Posts per second, Dunder first; the server is stopped before pgbench
     // posts, so that its relay never sees rows it did not write.
     // The writer's counters around each load say how the posts were
     // written: posts per group commit, and statements per commit.
     let mut posts = Vec::new();
     for clients in POST_CLIENTS {
-        let before = writer_counters(&client, &base).await;
-        let rate = load(clients, duration, post(&client, &base)).await;
-        let after = writer_counters(&client, &base).await;
+        let before = writer_counters(client, base).await;
+        let rate = load(clients, duration, post(client, base)).await;
+        let after = writer_counters(client, base).await;
         let [posted, batches, statements] =
             std::array::from_fn(|n| after[n] - before[n]).map(|d| d.max(0.0));
         let per_batch = |count: f64| count / batches.max(1.0);

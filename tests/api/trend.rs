@@ -582,6 +582,24 @@ async fn a_trend_is_one_statement_once_its_hashtag_is_known(backend: Backend) {
     assert_eq!(costs, [2, 1, 1], "statements per trend");
 }
 
+/// The database's plan for 500 buckets of `minutes` from `from`, of every
+/// message or of one hashtag, one line per plan node.
+async fn trend_plan(
+    app: &TestApp,
+    hashtag: Option<&str>,
+    from: DateTime<Utc>,
+    minutes: i64,
+) -> String {
+    let query = TrendQuery::new(
+        hashtag.map(|h| Hashtag::parse("hashtag", h).unwrap()),
+        from,
+        from + Duration::minutes(minutes * 500),
+        Aggregation::from_minutes(minutes).unwrap(),
+    )
+    .unwrap();
+    app.store.explain_trend(&query).await.unwrap().join("\n")
+}
+
 /// On PostgreSQL, with counters enough for the planner to prefer indexes
 /// and the visibility map set (as autovacuum keeps it for counters whose
 /// minute has passed): every trend shape is an index-only scan of the
@@ -629,14 +647,7 @@ async fn trends_read_only_the_covering_index_on_postgres() {
         (2880, false),
     ] {
         for hashtag in [None, Some("rust")] {
-            let query = TrendQuery::new(
-                hashtag.map(|h| Hashtag::parse("hashtag", h).unwrap()),
-                from,
-                from + Duration::minutes(minutes * 500),
-                Aggregation::from_minutes(minutes).unwrap(),
-            )
-            .unwrap();
-            let plan = app.store.explain_trend(&query).await.unwrap().join("\n");
+            let plan = trend_plan(&app, hashtag, from, minutes).await;
             let what = format!("{minutes}m, {hashtag:?}:\n{plan}");
             let bounded = plan.lines().any(|line| {
                 line.contains("Index Cond: ((hashtag_id = ")
@@ -692,14 +703,7 @@ async fn trends_read_only_the_covering_index_on_sqlite() {
         .with_timezone(&Utc);
     for minutes in [1, 60, 1440, 15, 90, 120, 2880] {
         for hashtag in [None, Some("rust")] {
-            let query = TrendQuery::new(
-                hashtag.map(|h| Hashtag::parse("hashtag", h).unwrap()),
-                from,
-                from + Duration::minutes(minutes * 500),
-                Aggregation::from_minutes(minutes).unwrap(),
-            )
-            .unwrap();
-            let plan = app.store.explain_trend(&query).await.unwrap().join("\n");
+            let plan = trend_plan(&app, hashtag, from, minutes).await;
             let what = format!("{minutes}m, {hashtag:?}:\n{plan}");
             assert!(
                 plan.contains(
