@@ -92,6 +92,11 @@ impl ExecutionWaker {
         }
     }
 
+    /// Has the execution polled next time, as if it had been woken.
+    fn note(&self) {
+        self.woken.store(true, Ordering::Release);
+    }
+
     /// Whether it was woken; clears the note.
     fn take_woken(&self) -> bool {
         self.woken.swap(false, Ordering::AcqRel)
@@ -104,7 +109,7 @@ impl Wake for ExecutionWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
+        self.note();
         let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(task) = task {
             task.wake();
@@ -217,10 +222,16 @@ impl Operation {
                         }));
                         continue;
                     }
-                    Poll::Ready(Some(Carried::Other(own))) => self.outlet.hand_own(own),
+                    // The execution is polled next whether or not its
+                    // stream was waiting yet.
+                    Poll::Ready(Some(Carried::Other(own))) => {
+                        self.outlet.hand_own(own);
+                        self.execution_woken.note();
+                    }
                     Poll::Ready(None) => {
                         self.feed = None;
                         self.outlet.end();
+                        self.execution_woken.note();
                     }
                     Poll::Pending => {}
                 }
@@ -233,7 +244,7 @@ impl Operation {
             match self.execution.poll_next_unpin(&mut execution_cx) {
                 Poll::Ready(Some(response)) => {
                     // A stream that yielded may have more without a wakeup.
-                    self.execution_woken.woken.store(true, Ordering::Release);
+                    self.execution_woken.note();
                     return Poll::Ready(Some(Output::Response(response)));
                 }
                 Poll::Ready(None) => self.ended = true,
