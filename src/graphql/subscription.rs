@@ -67,8 +67,9 @@ impl SubscriptionRoot {
     }
 
     /// The current bucket of a trend (`aggregation` as for `trend`), each
-    /// time its count changes and when a new bucket begins; at most four
-    /// updates a second.
+    /// time its count changes and when a new bucket begins (preceded by the
+    /// ended bucket's last count, if that changed since it was sent); at
+    /// most four updates a second.
     async fn trend_updated(
         &self,
         ctx: &Context<'_>,

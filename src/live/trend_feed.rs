@@ -1,7 +1,9 @@
 //! A live trend: the current bucket's count, sent when it changes (at most
 //! a few times a second, however fast messages come) and when a new bucket
-//! begins. Counts come from the same counters as the trend query, so the
-//! two always agree.
+//! begins. When a bucket ends with a count not yet sent (a post just
+//! before the turn), its last count comes first, then the new bucket.
+//! Counts come from the same counters as the trend query, so the two
+//! always agree.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +37,22 @@ pub fn trend_feed(
             let now = store.now();
             let start = aggregation.bucket_start(now);
             let end = start + chrono::Duration::seconds(aggregation.seconds());
+            // The bucket last sent has ended: its last count first, if it
+            // changed since (a post just before the turn, counted while
+            // this feed waited), so that no subscriber keeps a stale count.
+            if let Some(sent) = last_sent.filter(|sent| sent.from < start) {
+                match current_bucket(&store, hashtag.clone(), sent.from, sent.to, aggregation).await {
+                    Ok(ended) if ended != sent => {
+                        last_sent = Some(ended);
+                        yield Ok(ended);
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        yield Err(error);
+                        return;
+                    }
+                }
+            }
             let bucket = match current_bucket(&store, hashtag.clone(), start, end, aggregation).await {
                 Ok(bucket) => bucket,
                 Err(error) => {

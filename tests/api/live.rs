@@ -387,7 +387,42 @@ async fn trend_updates_match_the_trend_query(backend: Backend) {
     }
 }
 
+/// A post counted just before its bucket ends, while the feed waits out
+/// its coalescing pause, still reaches the subscriber: the ended bucket's
+/// last count comes before the new bucket's first.
+async fn an_ended_bucket_sends_its_last_count(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut socket = LiveSocket::connect(&app, "graphql-transport-ws", None, true).await;
+    socket
+        .start("t", "subscription { trendUpdated(hashtag: \"turn\", aggregation: \"1m\") { fromDate count } }", json!({}))
+        .await;
+    let bucket = |payload: &Value| payload["data"]["trendUpdated"].clone();
+    let (_, first) = socket.next_payload().await;
+    assert_eq!(
+        bucket(&first),
+        json!({"fromDate": "2019-09-23T10:00:00+00:00", "count": 0})
+    );
+    app.clock.set("2019-09-23T10:00:59Z".parse().unwrap());
+    app.post_ok("turner", "last of the minute", &["turn"]).await;
+    // The minute turns before the feed (pausing 250 ms after the post's
+    // event) reads the count again.
+    app.clock.set("2019-09-23T10:01:10Z".parse().unwrap());
+    let mut seen = Vec::new();
+    while seen.last() != Some(&json!({"fromDate": "2019-09-23T10:01:00+00:00", "count": 0})) {
+        let (_, payload) = socket.next_payload().await;
+        seen.push(bucket(&payload));
+    }
+    assert_eq!(
+        seen,
+        [
+            json!({"fromDate": "2019-09-23T10:00:00+00:00", "count": 1}),
+            json!({"fromDate": "2019-09-23T10:01:00+00:00", "count": 0}),
+        ]
+    );
+}
+
 on_every_backend!(
+    an_ended_bucket_sends_its_last_count,
     filtered_delivery_on_both_protocols_and_sse,
     resume_while_a_writer_posts,
     a_slow_subscriber_lags_alone,

@@ -1,7 +1,7 @@
 // Drives the live dashboard at `/` of a running Dunder in headless
 // Chromium, the way a person would: picks a user name, posts a message with
 // a hashtag never used before through the form, and watches it arrive in
-// the list and the current minute's bar of the chart go up; filters by the
+// the list and the chart count it; filters by the
 // new hashtag from the trending list and posts again; then cuts the
 // WebSocket, posts while the page is offline, and checks that the page
 // resumes after the last message it shows, without a gap or a duplicate.
@@ -126,18 +126,22 @@ try {
   await page.fill("#post-user", "dashboard");
   const token = await page.inputValue("#post-token");
   if (token !== Buffer.from("dashboard").toString("base64")) fail(`the token computed from the name is ${token}`);
-  const before = await count(page, "current-count");
+  const before = await count(page, "hour-count");
   await postThroughForm(page, first, "live");
   await waitFor(page, "the posted message to appear in the list", (text) =>
     [...document.querySelectorAll("#feed .text")].some((node) => node.textContent === text), first);
-  // The minute may turn meanwhile, and then the new bar holds the post.
+  // The chart counts the post: in the current minute's bar, or, if the
+  // minute turned just after it, in the bar before (the server sends an
+  // ended minute's last count); either way the hour's total has it, and
+  // the current bar shows the current count.
   await waitFor(
     page,
-    `the chart's current minute to count the post (it counted ${before})`,
+    `the chart to count the post (the hour counted ${before})`,
     (before) => {
+      const hour = Number(document.getElementById("hour-count").textContent);
       const current = Number(document.getElementById("current-count").textContent);
       const bar = document.querySelector("#chart rect.bar.current");
-      return current >= 1 && (current > before || current === 1) && Number(bar?.dataset.count) === current;
+      return hour === before + 1 && Number(bar?.dataset.count) === current;
     },
     before,
   );
