@@ -101,22 +101,28 @@ impl Connection {
         }
     }
 
-    /// Sends `request` with the token and reads the server's JSON answer;
-    /// a refusal or a failure as the [`ClientError`] its status calls for.
-    pub async fn fetch_json<T: serde::de::DeserializeOwned>(
+    /// Sends `request` with the token and reads the `data` of the server's
+    /// JSON answer (`{"data": ...}`, as every REST answer has it); a refusal
+    /// or a failure as the [`ClientError`] its status calls for.
+    pub async fn fetch_data<T: serde::de::DeserializeOwned>(
         &self,
         request: RequestBuilder,
     ) -> Result<T, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Answer<T> {
+            data: T,
+        }
         let response = self
             .with_token(request)
             .send()
             .await
             .map_err(|error| ClientError::transport(&error))?;
-        super::failure::checked(response)
+        let answer: Answer<T> = super::failure::checked(response)
             .await?
             .json()
             .await
-            .map_err(|error| ClientError::transport(&error))
+            .map_err(|error| ClientError::transport(&error))?;
+        Ok(answer.data)
     }
 }
 

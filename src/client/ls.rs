@@ -47,11 +47,6 @@ pub struct LsArgs {
 }
 
 #[derive(Deserialize)]
-struct Answer {
-    data: Page,
-}
-
-#[derive(Deserialize)]
 struct Page {
     messages: Vec<serde_json::Value>,
     next_cursor: Option<String>,
@@ -108,6 +103,6 @@ async fn fetch(
         .client
         .get(connection.url("message"))
         .query(&query);
-    let answer: Answer = connection.fetch_json(request).await?;
-    Ok(answer.data)
+    let answer: Page = connection.fetch_data(request).await?;
+    Ok(answer)
 }

@@ -40,11 +40,6 @@ pub struct PostArgs {
 }
 
 #[derive(Deserialize)]
-struct Answer {
-    data: Posted,
-}
-
-#[derive(Deserialize)]
 struct Posted {
     id: String,
 }
@@ -85,6 +80,6 @@ async fn attempt(
         .post(connection.url("message"))
         .header("Idempotency-Key", key)
         .json(body);
-    let answer: Answer = connection.fetch_json(request).await?;
-    Ok(answer.data.id)
+    let answer: Posted = connection.fetch_data(request).await?;
+    Ok(answer.id)
 }

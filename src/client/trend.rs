@@ -36,11 +36,6 @@ pub struct TrendArgs {
 }
 
 #[derive(Deserialize)]
-struct Answer {
-    data: Trends,
-}
-
-#[derive(Deserialize)]
 struct Trends {
     trends: Vec<TrendJson>,
 }
@@ -80,9 +75,8 @@ pub async fn run(args: TrendArgs) -> Result<(), ClientError> {
         query.push(("hashtag", hashtag.clone()));
     }
     let request = connection.client.get(connection.url("trend")).query(&query);
-    let answer: Answer = connection.fetch_json(request).await?;
+    let answer: Trends = connection.fetch_data(request).await?;
     let counted: Vec<Bucket> = answer
-        .data
         .trends
         .into_iter()
         .map(|t| Bucket {
