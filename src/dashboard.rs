@@ -8,10 +8,11 @@
 //! needs no route, token or rate limit of its own.
 
 use axum::extract::Path;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+
+use crate::embedded::{self, Asset, CSS, JAVASCRIPT, REVALIDATE};
 
 /// Only this server, for everything. `connect-src 'self'` also admits
 /// `ws:`/`wss:` to the same host and port (Content Security Policy Level
@@ -33,20 +34,14 @@ pub const ASSETS_PATH: &str = "/dashboard/assets";
 
 const PAGE: &str = include_str!("../assets/dashboard/index.html");
 
-struct Asset {
-    name: &'static str,
-    content_type: &'static str,
-    body: &'static [u8],
-}
-
-const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
-
+/// Dunder's own files change with Dunder under the same name, so they are
+/// asked for again each time (they are small).
 macro_rules! assets {
     ($($name:literal: $content_type:expr),* $(,)?) => {
         &[$(Asset {
             name: $name,
             content_type: $content_type,
+            cache_control: REVALIDATE,
             body: include_bytes!(concat!("../assets/dashboard/", $name)),
         }),*]
     };
@@ -73,53 +68,13 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 async fn page() -> Response {
-    let mut response = (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        PAGE,
-    )
-        .into_response();
-    let headers = response.headers_mut();
-    // For browsers that predate `frame-ancestors`.
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    secure(response)
+    embedded::page(PAGE, CONTENT_SECURITY_POLICY)
 }
 
-/// Dunder's own files change with Dunder under the same name, so they are
-/// asked for again each time (they are small).
+/// The page's files, under the page's policy too.
 async fn asset(Path(name): Path<String>) -> Response {
-    let Some(asset) = ASSETS.iter().find(|asset| asset.name == name) else {
-        return (StatusCode::NOT_FOUND, "no such dashboard asset").into_response();
-    };
-    secure(
-        (
-            [
-                (header::CONTENT_TYPE, asset.content_type),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            asset.body,
-        )
-            .into_response(),
+    embedded::with_policy(
+        embedded::asset(ASSETS, &name, "no such dashboard asset"),
+        CONTENT_SECURITY_POLICY,
     )
-}
-
-/// The headers every dashboard response carries: the policy, and no
-/// guessing of content types.
-fn secure(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod dashboard;
 pub mod dev_cert;
 pub mod domain;
+pub mod embedded;
 pub mod graphql;
 pub mod guard;
 pub mod live;

@@ -6,10 +6,12 @@
 //! access and the page can forbid every other origin.
 
 use axum::extract::Path;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+
+use crate::embedded::{self, Asset, CSS, JAVASCRIPT, REVALIDATE, VERSIONED};
 
 /// What the page may load and where it may connect: only this server.
 /// `connect-src 'self'` also admits `ws:`/`wss:` to the same host and port
@@ -34,95 +36,54 @@ pub const ASSETS_PATH: &str = "/graphql/assets";
 
 const PAGE: &str = include_str!("../../assets/playground/index.html");
 
-/// How long a browser may keep an asset.
-#[derive(Clone, Copy)]
-enum Caching {
-    /// The name carries the library's version: the bytes under it never
-    /// change, so a year without asking again.
-    Versioned,
-    /// Dunder's own files change with Dunder under the same name: asked
-    /// again each time (they are small).
-    Revalidate,
-}
-
-struct Asset {
-    name: &'static str,
-    content_type: &'static str,
-    caching: Caching,
-    body: &'static [u8],
-}
-
-const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
-
 /// Every file the page may load. The vendored names are rewritten by
 /// `scripts/refresh-graphiql` when the versions change.
 const ASSETS: &[Asset] = &[
     Asset {
         name: "react-18.3.1.production.min.js",
         content_type: JAVASCRIPT,
-        caching: Caching::Versioned,
+        cache_control: VERSIONED,
         body: include_bytes!("../../assets/graphiql/react-18.3.1.production.min.js"),
     },
     Asset {
         name: "react-dom-18.3.1.production.min.js",
         content_type: JAVASCRIPT,
-        caching: Caching::Versioned,
+        cache_control: VERSIONED,
         body: include_bytes!("../../assets/graphiql/react-dom-18.3.1.production.min.js"),
     },
     Asset {
         name: "graphiql-4.1.2.min.js",
         content_type: JAVASCRIPT,
-        caching: Caching::Versioned,
+        cache_control: VERSIONED,
         body: include_bytes!("../../assets/graphiql/graphiql-4.1.2.min.js"),
     },
     Asset {
         name: "graphiql-4.1.2.min.css",
         content_type: CSS,
-        caching: Caching::Versioned,
+        cache_control: VERSIONED,
         body: include_bytes!("../../assets/graphiql/graphiql-4.1.2.min.css"),
     },
     Asset {
         name: "playground.js",
         content_type: JAVASCRIPT,
-        caching: Caching::Revalidate,
+        cache_control: REVALIDATE,
         body: include_bytes!("../../assets/playground/playground.js"),
     },
     Asset {
         name: "playground.css",
         content_type: CSS,
-        caching: Caching::Revalidate,
+        cache_control: REVALIDATE,
         body: include_bytes!("../../assets/playground/playground.css"),
     },
 ];
 
 /// The playground page, with its Content-Security-Policy.
 pub fn page() -> Response {
-    let mut response = (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-            // The same URL answers JSON to other clients.
-            (header::VARY, "Accept"),
-        ],
-        PAGE,
-    )
-        .into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    // For browsers that predate `frame-ancestors`.
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    let mut response = embedded::page(PAGE, CONTENT_SECURITY_POLICY);
+    // The same URL answers JSON to other clients.
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
     response
 }
 
@@ -132,20 +93,5 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 async fn asset(Path(name): Path<String>) -> Response {
-    let Some(asset) = ASSETS.iter().find(|asset| asset.name == name) else {
-        return (StatusCode::NOT_FOUND, "no such playground asset").into_response();
-    };
-    let cache_control = match asset.caching {
-        Caching::Versioned => "public, max-age=31536000, immutable",
-        Caching::Revalidate => "no-cache",
-    };
-    (
-        [
-            (header::CONTENT_TYPE, asset.content_type),
-            (header::CACHE_CONTROL, cache_control),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        asset.body,
-    )
-        .into_response()
+    embedded::asset(ASSETS, &name, "no such playground asset")
 }
