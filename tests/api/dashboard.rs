@@ -13,6 +13,7 @@ use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTI
 use reqwest::{Response, StatusCode};
 
 use crate::helpers::{Backend, TestApp};
+use crate::pages::{assert_no_inline_code, asset_content_type, attribute_values, directives};
 
 const POLICY: [(&str, &[&str]); 8] = [
     ("default-src", &["'none'"]),
@@ -24,17 +25,6 @@ const POLICY: [(&str, &[&str]); 8] = [
     ("form-action", &["'none'"]),
     ("frame-ancestors", &["'none'"]),
 ];
-
-/// The values of `attribute="..."` in `html`, in order.
-fn attribute_values<'a>(html: &'a str, attribute: &str) -> Vec<&'a str> {
-    let marker = format!(" {attribute}=\"");
-    html.match_indices(&marker)
-        .map(|(at, _)| {
-            let rest = &html[at + marker.len()..];
-            &rest[..rest.find('"').expect("a closed attribute value")]
-        })
-        .collect()
-}
 
 /// The modules a script imports: `from "./x.js"` and `import "./x.js"`.
 fn imports(script: &str) -> Vec<&str> {
@@ -73,15 +63,7 @@ fn assert_secured(response: &Response, what: &str) {
         .unwrap_or_else(|| panic!("{what} has no Content-Security-Policy"))
         .to_str()
         .unwrap();
-    let directives: Vec<(&str, Vec<&str>)> = policy
-        .split(';')
-        .map(str::trim)
-        .filter(|directive| !directive.is_empty())
-        .map(|directive| {
-            let mut words = directive.split_whitespace();
-            (words.next().unwrap(), words.collect())
-        })
-        .collect();
+    let directives = directives(policy);
     let expected: Vec<(&str, Vec<&str>)> = POLICY
         .iter()
         .map(|(name, sources)| (*name, sources.to_vec()))
@@ -101,20 +83,8 @@ async fn the_dashboard_is_served_whole_under_a_strict_policy_on_sqlite() {
     assert!(page.contains("<title>Dunder</title>"), "{page}");
 
     // No other origin, no inline script or style for the policy to refuse.
-    assert!(
-        !page.contains("://"),
-        "the page names another origin: {page}"
-    );
-    assert!(!page.contains("<style"), "{page}");
-    assert!(!page.contains(" style=\""), "{page}");
+    let script_sources = assert_no_inline_code(&page);
     assert!(!has_event_handler(&page), "an inline event handler: {page}");
-    let scripts = page.matches("<script").count();
-    let script_sources = attribute_values(&page, "src");
-    assert_eq!(
-        scripts,
-        script_sources.len(),
-        "every script is a file: {page}"
-    );
 
     // Every file the page refers to, and every module those import.
     let mut pending: Vec<String> = script_sources
@@ -133,14 +103,11 @@ async fn the_dashboard_is_served_whole_under_a_strict_policy_on_sqlite() {
         assert!(path.starts_with("/dashboard/assets/"), "{path}");
         let response = app.client.get(app.url(&path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
-        let expected = if path.ends_with(".js") {
-            "text/javascript; charset=utf-8"
-        } else if path.ends_with(".css") {
-            "text/css; charset=utf-8"
-        } else {
-            panic!("an asset of unexpected kind: {path}")
-        };
-        assert_eq!(response.headers()[CONTENT_TYPE], expected, "{path}");
+        assert_eq!(
+            response.headers()[CONTENT_TYPE],
+            asset_content_type(&path),
+            "{path}"
+        );
         assert_secured(&response, &path);
         let body = response.text().await.unwrap();
         assert!(!body.is_empty(), "{path}");

@@ -28,6 +28,7 @@ mod messages;
 mod migrations;
 mod openapi;
 mod page_cache;
+mod pages;
 mod playground;
 mod refusals;
 mod relay;

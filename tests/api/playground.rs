@@ -10,30 +10,7 @@ use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use reqwest::StatusCode;
 
 use crate::helpers::{Backend, TestApp};
-
-/// The values of `attribute="..."` in `html`, in order.
-fn attribute_values<'a>(html: &'a str, attribute: &str) -> Vec<&'a str> {
-    let marker = format!(" {attribute}=\"");
-    html.match_indices(&marker)
-        .map(|(at, _)| {
-            let rest = &html[at + marker.len()..];
-            &rest[..rest.find('"').expect("a closed attribute value")]
-        })
-        .collect()
-}
-
-/// The CSP's directives as (name, sources).
-fn directives(policy: &str) -> Vec<(&str, Vec<&str>)> {
-    policy
-        .split(';')
-        .map(str::trim)
-        .filter(|directive| !directive.is_empty())
-        .map(|directive| {
-            let mut words = directive.split_whitespace();
-            (words.next().unwrap(), words.collect())
-        })
-        .collect()
-}
+use crate::pages::{assert_no_inline_code, asset_content_type, attribute_values, directives};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_playground_is_served_whole_under_a_strict_policy_on_sqlite() {
@@ -96,19 +73,7 @@ async fn the_playground_is_served_whole_under_a_strict_policy_on_sqlite() {
     }
 
     // No inline script or style for the policy to refuse, no other origin.
-    assert!(
-        !page.contains("://"),
-        "the page names another origin: {page}"
-    );
-    assert!(!page.contains("<style"), "{page}");
-    assert!(!page.contains(" style=\""), "{page}");
-    let scripts = page.matches("<script").count();
-    let sources_of_scripts = attribute_values(&page, "src");
-    assert_eq!(
-        scripts,
-        sources_of_scripts.len(),
-        "every script is a file: {page}"
-    );
+    let sources_of_scripts = assert_no_inline_code(&page);
 
     // Every file the page refers to is served, with its content type.
     let mut referenced = sources_of_scripts;
@@ -123,14 +88,11 @@ async fn the_playground_is_served_whole_under_a_strict_policy_on_sqlite() {
         assert!(path.starts_with("/graphql/assets/"), "{path}");
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
-        let expected = if path.ends_with(".js") {
-            "text/javascript; charset=utf-8"
-        } else if path.ends_with(".css") {
-            "text/css; charset=utf-8"
-        } else {
-            panic!("an asset of unexpected kind: {path}")
-        };
-        assert_eq!(response.headers()[CONTENT_TYPE], expected, "{path}");
+        assert_eq!(
+            response.headers()[CONTENT_TYPE],
+            asset_content_type(path),
+            "{path}"
+        );
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
         // Versioned names may be kept for a year; Dunder's own files are
         // asked for again.
