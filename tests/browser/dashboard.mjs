@@ -25,6 +25,7 @@ import {
   offlineContext,
   reportFailure,
   verdict,
+  waiter,
   watchedPage,
 } from "./harness.mjs";
 
@@ -33,25 +34,17 @@ const { screenshot, origin, host } = commandLine("dashboard.mjs", "docs/dashboar
 const foreign = [];
 const problems = [];
 
-/// Waits for `predicate` (run in the page) to return a truthy value, which
-/// it returns; fails after the step timeout naming `what`.
-async function waitFor(page, what, predicate, arg) {
-  try {
-    const handle = await page.waitForFunction(predicate, arg, { timeout: STEP_TIMEOUT_MS, polling: 100 });
-    return await handle.jsonValue();
-  } catch {
-    const state = await page
-      .evaluate(() => ({
-        connection: document.getElementById("connection")?.textContent,
-        errors: [...document.querySelectorAll(".error:not([hidden])")].map((node) => node.textContent),
-        shown: [...document.querySelectorAll("#feed .text")].slice(0, 5).map((node) => node.textContent),
-        current: document.getElementById("current-count")?.textContent,
-        hour: document.getElementById("hour-count")?.textContent,
-      }))
-      .catch(() => "(unreadable)");
-    fail(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}; page: ${JSON.stringify(state)}`);
-  }
-}
+/// Waits on the page; a wait that runs out says what the page shows.
+const waitFor = waiter(async (page) => {
+  const state = await page.evaluate(() => ({
+    connection: document.getElementById("connection")?.textContent,
+    errors: [...document.querySelectorAll(".error:not([hidden])")].map((node) => node.textContent),
+    shown: [...document.querySelectorAll("#feed .text")].slice(0, 5).map((node) => node.textContent),
+    current: document.getElementById("current-count")?.textContent,
+    hour: document.getElementById("hour-count")?.textContent,
+  }));
+  return `page: ${JSON.stringify(state)}`;
+});
 
 /// How many messages in the list have exactly `text`.
 function shownTimes(page, text) {

@@ -15,6 +15,22 @@ export function fail(message) {
   throw new Error(message);
 }
 
+/// A `waitFor(page, what, predicate, arg)` for one test: it waits for
+/// `predicate` (run in the page) to return a truthy value, which it
+/// returns, and fails after the step timeout naming `what` and the page's
+/// state as `describe(page)` reads it.
+export function waiter(describe) {
+  return async function waitFor(page, what, predicate, arg) {
+    try {
+      const handle = await page.waitForFunction(predicate, arg, { timeout: STEP_TIMEOUT_MS, polling: 100 });
+      return await handle.jsonValue();
+    } catch {
+      const state = await describe(page).catch(() => "(unreadable)");
+      fail(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}; ${state}`);
+    }
+  };
+}
+
 /// `BASE_URL [SCREENSHOT.png]` of `script`; exits 2 with its usage when
 /// the base is missing.
 export function commandLine(script, defaultScreenshot) {

@@ -21,6 +21,7 @@ import {
   offlineContext,
   reportFailure,
   verdict,
+  waiter,
   watchedPage,
 } from "./harness.mjs";
 
@@ -29,20 +30,8 @@ const { screenshot, origin, host } = commandLine("playground.mjs", "docs/graphiq
 const foreign = [];
 const problems = [];
 
-/// Waits for `predicate` (run in the page) to return a truthy value, which
-/// it returns; fails after the step timeout naming `what`.
-async function waitFor(page, what, predicate, arg) {
-  try {
-    const handle = await page.waitForFunction(predicate, arg, {
-      timeout: STEP_TIMEOUT_MS,
-      polling: 100,
-    });
-    return await handle.jsonValue();
-  } catch (error) {
-    const state = await resultText(page).catch(() => "(unreadable)");
-    fail(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}; result pane: ${state}`);
-  }
-}
+/// Waits on the page; a wait that runs out shows the result pane.
+const waitFor = waiter(async (page) => `result pane: ${await resultText(page)}`);
 
 /// The text of the result pane, read from its CodeMirror instance (the DOM
 /// holds only the lines in view).
