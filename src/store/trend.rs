@@ -269,16 +269,14 @@ impl Store {
             return Ok(Vec::new());
         };
         let backend = self.db.get_database_backend();
+        let mut statement = plan.packed_statement(backend);
         // SQLite's plan is a table whose fourth column says what each step
         // does.
-        let (mut statement, column) = match backend {
-            DbBackend::Sqlite => (plan.packed_statement(backend), 3),
-            _ => (plan.packed_statement(backend), 0),
+        let (explain, column) = match backend {
+            DbBackend::Sqlite => ("EXPLAIN QUERY PLAN", 3),
+            _ => ("EXPLAIN", 0),
         };
-        statement.sql = match backend {
-            DbBackend::Sqlite => format!("EXPLAIN QUERY PLAN {}", statement.sql),
-            _ => format!("EXPLAIN {}", statement.sql),
-        };
+        statement.sql = format!("{explain} {}", statement.sql);
         let rows = self.db.query_all(statement).await?;
         rows.iter()
             .map(|row| {

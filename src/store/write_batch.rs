@@ -149,7 +149,7 @@ fn one_statement_batch(
     if let Some(links) = link_rows(backend, batch_links(posts, user_ids, hashtags)) {
         parts.push(("links_written", links));
     }
-    parts.push(("counts_written", counter_rows(posts, hashtags, backend)));
+    parts.push(("counts_written", counter_rows(backend, posts, hashtags)));
     let mut with = WithClause::new();
     for (name, insert) in parts {
         with.cte(
@@ -548,13 +548,13 @@ fn counters_upsert(
     posts: &[IdentifiedPost<'_>],
     hashtags: &HashMap<String, (i64, String)>,
 ) -> Statement {
-    backend.build(&counter_rows(posts, hashtags, backend))
+    backend.build(&counter_rows(backend, posts, hashtags))
 }
 
 fn counter_rows(
+    backend: DbBackend,
     posts: &[IdentifiedPost<'_>],
     hashtags: &HashMap<String, (i64, String)>,
-    backend: DbBackend,
 ) -> InsertStatement {
     let mut counts: BTreeMap<(i64, i64), i64> = BTreeMap::new();
     for p in posts {

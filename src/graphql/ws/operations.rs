@@ -11,12 +11,13 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll, Wake, Waker};
 
 use async_graphql::Response;
 use axum::body::Bytes;
 use futures::stream::BoxStream;
+use futures::task::AtomicWaker;
 use futures::StreamExt;
 
 use super::outlet::{Carried, Feed, Outlet};
@@ -69,7 +70,7 @@ struct Operation {
 /// async-graphql's stream machinery each time, for every subscriber).
 struct ExecutionWaker {
     woken: AtomicBool,
-    task: Mutex<Option<Waker>>,
+    task: AtomicWaker,
 }
 
 impl ExecutionWaker {
@@ -77,18 +78,7 @@ impl ExecutionWaker {
         ExecutionWaker {
             // Polled first without being woken: it has to start.
             woken: AtomicBool::new(true),
-            task: Mutex::new(None),
-        }
-    }
-
-    /// Keeps the socket task's current waker.
-    fn set_task(&self, waker: &Waker) {
-        let mut task = self.task.lock().unwrap_or_else(|p| p.into_inner());
-        if !task
-            .as_ref()
-            .is_some_and(|current| current.will_wake(waker))
-        {
-            *task = Some(waker.clone());
+            task: AtomicWaker::new(),
         }
     }
 
@@ -110,10 +100,7 @@ impl Wake for ExecutionWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.note();
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some(task) = task {
-            task.wake();
-        }
+        self.task.wake();
     }
 }
 
@@ -236,7 +223,7 @@ impl Operation {
                     Poll::Pending => {}
                 }
             }
-            self.execution_woken.set_task(cx.waker());
+            self.execution_woken.task.register(cx.waker());
             if !self.execution_woken.take_woken() {
                 return Poll::Pending;
             }
