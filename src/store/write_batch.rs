@@ -139,12 +139,7 @@ fn one_statement_batch(
     }
     parts.push((
         "messages_written",
-        message_rows(
-            backend,
-            posts
-                .iter()
-                .map(|p| (p.id, user_ids[p.post.author.as_str()], p.post.text.as_str())),
-        ),
+        message_rows(backend, batch_messages(posts, user_ids)),
     ));
     if let Some(links) = link_rows(backend, batch_links(posts, user_ids, hashtags)) {
         parts.push(("links_written", links));
@@ -347,12 +342,17 @@ fn messages_insert(
     posts: &[IdentifiedPost<'_>],
     user_ids: &HashMap<String, i64>,
 ) -> Statement {
-    message_rows_insert(
-        backend,
-        posts
-            .iter()
-            .map(|p| (p.id, user_ids[p.post.author.as_str()], p.post.text.as_str())),
-    )
+    message_rows_insert(backend, batch_messages(posts, user_ids))
+}
+
+/// Each post's message row: (id, author's id, text).
+fn batch_messages<'a>(
+    posts: &'a [IdentifiedPost<'_>],
+    user_ids: &'a HashMap<String, i64>,
+) -> impl Iterator<Item = (MessageId, i64, &'a str)> + 'a {
+    posts
+        .iter()
+        .map(|p| (p.id, user_ids[p.post.author.as_str()], p.post.text.as_str()))
 }
 
 /// `INSERT INTO messages` of `rows` (id, author's id, text; the creation
