@@ -7,9 +7,9 @@
 //!   subscribers;
 //! - for 0 (the baseline), 100, 1,000 and 10,000 subscribers, with posts
 //!   paced at 10 a second: the delivery latency from POST to receipt (p50,
-//!   p99) and the POST's own latency (p50, p99, and p99 against the
-//!   baseline's); then, with a burst of posts, the messages delivered per
-//!   second;
+//!   p99), the POST's own latency (p50, p99, and p99 against the
+//!   baseline's) and the CPU time each process spent per post; then, with
+//!   a burst of posts, the messages delivered per second;
 //! - the same at 1,000 subscribers on PostgreSQL (one process, the relay
 //!   as configured by default), if `DUNDER_TEST_POSTGRES_URL` (default
 //!   `postgres://postgres@127.0.0.1:5432/test`) can be reached.
@@ -18,10 +18,19 @@
 //! profiling, say): `DUNDER_BENCH_PARTS` is a comma-separated choice of
 //! `idle`, `sqlite` and `postgres` (all three by default), and
 //! `DUNDER_BENCH_SUBSCRIBERS` the subscriber counts of the SQLite runs
-//! (`0,100,1000,10000` by default; 0, the baseline, is always run first). Both processes share the
-//! machine's cores, so the figures include the clients' own work (kept
-//! small: a client finds the message's text in the frame without parsing
-//! it). Figures are printed, not asserted.
+//! (`0,100,1000,10000` by default; 0, the baseline, is always run first).
+//!
+//! Both processes share the machine's two cores, which clients on other
+//! machines would not. Two things keep the clients' share from being
+//! counted as the server's. The poster has a runtime and a thread of its
+//! own, so a POST's answer never waits behind the subscribers' tasks in
+//! this process. The subscribers' threads run at the idle CPU priority,
+//! as the server's delivery does by default (see [`subscribers_priority`];
+//! `DUNDER_BENCH_CLIENT_PRIORITY=normal` keeps the usual one). A client
+//! also finds the message's text in the frame without parsing it. The
+//! server's own settings can be changed through its `DUNDER_*` variables,
+//! which it inherits (`DUNDER_LIVE_DELIVERY_PRIORITY=normal`, say).
+//! Figures are printed, not asserted.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -151,19 +160,64 @@ async fn subscriber(shared: Shared, expected: usize, idle: bool) -> Vec<(usize, 
     receipts
 }
 
-/// Posts `text` to #bench; returns how long the POST took.
-async fn post(client: &reqwest::Client, base: &str, text: &str) -> Duration {
-    let token = base64::engine::general_purpose::STANDARD.encode("bench");
-    let sent = Instant::now();
-    let response = client
-        .post(format!("http://{base}/message"))
-        .bearer_auth(token)
-        .json(&json!({"text": text, "hashtags": ["bench"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    sent.elapsed()
+/// The poster: posts to #bench from a runtime (one thread) of its own.
+///
+/// The subscribers' 10,000 tasks share this process's main runtime; a
+/// POST awaited there would wait behind whichever of them are queued
+/// when its answer arrives, and its time would be the client's queue, not
+/// the server. On its own thread the poster only shares the cores.
+#[derive(Clone)]
+struct Poster {
+    client: reqwest::Client,
+    base: String,
+    start: Instant,
+}
+
+impl Poster {
+    fn new(server: &Server, start: Instant) -> Poster {
+        Poster {
+            client: reqwest::Client::new(),
+            base: server.address.clone(),
+            start,
+        }
+    }
+
+    /// Posts `text`; when it was sent (since `start`) and how long the
+    /// POST took, both taken on the poster's thread.
+    async fn post(&self, text: String) -> (Duration, Duration) {
+        let poster = self.clone();
+        poster_runtime()
+            .spawn(async move {
+                let token = base64::engine::general_purpose::STANDARD.encode("bench");
+                let sent_at = poster.start.elapsed();
+                let sent = Instant::now();
+                let response = poster
+                    .client
+                    .post(format!("http://{}/message", poster.base))
+                    .bearer_auth(token)
+                    .json(&json!({"text": text, "hashtags": ["bench"]}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 201);
+                (sent_at, sent.elapsed())
+            })
+            .await
+            .expect("the poster's task")
+    }
+}
+
+/// The poster's runtime: one worker thread, for the whole benchmark.
+fn poster_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("poster")
+            .enable_all()
+            .build()
+            .unwrap()
+    })
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -271,8 +325,10 @@ async fn idle_memory() {
     let client = reqwest::Client::new();
     // One post first, so that the write path's buffers are counted in the
     // baseline too.
-    post(&client, &server.address, "warm-up").await;
     let mut crowd = Crowd::new(&server);
+    Poster::new(&server, crowd.shared.start)
+        .post("warm-up".to_owned())
+        .await;
     println!("{:>12} {:>14} {:>18}", "idle", "resident", "per subscriber");
     let base = server.resident_kib();
     for count in IDLE {
@@ -305,6 +361,10 @@ struct Figures {
     post_p99: Duration,
     delivered_per_second: f64,
     completeness: f64,
+    /// CPU time (user and system) per paced post, of the server and of
+    /// this process (the clients).
+    server_cpu_per_post: Duration,
+    clients_cpu_per_post: Duration,
 }
 
 /// Paced posts (latency of delivery and of the POST itself), then a burst
@@ -314,8 +374,9 @@ async fn run(server: &Server, count: usize) -> Figures {
     let total = PACED_POSTS + BURST_POSTS;
     let mut crowd = Crowd::new(server);
     crowd.grow(server, &client, count, total, false).await;
+    let poster = Poster::new(server, crowd.shared.start);
     // A first message through every subscriber warms the path.
-    post(&client, &server.address, "warm-up").await;
+    poster.post("warm-up".to_owned()).await;
     let warmed = crowd.shared.warmed.clone();
     until("the warm-up message", || {
         warmed.load(Ordering::Relaxed) == count
@@ -325,17 +386,17 @@ async fn run(server: &Server, count: usize) -> Figures {
     let start = crowd.shared.start;
     let mut sent = vec![Duration::ZERO; total];
     let mut post_latencies = Vec::with_capacity(PACED_POSTS);
+    let cpu_before = (server.cpu_time(), support::own_cpu_time());
     for (n, at) in sent.iter_mut().enumerate().take(PACED_POSTS) {
-        *at = start.elapsed();
-        post_latencies.push(post(&client, &server.address, &format!("m{n}")).await);
+        let (sent_at, took) = poster.post(format!("m{n}")).await;
+        *at = sent_at;
+        post_latencies.push(took);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let server_cpu_per_post = (server.cpu_time() - cpu_before.0) / PACED_POSTS as u32;
+    let clients_cpu_per_post = (support::own_cpu_time() - cpu_before.1) / PACED_POSTS as u32;
     let burst_started = start.elapsed();
-    let burst = (PACED_POSTS..total).map(|n| {
-        let client = client.clone();
-        let base = server.address.clone();
-        async move { post(&client, &base, &format!("m{n}")).await }
-    });
+    let burst = (PACED_POSTS..total).map(|n| poster.post(format!("m{n}")));
     for at in &mut sent[PACED_POSTS..] {
         *at = burst_started;
     }
@@ -370,6 +431,8 @@ async fn run(server: &Server, count: usize) -> Figures {
             post_p99: percentile(&post_latencies, 0.99),
             delivered_per_second: delivered_in_burst as f64 / burst_seconds,
             completeness: delivered as f64 / (count * total) as f64,
+            server_cpu_per_post,
+            clients_cpu_per_post,
         };
     }
     post_latencies.sort();
@@ -381,12 +444,14 @@ async fn run(server: &Server, count: usize) -> Figures {
         post_p99: percentile(&post_latencies, 0.99),
         delivered_per_second: 0.0,
         completeness: 1.0,
+        server_cpu_per_post,
+        clients_cpu_per_post,
     }
 }
 
 fn print_header() {
     println!(
-        "{:>12} {:>13} {:>13} {:>10} {:>10} {:>12} {:>13} {:>9}",
+        "{:>12} {:>13} {:>13} {:>10} {:>10} {:>12} {:>13} {:>9} {:>12} {:>12}",
         "subscribers",
         "delivery p50",
         "delivery p99",
@@ -394,20 +459,24 @@ fn print_header() {
         "POST p99",
         "POST p99 vs 0",
         "delivered/s",
-        "received"
+        "received",
+        "server CPU",
+        "clients CPU"
     );
 }
 
 fn print_row(label: &str, figures: &Figures, post_baseline: Duration) {
     println!(
-        "{label:>12} {:>11.2}ms {:>11.2}ms {:>8.2}ms {:>8.2}ms {:>12.2}x {:>13.0} {:>8.1}%",
+        "{label:>12} {:>11.2}ms {:>11.2}ms {:>8.2}ms {:>8.2}ms {:>12.2}x {:>13.0} {:>8.1}% {:>7.1}ms/msg {:>7.1}ms/msg",
         ms(figures.delivery_p50),
         ms(figures.delivery_p99),
         ms(figures.post_p50),
         ms(figures.post_p99),
         figures.post_p99.as_secs_f64() / post_baseline.as_secs_f64().max(1e-9),
         figures.delivered_per_second,
-        figures.completeness * 100.0
+        figures.completeness * 100.0,
+        ms(figures.server_cpu_per_post),
+        ms(figures.clients_cpu_per_post)
     );
 }
 
@@ -464,9 +533,32 @@ async fn on_postgres() {
     drop_database(database).await;
 }
 
+/// Puts a thread of the subscribers' runtime at the idle CPU priority
+/// (`SCHED_IDLE`), the server's delivery priority by default, unless
+/// `DUNDER_BENCH_CLIENT_PRIORITY=normal`.
+///
+/// The subscribers stand for clients on other machines, whose work never
+/// competes with the server's. Here they share its two cores; at the
+/// usual priority they would take turns with the threads that answer the
+/// POST, which the server's own delivery no longer does, and the POST's
+/// latency would measure the benchmark's clients. At the idle priority
+/// they compete with the server's delivery only, as evenly as before.
+/// The poster keeps the usual priority, as a client whose request the
+/// server answers.
+fn subscribers_priority() {
+    if std::env::var("DUNDER_BENCH_CLIENT_PRIORITY").as_deref() == Ok("normal") {
+        return;
+    }
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 names the calling thread; `param` outlives the call.
+    let set = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    assert_eq!(set, 0, "SCHED_IDLE for the subscribers' threads");
+}
+
 fn main() {
     raise_open_files(OPEN_FILES);
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .on_thread_start(subscribers_priority)
         .enable_all()
         .build()
         .unwrap();

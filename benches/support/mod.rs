@@ -102,6 +102,11 @@ impl Server {
             .expect("a VmRSS line")
     }
 
+    /// The CPU time (user and system) the server's process has used.
+    pub fn cpu_time(&self) -> Duration {
+        cpu_time_of(&format!("/proc/{}/stat", self.child.id()))
+    }
+
     /// The value of a metric on the server's `/metrics` (without labels).
     pub async fn metric(&self, client: &reqwest::Client, name: &str) -> u64 {
         let text = client
@@ -117,6 +122,25 @@ impl Server {
             .and_then(|value| value.trim().parse().ok())
             .unwrap_or_else(|| panic!("no {name} in /metrics"))
     }
+}
+
+/// The CPU time (user and system) this process has used.
+pub fn own_cpu_time() -> Duration {
+    cpu_time_of("/proc/self/stat")
+}
+
+/// User plus system time from a `/proc/<pid>/stat` file: its 14th and
+/// 15th fields, in clock ticks. The command name (2nd field) may hold
+/// spaces, so fields are counted after its closing parenthesis.
+fn cpu_time_of(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).expect("a /proc stat file");
+    let after_name = &stat[stat.rfind(')').expect("a command name") + 1..];
+    // After the name come the state (3rd field) and the rest.
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / per_second)
 }
 
 /// Raises this process's soft limit on open files to its hard limit (a

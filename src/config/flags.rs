@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use super::database::{check_database_url, check_host, not_empty};
 use super::section::declare_settings;
 use super::{
-    AuthMode, GraphqlFlags, HttpFlags, JwtAlgorithm, LogLevel, RateLimitFlags, RelayMode,
-    WriterFlags,
+    AuthMode, DeliveryPriority, GraphqlFlags, HttpFlags, JwtAlgorithm, LogLevel, RateLimitFlags,
+    RelayMode, WriterFlags,
 };
 
 declare_settings! {
@@ -126,6 +126,9 @@ declare_settings! {
     ["live.page_cache"] live_page_cache: bool = true,
         aliases ["live.page-cache"], env "DUNDER_LIVE_PAGE_CACHE", value "BOOL",
         "Answer first pages of listings (all, one hashtag, one user) from memory, kept current by the live hub, while the relay carries other processes' posts";
+    ["live.delivery_priority"] live_delivery_priority: DeliveryPriority = DeliveryPriority::Idle,
+        aliases ["live.delivery-priority"], env "DUNDER_LIVE_DELIVERY_PRIORITY", value "PRIORITY",
+        "Live feeds: CPU priority of delivery to subscribers: idle (requests and writes always run first) or normal (shared evenly with them)";
     ["auth.mode"] auth_mode: AuthMode = AuthMode::Legacy,
         aliases [], env "DUNDER_AUTH_MODE", value "MODE",
         "Bearer tokens that identify a user: legacy (the base64 of the name, as the historical service), jwt (signed tokens) or both";

@@ -48,6 +48,36 @@ impl fmt::Display for RelayMode {
     }
 }
 
+/// How the threads that deliver live messages (the subscribers' sockets
+/// and the hub's fan-out) share the cores with the threads that answer
+/// requests and write posts.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryPriority {
+    /// The lowest CPU priority (SCHED_IDLE on Linux): a request or a write
+    /// always runs first; delivery takes every core they leave
+    Idle,
+    /// The same priority as requests: the operating system shares the
+    /// cores evenly between delivery and requests
+    Normal,
+}
+
+impl DeliveryPriority {
+    /// The name used on the command line and in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryPriority::Idle => "idle",
+            DeliveryPriority::Normal => "normal",
+        }
+    }
+}
+
+impl fmt::Display for DeliveryPriority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Settings of the live feeds, validated and with every default applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiveSettings {
@@ -73,6 +103,8 @@ pub struct LiveSettings {
     pub keepalive_interval: Duration,
     /// Whether first pages are answered from the in-memory cache.
     pub page_cache: bool,
+    /// The CPU priority of delivery to subscribers.
+    pub delivery_priority: DeliveryPriority,
 }
 
 impl LiveSettings {
@@ -88,6 +120,7 @@ impl LiveSettings {
             connection_init_timeout: Duration::from_millis(top.live_connection_init_timeout_ms),
             keepalive_interval: Duration::from_millis(top.live_keepalive_interval_ms),
             page_cache: top.live_page_cache,
+            delivery_priority: top.live_delivery_priority,
         }
     }
 }
@@ -105,11 +138,11 @@ mod tests {
     use std::time::Duration;
 
     use crate::config::tests::{flags, parse_without_env, settings, with_file};
-    use crate::config::{LiveSettings, RelayMode, Settings};
+    use crate::config::{DeliveryPriority, LiveSettings, RelayMode, Settings};
 
     const FILE: &str = "live: {relay: tail, tail_interval_ms: 500, subscriber_queue: 64, \
                         max_operations: 5, connection_init_timeout_ms: 3000, \
-                        keepalive_interval_ms: 20000}\n";
+                        keepalive_interval_ms: 20000, delivery_priority: normal}\n";
 
     /// The settings `FILE` describes.
     fn from_file() -> LiveSettings {
@@ -123,6 +156,7 @@ mod tests {
             connection_init_timeout: Duration::from_secs(3),
             keepalive_interval: Duration::from_secs(20),
             page_cache: true,
+            delivery_priority: DeliveryPriority::Normal,
         }
     }
 
@@ -138,6 +172,7 @@ mod tests {
             connection_init_timeout: Duration::from_secs(3),
             keepalive_interval: Duration::from_secs(15),
             page_cache: true,
+            delivery_priority: DeliveryPriority::Idle,
         };
         assert_eq!(LiveSettings::default(), expected);
         assert_eq!(settings(&[]).live, expected);
@@ -182,6 +217,7 @@ mod tests {
                 "--live.max_operations=1",
                 "--live.connection_init_timeout_ms=100",
                 "--live.keepalive_interval_ms=600000",
+                "--live.delivery_priority=idle",
             ],
         )
         .unwrap()
@@ -198,6 +234,7 @@ mod tests {
                 connection_init_timeout: Duration::from_millis(100),
                 keepalive_interval: Duration::from_secs(600),
                 page_cache: true,
+                delivery_priority: DeliveryPriority::Idle,
             }
         );
         // The dashed aliases do the same.
@@ -210,6 +247,7 @@ mod tests {
                 "--live.max-subscriptions=100",
                 "--live.connection-init-timeout-ms=600000",
                 "--live.keepalive-interval-ms=100",
+                "--live.delivery-priority=normal",
             ],
         )
         .unwrap()
@@ -226,6 +264,7 @@ mod tests {
                 connection_init_timeout: Duration::from_secs(600),
                 keepalive_interval: Duration::from_millis(100),
                 page_cache: true,
+                delivery_priority: DeliveryPriority::Normal,
             }
         );
         // Per field: the flag wins where given, the file elsewhere.

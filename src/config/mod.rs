@@ -61,7 +61,7 @@ use flags::TopLevel;
 pub use flags::{Flags, FromEnvironment};
 pub use graphql::{GraphqlFlags, GraphqlLimits};
 pub use http::{HttpFlags, HttpLimits};
-pub use live::{LiveSettings, RelayMode};
+pub use live::{DeliveryPriority, LiveSettings, RelayMode};
 pub use log_level::LogLevel;
 pub use rate_limit::{RateLimitFlags, RateLimits};
 pub use section::{parse_bool, Declared};

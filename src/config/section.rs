@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use clap::builder::{EnumValueParser, ValueParser};
 use serde::Deserialize;
 
-use super::{AuthMode, JwtAlgorithm, LogLevel, RelayMode};
+use super::{AuthMode, DeliveryPriority, JwtAlgorithm, LogLevel, RelayMode};
 
 /// One setting as declared: what the help, the README's settings table and
 /// the tests show of it.
@@ -181,7 +181,13 @@ macro_rules! enum_setting_value {
     };
 }
 
-enum_setting_value!(LogLevel, RelayMode, AuthMode, JwtAlgorithm);
+enum_setting_value!(
+    LogLevel,
+    RelayMode,
+    DeliveryPriority,
+    AuthMode,
+    JwtAlgorithm
+);
 
 /// Booleans as Go's flag package read them: `--use_tls`, `--use_tls=false`;
 /// the file accepts YAML booleans and the same words as the flags.

@@ -10,6 +10,7 @@ mod feed;
 mod hub;
 mod marks;
 mod page_cache;
+mod priority;
 mod relay;
 pub mod runtime;
 mod trend_feed;
@@ -56,6 +57,7 @@ pub struct Live {
 
 impl Live {
     pub fn new(settings: LiveSettings) -> Live {
+        priority::choose(settings.delivery_priority);
         let (shutdown, _) = watch::channel(false);
         let relay_health = Arc::new(RelayHealth::default());
         let page_cache = settings

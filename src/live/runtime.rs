@@ -5,9 +5,10 @@
 //! the request runtime they would queue ahead of every POST, query and
 //! commit that arrives meanwhile, so a post's 201 would wait for the whole
 //! fan-out. On a runtime of their own, the two share the cores through the
-//! operating system's scheduler instead, which gives each thread its turn
-//! within milliseconds: fan-out stays off the writer's path in time as
-//! well as in code.
+//! operating system's scheduler instead, and at the lowest priority by
+//! default (`live::priority`), so that a request's thread takes a core
+//! from them as soon as it wakes: fan-out stays off the writer's path in
+//! time as well as in code.
 //!
 //! One runtime per process, built on first use and never dropped (so that
 //! no socket or pooled connection it ever polled outlives it). The
@@ -24,10 +25,9 @@ use tokio::task::JoinHandle;
 
 /// Worker threads of the subscribers' runtime: one per core, as the
 /// request runtime has. Measured with 10,000 subscribers on two cores
-/// (BENCHMARKS.md, "Live fan-out"): a single thread cut the POST's p99
-/// further (to about 14 ms) but doubled the delivery's or worse; lowering
-/// the threads' priority did the same. One per core keeps delivery as fast
-/// as on the shared runtime.
+/// (BENCHMARKS.md, "Live fan-out"): a single thread made delivery slower
+/// and the POST no faster. What keeps the POST fast is the threads'
+/// priority (`live::priority`, applied as each starts).
 fn worker_threads() -> usize {
     std::thread::available_parallelism()
         .map(|cores| cores.get())
@@ -41,6 +41,7 @@ fn runtime() -> Option<&'static Runtime> {
             Builder::new_multi_thread()
                 .worker_threads(worker_threads())
                 .thread_name("dunder-live")
+                .on_thread_start(super::priority::apply_chosen)
                 .enable_all()
                 .build()
                 .map_err(|error| {

@@ -338,3 +338,98 @@ async fn idle_subscribers_stay_small_on_sqlite() {
         IDLE - 1
     );
 }
+
+/// Each thread of process `pid` by name, with its scheduling policy (the
+/// 41st field of its `/proc` stat; the name, 2nd, may hold spaces).
+fn thread_policies(pid: u32) -> Vec<(String, i32)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc tasks");
+    tasks
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+            let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            // After the name come the 3rd field (state) and the rest.
+            let policy = rest.split_whitespace().nth(41 - 3)?.parse().ok()?;
+            Some((name.to_owned(), policy))
+        })
+        .collect()
+}
+
+/// The real binary with `args`, one subscriber that has had one message
+/// (so that the subscribers' runtime and the fan-out thread exist): its
+/// threads' policies.
+async fn policies_after_one_delivery(args: &[&str]) -> Vec<(String, i32)> {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = format!("sqlite:{}/dunder.db?mode=rwc", dir.path().display());
+    let mut all_args = vec!["--database_url", database.as_str()];
+    all_args.extend_from_slice(args);
+    let server = DunderProcess::start(dir.path(), all_args, false);
+    server.wait_ready().await;
+    let address = format!("127.0.0.1:{}", server.port);
+    let mut socket = RawSocket::open(&address, "graphql-transport-ws").await;
+    socket.subscribe("s", TEXT_ONLY, json!({})).await;
+    let client = reqwest::Client::new();
+    // Posts until the subscriber has one: it may register after the first.
+    loop {
+        let response = client
+            .post(format!("http://{address}/message"))
+            .bearer_auth("YW5u") // ann
+            .json(&json!({"text": "priority", "hashtags": []}))
+            .send()
+            .await
+            .expect("POST /message");
+        assert_eq!(response.status(), 201);
+        let frame = tokio::time::timeout(Duration::from_millis(500), socket.next_result()).await;
+        if frame.is_ok() {
+            break;
+        }
+    }
+    thread_policies(server.pid())
+}
+
+/// Policy numbers of Linux's `sched_setscheduler`.
+const SCHED_OTHER: i32 = 0;
+const SCHED_IDLE: i32 = 5;
+
+/// By default the threads that deliver (the subscribers' runtime,
+/// `dunder-live`, and the hub's fan-out, `dunder-fanout`) run at the idle
+/// CPU priority, and those that answer requests at the usual one: a
+/// request's thread takes a core from delivery as soon as it wakes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_runs_at_the_idle_priority_on_sqlite() {
+    let threads = policies_after_one_delivery(&[]).await;
+    let of = |name: &str| -> Vec<i32> {
+        threads
+            .iter()
+            .filter(|(thread, _)| thread == name)
+            .map(|(_, policy)| *policy)
+            .collect()
+    };
+    let (live, fan_out, requests) = (
+        of("dunder-live"),
+        of("dunder-fanout"),
+        of("tokio-rt-worker"),
+    );
+    assert!(
+        !live.is_empty() && !fan_out.is_empty() && !requests.is_empty(),
+        "{threads:?}"
+    );
+    assert!(
+        live.iter().chain(&fan_out).all(|p| *p == SCHED_IDLE),
+        "{threads:?}"
+    );
+    assert!(requests.iter().all(|p| *p == SCHED_OTHER), "{threads:?}");
+}
+
+/// `--live.delivery_priority=normal`: every thread at the usual priority.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn normal_delivery_priority_leaves_every_thread_usual_on_sqlite() {
+    let threads = policies_after_one_delivery(&["--live.delivery_priority=normal"]).await;
+    assert!(
+        threads.iter().any(|(name, _)| name == "dunder-fanout"),
+        "{threads:?}"
+    );
+    assert!(
+        threads.iter().all(|(_, policy)| *policy == SCHED_OTHER),
+        "{threads:?}"
+    );
+}
