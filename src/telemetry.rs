@@ -52,7 +52,7 @@ pub fn render_metrics(stats: &StoreStats, live_subscribers: usize) -> String {
         ),
         (
             "dunder_sql_statements_total",
-            "SQL statements sent to the database.",
+            "SQL statements sent to the database (one call of several, separated by semicolons, counts once).",
             &stats.statements,
         ),
         (
