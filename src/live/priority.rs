@@ -83,31 +83,24 @@ fn to_idle() -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    /// The calling thread's scheduling policy.
-    fn policy() -> i32 {
-        // SAFETY: pid 0 names the calling thread.
-        unsafe { libc::sched_getscheduler(0) }
+    /// The scheduling policy of a new thread after `apply(priority)`.
+    fn policy_after(priority: DeliveryPriority) -> i32 {
+        std::thread::spawn(move || {
+            apply(priority).unwrap();
+            // SAFETY: pid 0 names the calling thread.
+            unsafe { libc::sched_getscheduler(0) }
+        })
+        .join()
+        .unwrap()
     }
 
     #[test]
     fn idle_puts_the_thread_at_the_idle_policy() {
-        let policy = std::thread::spawn(|| {
-            apply(DeliveryPriority::Idle).unwrap();
-            policy()
-        })
-        .join()
-        .unwrap();
-        assert_eq!(policy, libc::SCHED_IDLE);
+        assert_eq!(policy_after(DeliveryPriority::Idle), libc::SCHED_IDLE);
     }
 
     #[test]
     fn normal_leaves_the_usual_policy() {
-        let policy = std::thread::spawn(|| {
-            apply(DeliveryPriority::Normal).unwrap();
-            policy()
-        })
-        .join()
-        .unwrap();
-        assert_eq!(policy, libc::SCHED_OTHER);
+        assert_eq!(policy_after(DeliveryPriority::Normal), libc::SCHED_OTHER);
     }
 }
