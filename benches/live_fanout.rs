@@ -41,6 +41,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 mod support;
@@ -51,6 +52,8 @@ const BURST_POSTS: usize = 50;
 const SIZES: [usize; 4] = [0, 100, 1_000, 10_000];
 const IDLE: [usize; 3] = [0, 1_000, 10_000];
 const POSTGRES_SIZE: usize = 1_000;
+/// Each subscriber's read buffer; the frames are well under it.
+const CLIENT_READ_BUFFER: usize = 4 * 1024;
 /// Files each process needs: a socket per subscriber and some to spare.
 const OPEN_FILES: u64 = 10_000 + 512;
 
@@ -111,9 +114,14 @@ async fn subscriber(shared: Shared, expected: usize, idle: bool) -> Vec<(usize, 
         "Sec-WebSocket-Protocol",
         "graphql-transport-ws".parse().unwrap(),
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connect");
+    // A small read buffer, as the server's: the library zeroes the whole
+    // buffer (128 KiB by default) before each read, and a subscriber reads
+    // twice a frame (the frame, then nothing more to read).
+    let config = WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER);
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(config), false)
+            .await
+            .expect("connect");
     let send = |value: serde_json::Value| Message::Text(value.to_string().into());
     socket
         .send(send(json!({"type": "connection_init", "payload": {}})))
