@@ -369,7 +369,8 @@ async fn policies_after_one_delivery(args: &[&str]) -> Vec<(String, i32)> {
     socket.subscribe("s", TEXT_ONLY, json!({})).await;
     let client = reqwest::Client::new();
     // Posts until the subscriber has one: it may register after the first.
-    loop {
+    for attempt in 0.. {
+        assert!(attempt < 20, "no message delivered after 20 posts");
         let response = client
             .post(format!("http://{address}/message"))
             .bearer_auth("YW5u") // ann
