@@ -16,6 +16,7 @@
 //! queue.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::runtime::RuntimeFlavor;
@@ -54,6 +55,9 @@ struct Subscriber {
     filter: MessageFilter,
     key: IndexKey,
     queue: mpsc::Sender<Arc<Message>>,
+    /// The number of batches published before it subscribed: it gets
+    /// only later ones (see [`Hub::subscribe`]).
+    after_batch: u64,
     /// Set when the subscriber is cut off for lagging.
     lagged: Arc<Mutex<Option<MessageId>>>,
 }
@@ -80,7 +84,11 @@ struct Published {
 
 /// What the outbox carries.
 enum Outgoing {
-    Batch(Vec<Arc<Message>>),
+    /// The messages of batch number `seq` (from 1, in publishing order).
+    Batch {
+        seq: u64,
+        messages: Vec<Arc<Message>>,
+    },
     /// Cut every subscriber off as lagged at this id (see
     /// [`Hub::lag_everyone`]).
     LagEveryone(MessageId),
@@ -93,6 +101,9 @@ enum Outgoing {
 pub struct Hub {
     registry: Arc<Mutex<Registry>>,
     published: Mutex<Published>,
+    /// Batches published so far; set under the `published` lock, read
+    /// without it by subscribers.
+    published_batches: AtomicU64,
     queue_capacity: usize,
     /// Fed every published message before any subscriber is.
     page_cache: Option<Arc<PageCache>>,
@@ -124,6 +135,7 @@ impl Hub {
                 outbox,
                 fan_out: Some(fan_out),
             }),
+            published_batches: AtomicU64::new(0),
             queue_capacity: queue_capacity.max(1),
             page_cache,
         })
@@ -131,7 +143,14 @@ impl Hub {
 
     /// Registers a subscriber for messages that pass `filter`. Its index is
     /// the hashtag when it names one, else the user, else "all".
+    ///
+    /// It gets the messages published from now on, never one published
+    /// before, even if the fan-out hands that one out only after this
+    /// returns: a message published before is committed, so a feed that
+    /// resumes finds it in the store, and a feed "from now" does not want
+    /// it.
     pub fn subscribe(self: &Arc<Self>, filter: MessageFilter) -> Subscription {
+        let after_batch = self.published_batches.load(Ordering::SeqCst);
         let (queue, receiver) = mpsc::channel(self.queue_capacity);
         let lagged = Arc::new(Mutex::new(None));
         let key = match (&filter.hashtag, &filter.user) {
@@ -150,6 +169,7 @@ impl Hub {
                     filter,
                     key,
                     queue,
+                    after_batch,
                     lagged: lagged.clone(),
                 },
             );
@@ -210,15 +230,21 @@ impl Hub {
                 Err(_) => published.fan_out = Some(fan_out),
             }
         }
+        // Numbered before anyone can hand it out, so that a subscriber
+        // that reads the count after this gets none of it.
+        let seq = self.published_batches.fetch_add(1, Ordering::SeqCst) + 1;
         if published.fan_out.is_some() {
             let mut registry = lock(&self.registry);
             for message in &fresh {
-                registry.deliver(message);
+                registry.deliver(seq, message);
             }
             return;
         }
         // The task ends only once the hub is dropped, with this sender.
-        let _ = published.outbox.send(Outgoing::Batch(fresh));
+        let _ = published.outbox.send(Outgoing::Batch {
+            seq,
+            messages: fresh,
+        });
     }
 
     /// Cuts every current subscriber off as lagged, with `first_missed` as
@@ -354,13 +380,13 @@ async fn fan_out_task(
 /// Carries out one item of the outbox; false once the hub is gone.
 fn hand_out(registry: &Weak<Mutex<Registry>>, outgoing: Outgoing) -> bool {
     match outgoing {
-        Outgoing::Batch(messages) => {
+        Outgoing::Batch { seq, messages } => {
             let Some(registry) = registry.upgrade() else {
                 return false;
             };
             let mut registry = lock(&registry);
             for message in &messages {
-                registry.deliver(message);
+                registry.deliver(seq, message);
             }
         }
         Outgoing::LagEveryone(first_missed) => {
@@ -377,9 +403,10 @@ fn hand_out(registry: &Weak<Mutex<Registry>>, outgoing: Outgoing) -> bool {
 }
 
 impl Registry {
-    /// Hands `message` to every subscriber whose filter it passes; cuts off
-    /// those whose queue is full.
-    fn deliver(&mut self, message: &Arc<Message>) {
+    /// Hands `message`, of batch `seq`, to every subscriber that subscribed
+    /// before that batch was published and whose filter it passes; cuts
+    /// off those whose queue is full.
+    fn deliver(&mut self, seq: u64, message: &Arc<Message>) {
         let mut keys = vec![IndexKey::All, IndexKey::User(message.user.name.clone())];
         keys.extend(
             message
@@ -402,7 +429,8 @@ impl Registry {
             let Some(subscriber) = self.subscribers.get(&id) else {
                 continue;
             };
-            if !subscriber.filter.matches(message) {
+            // Subscribed after this batch was published.
+            if seq <= subscriber.after_batch || !subscriber.filter.matches(message) {
                 continue;
             }
             match subscriber.queue.try_send(message.clone()) {
@@ -632,6 +660,21 @@ pub(super) mod tests {
         for subscriber in &mut subscribers {
             assert_eq!(texts(subscriber).await, ["m1", "m2", "m3"]);
         }
+    }
+
+    /// A subscriber gets what is published after it subscribed, never a
+    /// message published before that the fan-out had not handed out yet.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_subscriber_gets_nothing_published_before_it_subscribed() {
+        let hub = Hub::new(4);
+        let mut early = hub.subscribe(MessageFilter::default());
+        hub.publish(message(1, "a", &[]));
+        // The fan-out has not run yet (one thread, not yielded to).
+        let mut late = hub.subscribe(MessageFilter::default());
+        hub.publish(message(2, "a", &[]));
+        hub.delivered().await;
+        assert_eq!(texts(&mut early).await, ["m1", "m2"]);
+        assert_eq!(texts(&mut late).await, ["m2"]);
     }
 
     #[tokio::test]
