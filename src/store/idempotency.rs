@@ -1,6 +1,6 @@
 //! The `idempotency_keys` table: a post that came with a key leaves a record
 //! (user, key, hash of its body, its message id), written by the writer in
-//! the post's own transaction (see [`keys_insert`]), so that a key is taken
+//! the post's own transaction (see [`keys_rows_insert`]), so that a key is taken
 //! exactly when its message is stored, whichever process wrote it.
 //!
 //! A retry is answered from the record ([`replay`]): the first post's
@@ -42,15 +42,6 @@ const CLEANUP_ROUNDS: u32 = 100;
 /// A plain insert, not `ON CONFLICT DO NOTHING`: a key already taken (by an
 /// earlier post, or by another post of the same batch) must stop the post
 /// that carries it, and a unique violation does (see `super::commit`).
-pub(crate) fn keys_insert(
-    backend: sea_orm::DbBackend,
-    posts: &[IdentifiedPost<'_>],
-    user_ids: &HashMap<String, i64>,
-) -> Option<Statement> {
-    Some(backend.build(&keys_rows_insert(backend, posts, user_ids)?))
-}
-
-/// [`keys_insert`] unbuilt, for the one-statement batch.
 pub(crate) fn keys_rows_insert(
     backend: sea_orm::DbBackend,
     posts: &[IdentifiedPost<'_>],

@@ -132,20 +132,8 @@ fn one_statement_batch(
     hashtags: &HashMap<String, (i64, String)>,
     notify: Option<u64>,
 ) -> Statement {
-    let mut parts: Vec<(&str, InsertStatement)> = Vec::with_capacity(4);
-    if let Some(keys) = super::idempotency::keys_rows_insert(backend, posts, user_ids) {
-        parts.push(("keys_written", keys));
-    }
-    parts.push((
-        "messages_written",
-        message_rows(backend, batch_messages(posts, user_ids)),
-    ));
-    if let Some(links) = link_rows(backend, batch_links(posts, user_ids, hashtags)) {
-        parts.push(("links_written", links));
-    }
-    parts.push(("counts_written", counter_rows(backend, posts, hashtags)));
     let mut with = WithClause::new();
-    for (name, insert) in parts {
+    for (name, insert) in batch_parts(backend, posts, user_ids, hashtags) {
         with.cte(
             CommonTableExpression::new()
                 .table_name(Alias::new(name))
@@ -326,22 +314,41 @@ fn select_hashtags(backend: DbBackend, wanted: &BTreeMap<&str, &str>) -> Stateme
     backend.build(&select)
 }
 
-/// The batch's inserts, in order: the idempotency keys first (a taken key
-/// stops the batch before its messages), the messages, their links to
-/// hashtags (if any post has one), the trend counters.
+/// The batch's inserts, in order, each with its name in the one-statement
+/// batch: the idempotency keys first (a taken key stops the batch before
+/// its messages), the messages, their links to hashtags (if any post has
+/// one), the trend counters.
+fn batch_parts(
+    backend: DbBackend,
+    posts: &[IdentifiedPost<'_>],
+    user_ids: &HashMap<String, i64>,
+    hashtags: &HashMap<String, (i64, String)>,
+) -> Vec<(&'static str, InsertStatement)> {
+    let mut parts = Vec::with_capacity(4);
+    if let Some(keys) = super::idempotency::keys_rows_insert(backend, posts, user_ids) {
+        parts.push(("keys_written", keys));
+    }
+    parts.push((
+        "messages_written",
+        message_rows(backend, batch_messages(posts, user_ids)),
+    ));
+    if let Some(links) = link_rows(backend, batch_links(posts, user_ids, hashtags)) {
+        parts.push(("links_written", links));
+    }
+    parts.push(("counts_written", counter_rows(backend, posts, hashtags)));
+    parts
+}
+
+/// [`batch_parts`], built: the statements of the transaction.
 fn batch_inserts(
     backend: DbBackend,
     posts: &[IdentifiedPost<'_>],
     user_ids: &HashMap<String, i64>,
     hashtags: &HashMap<String, (i64, String)>,
 ) -> Vec<Statement> {
-    let keys = super::idempotency::keys_insert(backend, posts, user_ids);
-    let messages = Some(messages_insert(backend, posts, user_ids));
-    let links = links_insert(backend, posts, user_ids, hashtags);
-    let counters = Some(counters_upsert(backend, posts, hashtags));
-    [keys, messages, links, counters]
-        .into_iter()
-        .flatten()
+    batch_parts(backend, posts, user_ids, hashtags)
+        .iter()
+        .map(|(_, insert)| backend.build(insert))
         .collect()
 }
 
@@ -366,14 +373,6 @@ fn one_call(backend: DbBackend, statements: Vec<Statement>) -> Statement {
         values.extend(statement.values.map(|v| v.0).unwrap_or_default());
     }
     Statement::from_sql_and_values(backend, sql, values)
-}
-
-fn messages_insert(
-    backend: DbBackend,
-    posts: &[IdentifiedPost<'_>],
-    user_ids: &HashMap<String, i64>,
-) -> Statement {
-    message_rows_insert(backend, batch_messages(posts, user_ids))
 }
 
 /// Each post's message row: (id, author's id, text).
@@ -418,17 +417,6 @@ fn message_rows<'a>(
             ]
         }),
     )
-}
-
-/// The links of the batch's posts to their hashtags; `None` when no post
-/// has any.
-fn links_insert(
-    backend: DbBackend,
-    posts: &[IdentifiedPost<'_>],
-    user_ids: &HashMap<String, i64>,
-    hashtags: &HashMap<String, (i64, String)>,
-) -> Option<Statement> {
-    link_rows_insert(backend, batch_links(posts, user_ids, hashtags))
 }
 
 /// Each post's links to its hashtags: (hashtag id, message id, author's
@@ -547,19 +535,10 @@ fn mark_notification(notice: &MarkNotice) -> SimpleExpr {
         .into()
 }
 
-/// One upsert for the whole batch: each (hashtag or all, minute) once, with
-/// the batch's count for it.
-/// `INSERT INTO trend_counts … ON CONFLICT (hashtag_id, minute) DO UPDATE
-/// SET count = trend_counts.count + excluded.count`, each key once (an
-/// upsert may not touch a row twice).
-fn counters_upsert(
-    backend: DbBackend,
-    posts: &[IdentifiedPost<'_>],
-    hashtags: &HashMap<String, (i64, String)>,
-) -> Statement {
-    backend.build(&counter_rows(backend, posts, hashtags))
-}
-
+/// One upsert for the whole batch, `INSERT INTO trend_counts … ON
+/// CONFLICT (hashtag_id, minute) DO UPDATE SET count = trend_counts.count +
+/// excluded.count`: each (hashtag or all, minute) once (an upsert may not
+/// touch a row twice), with the batch's count for it.
 fn counter_rows(
     backend: DbBackend,
     posts: &[IdentifiedPost<'_>],
@@ -663,10 +642,10 @@ mod tests {
             select_users(backend, &authors),
             insert_hashtags(backend, &tags),
             select_hashtags(backend, &tags),
-            messages_insert(backend, &posts, &user_ids),
-            links_insert(backend, &posts, &user_ids, &hashtags).unwrap(),
-            counters_upsert(backend, &posts, &hashtags),
         ]
+        .into_iter()
+        .chain(batch_inserts(backend, &posts, &user_ids, &hashtags))
+        .collect()
     }
 
     /// On PostgreSQL a batch of one post and a batch of fifty send the same
