@@ -34,7 +34,7 @@ use crate::graphql::types::MessageObject;
 pub type OwnItem = async_graphql::Result<MessageObject>;
 
 /// A `messagePosted` feed as the resolver hands it to the operation.
-pub type Feed = BoxStream<'static, Carried<OwnItem>>;
+pub type Feed = BoxStream<'static, Carried>;
 
 /// Where a subscription's resolver leaves its feed for the operation that
 /// owns the outlet, and how the operation hands back the events that are
@@ -93,21 +93,20 @@ impl Outlet {
 
     /// Hands the execution one of the subscriber's own events.
     pub fn hand_own(&self, item: OwnItem) {
-        let waiting = {
-            let mut state = self.state();
-            state.own.push_back(item);
-            state.waiting.take()
-        };
-        if let Some(waker) = waiting {
-            waker.wake();
-        }
+        self.tell_execution(|state| state.own.push_back(item));
     }
 
     /// The feed is over: the execution ends after the events handed.
     pub fn end(&self) {
+        self.tell_execution(|state| state.ended = true);
+    }
+
+    /// Changes the state with `change`, then wakes the execution's stream
+    /// if it waits (outside the lock, which its poll takes).
+    fn tell_execution(&self, change: impl FnOnce(&mut State)) {
         let waiting = {
             let mut state = self.state();
-            state.ended = true;
+            change(&mut state);
             state.waiting.take()
         };
         if let Some(waker) = waiting {
@@ -124,9 +123,9 @@ impl Outlet {
 /// What a subscription's feed carries: a message for the operation to
 /// send with its selection's shared payload, or an event of the
 /// subscriber's own for async-graphql.
-pub enum Carried<T> {
+pub enum Carried {
     Message(Arc<Message>),
-    Other(T),
+    Other(OwnItem),
 }
 
 /// The messages whose payloads one selection's execution builds (see
