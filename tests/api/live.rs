@@ -334,16 +334,29 @@ async fn a_slow_subscriber_lags_alone(backend: Backend) {
     );
 }
 
+/// A socket subscribed to `query` (a `trendUpdated` subscription), and
+/// the first bucket it was sent.
+async fn trend_feed(app: &TestApp, query: &str) -> (LiveSocket, Value) {
+    let mut socket = LiveSocket::connect(app, "graphql-transport-ws", None, true).await;
+    socket.start("t", query, json!({})).await;
+    let (_, first) = socket.next_payload().await;
+    (socket, bucket(&first))
+}
+
+/// The bucket of a `trendUpdated` payload.
+fn bucket(payload: &Value) -> Value {
+    payload["data"]["trendUpdated"].clone()
+}
+
 async fn trend_updates_match_the_trend_query(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let mut socket = LiveSocket::connect(&app, "graphql-transport-ws", None, true).await;
-    socket
-        .start("t", "subscription { trendUpdated(hashtag: \"Pulse\", aggregation: \"1m\") { fromDate toDate count } }", json!({}))
-        .await;
-    let bucket = |payload: &Value| payload["data"]["trendUpdated"].clone();
-    let (_, first) = socket.next_payload().await;
+    let (mut socket, first) = trend_feed(
+        &app,
+        "subscription { trendUpdated(hashtag: \"Pulse\", aggregation: \"1m\") { fromDate toDate count } }",
+    )
+    .await;
     assert_eq!(
-        bucket(&first),
+        first,
         json!({"fromDate": "2019-09-23T10:00:00+00:00", "toDate": "2019-09-23T10:01:00+00:00", "count": 0})
     );
 
@@ -392,14 +405,13 @@ async fn trend_updates_match_the_trend_query(backend: Backend) {
 /// last count comes before the new bucket's first.
 async fn an_ended_bucket_sends_its_last_count(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let mut socket = LiveSocket::connect(&app, "graphql-transport-ws", None, true).await;
-    socket
-        .start("t", "subscription { trendUpdated(hashtag: \"turn\", aggregation: \"1m\") { fromDate count } }", json!({}))
-        .await;
-    let bucket = |payload: &Value| payload["data"]["trendUpdated"].clone();
-    let (_, first) = socket.next_payload().await;
+    let (mut socket, first) = trend_feed(
+        &app,
+        "subscription { trendUpdated(hashtag: \"turn\", aggregation: \"1m\") { fromDate count } }",
+    )
+    .await;
     assert_eq!(
-        bucket(&first),
+        first,
         json!({"fromDate": "2019-09-23T10:00:00+00:00", "count": 0})
     );
     app.clock.set("2019-09-23T10:00:59Z".parse().unwrap());
