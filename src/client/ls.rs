@@ -103,6 +103,5 @@ async fn fetch(
         .client
         .get(connection.url("message"))
         .query(&query);
-    let answer: Page = connection.fetch_data(request).await?;
-    Ok(answer)
+    connection.fetch_data(request).await
 }
