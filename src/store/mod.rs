@@ -390,8 +390,8 @@ impl Store {
         Ok(trend::trend(&self.db, &self.shared.names, query).await?)
     }
 
-    /// The database's plan for reading one page of a listing (PostgreSQL's
-    /// `EXPLAIN`), one line per plan node; empty when the filter cannot
+    /// The database's plan for reading one page of a listing (see
+    /// [`Store::explain`]), one line per plan node; empty when the filter cannot
     /// match anything. For the tests and docs that show a page's cost does
     /// not grow with the cursor's depth.
     pub async fn explain_list(
@@ -413,11 +413,21 @@ impl Store {
             .await
     }
 
+    /// The database's plan for `statement`, one line per plan node:
+    /// PostgreSQL's `EXPLAIN`, or SQLite's `EXPLAIN QUERY PLAN`, whose
+    /// fourth column says what each step does.
     async fn explain(&self, mut statement: Statement) -> Result<Vec<String>, StoreError> {
-        statement.sql = format!("EXPLAIN {}", statement.sql);
+        let (explain, column) = match statement.db_backend {
+            DbBackend::Sqlite => ("EXPLAIN QUERY PLAN", 3),
+            _ => ("EXPLAIN", 0),
+        };
+        statement.sql = format!("{explain} {}", statement.sql);
         let rows = self.db.query_all(statement).await?;
         rows.iter()
-            .map(|row| row.try_get_by_index::<String>(0).map_err(StoreError::from))
+            .map(|row| {
+                row.try_get_by_index::<String>(column)
+                    .map_err(StoreError::from)
+            })
             .collect()
     }
 

@@ -261,29 +261,15 @@ fn minute_to_time(minute: i64) -> Result<DateTime<Utc>, DbErr> {
 
 // Beside the trend statement it explains, rather than in the store's module.
 impl Store {
-    /// The database's plan for a trend query (PostgreSQL's `EXPLAIN`,
-    /// SQLite's `EXPLAIN QUERY PLAN`), one line per plan node; empty when the hashtag has never been used. For
+    /// The database's plan for a trend query (see [`Store::explain`]), one
+    /// line per plan node; empty when the hashtag has never been used. For
     /// the tests that pin which index a trend walks.
     pub async fn explain_trend(&self, query: &TrendQuery) -> Result<Vec<String>, StoreError> {
         let Some(plan) = TrendPlan::resolve(&self.db, &self.shared.names, query).await? else {
             return Ok(Vec::new());
         };
-        let backend = self.db.get_database_backend();
-        let mut statement = plan.packed_statement(backend);
-        // SQLite's plan is a table whose fourth column says what each step
-        // does.
-        let (explain, column) = match backend {
-            DbBackend::Sqlite => ("EXPLAIN QUERY PLAN", 3),
-            _ => ("EXPLAIN", 0),
-        };
-        statement.sql = format!("{explain} {}", statement.sql);
-        let rows = self.db.query_all(statement).await?;
-        rows.iter()
-            .map(|row| {
-                row.try_get_by_index::<String>(column)
-                    .map_err(StoreError::from)
-            })
-            .collect()
+        self.explain(plan.packed_statement(self.db.get_database_backend()))
+            .await
     }
 }
 
