@@ -313,15 +313,27 @@ impl LivePhase {
             held: BTreeMap::new(),
         };
         for message in arrived {
-            if !shared.replayed_recently.remove(&message.id) {
-                live.held.insert(message.id, (message, Instant::now()));
-            }
+            live.hold(message, shared);
         }
         live
     }
 
+    /// Holds `message` for its turn, unless the replay sent it already.
+    fn hold(&mut self, message: Arc<Message>, shared: &mut Shared) {
+        if !shared.replayed_recently.remove(&message.id) {
+            self.held.insert(message.id, (message, Instant::now()));
+        }
+    }
+
     async fn step(&mut self, shared: &mut Shared) -> Step {
         loop {
+            // What the hub has queued already is held before anything is
+            // released: the marks pass a message once the hub has handed
+            // it out, not once this feed has read it, and a smaller id
+            // may be waiting in the queue.
+            while let Some(message) = shared.subscription.try_next() {
+                self.hold(message, shared);
+            }
             // Release, in id order, what the order lets go.
             if let Some(first) = self.held.first_entry() {
                 if shared.order.releases(*first.key(), first.get().1) {
@@ -353,13 +365,7 @@ impl LivePhase {
             match event {
                 // A held message is due.
                 None => {}
-                Some(Some(HubEvent::Message(message)))
-                    if !shared.replayed_recently.remove(&message.id) =>
-                {
-                    self.held.insert(message.id, (message, Instant::now()));
-                }
-                // Already sent by the replay.
-                Some(Some(HubEvent::Message(_))) => {}
+                Some(Some(HubEvent::Message(message))) => self.hold(message, shared),
                 Some(Some(HubEvent::Lagged { first_missed })) => {
                     // What is held was delivered to this feed: send it, in
                     // order. Resume just before the first message that did
