@@ -48,9 +48,8 @@ impl fmt::Display for RelayMode {
     }
 }
 
-/// How the threads that deliver live messages (the subscribers' sockets
-/// and the hub's fan-out) share the cores with the threads that answer
-/// requests and write posts.
+/// How the threads that deliver live messages (the subscribers' sockets)
+/// share the cores with the threads that answer requests and write posts.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryPriority {

@@ -329,6 +329,14 @@ impl Hub {
 /// subscribers went from 125 to 180 ms). From a thread outside both, the
 /// wakes go to the subscribers' runtime's shared queue, which both of its
 /// workers take from.
+///
+/// At the usual CPU priority, not delivery's (`live::priority`): the
+/// marks let a feed release a message once the hub has had
+/// [`super::marks::HANDOFF`] to put every smaller id in its queue. At the
+/// idle priority, on a machine kept busy, the hand-out took longer, and a
+/// feed released a peer's message before this process's smaller one (a
+/// two-process order test failed once). The hand-out is a short burst per
+/// batch; the sockets' writes, the long part, stay at delivery's priority.
 fn spawn_fan_out_thread(
     registry: Weak<Mutex<Registry>>,
     outbox: mpsc::UnboundedReceiver<Outgoing>,
@@ -343,7 +351,6 @@ fn spawn_fan_out_thread(
             let Some(outbox) = lock(&taken).take() else {
                 return;
             };
-            super::priority::apply_chosen();
             fan_out(registry, outbox);
         });
     match started {

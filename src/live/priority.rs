@@ -11,6 +11,9 @@
 //! subscribers (BENCHMARKS.md, "Live fan-out"): the POST's median stays
 //! what it is with no subscriber; delivery is as fast as before.
 //!
+//! The threads are the subscribers' runtime's; the hub's hand-out thread
+//! keeps the usual priority (see `hub::spawn_fan_out_thread`).
+//!
 //! The price: when requests alone keep every core busy, delivery waits.
 //! Subscribers' queues then fill, and a subscriber whose queue is full is
 //! told `lagged` with its cursor and resumes from the store; nothing is
