@@ -24,12 +24,12 @@
 //! machines would not. Two things keep the clients' share from being
 //! counted as the server's. The poster has a runtime and a thread of its
 //! own, so a POST's answer never waits behind the subscribers' tasks in
-//! this process. The subscribers' threads run at the idle CPU priority,
-//! as the server's delivery does by default (see [`subscribers_priority`];
+//! this process. The subscribers' threads run at the server's delivery
+//! priority, `low` by default (see [`subscribers_priority`];
 //! `DUNDER_BENCH_CLIENT_PRIORITY=normal` keeps the usual one). A client
 //! also finds the message's text in the frame without parsing it. The
 //! server's own settings can be changed through its `DUNDER_*` variables,
-//! which it inherits (`DUNDER_LIVE_DELIVERY_PRIORITY=normal`, say).
+//! which it inherits (`DUNDER_LIVE_DELIVERY_PRIORITY=idle`, say).
 //! Figures are printed, not asserted.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -541,26 +541,39 @@ async fn on_postgres() {
     drop_database(database).await;
 }
 
-/// Puts a thread of the subscribers' runtime at the idle CPU priority
-/// (`SCHED_IDLE`), the server's delivery priority by default, unless
-/// `DUNDER_BENCH_CLIENT_PRIORITY=normal`.
+/// Puts a thread of the subscribers' runtime at the server's delivery
+/// priority: `DUNDER_BENCH_CLIENT_PRIORITY` if set, else the server's
+/// `DUNDER_LIVE_DELIVERY_PRIORITY` (which it inherits), else its default,
+/// `low` (`low`: ten nice steps down; `idle`: `SCHED_IDLE`; `normal`: as
+/// is).
 ///
 /// The subscribers stand for clients on other machines, whose work never
 /// competes with the server's. Here they share its two cores; at the
 /// usual priority they would take turns with the threads that answer the
-/// POST, which the server's own delivery no longer does, and the POST's
-/// latency would measure the benchmark's clients. At the idle priority
-/// they compete with the server's delivery only, as evenly as before.
-/// The poster keeps the usual priority, as a client whose request the
-/// server answers.
+/// POST, which the server's own delivery does less, and the POST's
+/// latency would measure the benchmark's clients. At delivery's priority
+/// they compete with the server's delivery as evenly as before. The
+/// poster keeps the usual priority, as a client whose request the server
+/// answers.
 fn subscribers_priority() {
-    if std::env::var("DUNDER_BENCH_CLIENT_PRIORITY").as_deref() == Ok("normal") {
-        return;
-    }
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 names the calling thread; `param` outlives the call.
-    let set = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
-    assert_eq!(set, 0, "SCHED_IDLE for the subscribers' threads");
+    let chosen = std::env::var("DUNDER_BENCH_CLIENT_PRIORITY")
+        .or_else(|_| std::env::var("DUNDER_LIVE_DELIVERY_PRIORITY"))
+        .unwrap_or_else(|_| "low".to_owned());
+    // SAFETY: pid and who 0 name the calling thread; `param` outlives the
+    // call. No privilege is needed to lower one's own priority.
+    let set = match chosen.to_ascii_lowercase().as_str() {
+        "normal" => 0,
+        "low" => unsafe {
+            let usual = libc::getpriority(libc::PRIO_PROCESS, 0);
+            libc::setpriority(libc::PRIO_PROCESS, 0, (usual + 10).min(19))
+        },
+        "idle" => unsafe {
+            let param = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param)
+        },
+        other => panic!("DUNDER_BENCH_CLIENT_PRIORITY: {other} is not low, idle or normal"),
+    };
+    assert_eq!(set, 0, "the subscribers' threads at the {chosen} priority");
 }
 
 fn main() {

@@ -53,8 +53,12 @@ impl fmt::Display for RelayMode {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryPriority {
-    /// The lowest CPU priority (SCHED_IDLE on Linux): a request or a write
-    /// always runs first; delivery takes every core they leave
+    /// A lower CPU priority (nice 10 on Linux): requests and writes mostly
+    /// run first, and delivery keeps a share of a busy machine
+    Low,
+    /// The lowest CPU priority (SCHED_IDLE on Linux): requests and writes
+    /// always run first; delivery only gets the cores they, and every
+    /// other process, leave, and stalls while they are all busy
     Idle,
     /// The same priority as requests: the operating system shares the
     /// cores evenly between delivery and requests
@@ -65,6 +69,7 @@ impl DeliveryPriority {
     /// The name used on the command line and in the config file.
     pub fn as_str(self) -> &'static str {
         match self {
+            DeliveryPriority::Low => "low",
             DeliveryPriority::Idle => "idle",
             DeliveryPriority::Normal => "normal",
         }
@@ -171,7 +176,7 @@ mod tests {
             connection_init_timeout: Duration::from_secs(3),
             keepalive_interval: Duration::from_secs(15),
             page_cache: true,
-            delivery_priority: DeliveryPriority::Idle,
+            delivery_priority: DeliveryPriority::Low,
         };
         assert_eq!(LiveSettings::default(), expected);
         assert_eq!(settings(&[]).live, expected);

@@ -5,42 +5,53 @@
 //! usual priority those threads take turns with the ones that answer
 //! requests and write posts, and a POST that arrives meanwhile waits for
 //! its turn at every hand-off between threads (connection, writer,
-//! database driver). At the lowest priority (`SCHED_IDLE` on Linux) a
-//! request or write thread that wakes up takes the core at once, and
-//! delivery runs on whatever the cores have left. Measured with 10,000
-//! subscribers (BENCHMARKS.md, "Live fan-out"): the POST's median stays
-//! what it is with no subscriber; delivery is as fast as before.
+//! database driver). Three choices:
+//!
+//! - `low` (the default): the delivery threads run at nice 10, a tenth of
+//!   the usual weight. A request's thread that wakes is mostly run first,
+//!   and when requests keep every core busy delivery still gets about a
+//!   tenth of a core's time against each of them: feeds slow down, they do
+//!   not stop.
+//! - `idle`: `SCHED_IDLE` on Linux; delivery runs only on what the cores
+//!   have left. The POST's tail is shortest this way (BENCHMARKS.md, "Live
+//!   fan-out"), but while requests, or any other process on the machine,
+//!   keep every core busy, delivery gets almost nothing: a test suite
+//!   running beside it stalled a feed for more than ten seconds. For a
+//!   machine that serves Dunder alone and is never saturated.
+//! - `normal`: the cores are shared evenly.
 //!
 //! The threads are the subscribers' runtime's; the hub's hand-out thread
 //! keeps the usual priority (see `hub::spawn_fan_out_thread`).
 //!
-//! The price: when requests alone keep every core busy, delivery waits.
-//! Subscribers' queues then fill, and a subscriber whose queue is full is
-//! told `lagged` with its cursor and resumes from the store; nothing is
-//! lost, but a feed can fall behind a server saturated by requests.
-//! `normal` shares the cores evenly instead.
+//! A subscriber whose queue fills while delivery waits is told `lagged`
+//! with its cursor and resumes from the store: a feed can fall behind,
+//! nothing is lost.
 //!
 //! The choice is process-wide, like the subscribers' runtime: a thread
 //! takes the priority chosen when it starts.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::config::DeliveryPriority;
 
-/// Whether delivery threads started from now on run at the idle priority.
-static IDLE: AtomicBool = AtomicBool::new(true);
+/// How much `low` raises delivery's threads' nice value: at nice 10 a
+/// thread weighs 110 against the usual 1,024 in Linux's scheduler.
+const LOW_NICE: i32 = 10;
+
+/// The priority of delivery threads started from now on.
+static CHOSEN: AtomicU8 = AtomicU8::new(DeliveryPriority::Low as u8);
 
 /// Chooses the priority of the delivery threads started from now on.
 pub fn choose(priority: DeliveryPriority) {
-    IDLE.store(priority == DeliveryPriority::Idle, Ordering::Relaxed);
+    CHOSEN.store(priority as u8, Ordering::Relaxed);
 }
 
-/// The priority chosen last (idle until chosen).
+/// The priority chosen last (`low` until chosen).
 pub fn chosen() -> DeliveryPriority {
-    if IDLE.load(Ordering::Relaxed) {
-        DeliveryPriority::Idle
-    } else {
-        DeliveryPriority::Normal
+    match CHOSEN.load(Ordering::Relaxed) {
+        value if value == DeliveryPriority::Idle as u8 => DeliveryPriority::Idle,
+        value if value == DeliveryPriority::Normal as u8 => DeliveryPriority::Normal,
+        _ => DeliveryPriority::Low,
     }
 }
 
@@ -58,7 +69,30 @@ pub fn apply_chosen() {
 fn apply(priority: DeliveryPriority) -> std::io::Result<()> {
     match priority {
         DeliveryPriority::Normal => Ok(()),
+        DeliveryPriority::Low => to_low(),
         DeliveryPriority::Idle => to_idle(),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn to_low() -> std::io::Result<()> {
+    // On Linux the nice value is the thread's, and `who` 0 names the
+    // calling thread. Relative to the process's own nice value, so that a
+    // server started under `nice` keeps its delivery below its requests.
+    // No privilege is needed to lower one's own priority.
+    // SAFETY: plain system calls with integer arguments; errno is the
+    // calling thread's.
+    unsafe {
+        // getpriority may return -1 as a value: errno tells the error.
+        *libc::__errno_location() = 0;
+        let current = libc::getpriority(libc::PRIO_PROCESS, 0);
+        if current == -1 && *libc::__errno_location() != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        match libc::setpriority(libc::PRIO_PROCESS, 0, (current + LOW_NICE).min(19)) {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
     }
 }
 
@@ -73,37 +107,85 @@ fn to_idle() -> std::io::Result<()> {
     }
 }
 
-/// Elsewhere the thread keeps the usual priority (a warning says so).
+/// Elsewhere a nice value would be the whole process's: the threads keep
+/// the usual priority (a warning says so).
+#[cfg(not(target_os = "linux"))]
+fn to_low() -> std::io::Result<()> {
+    Err(unsupported())
+}
+
 #[cfg(not(target_os = "linux"))]
 fn to_idle() -> std::io::Result<()> {
-    Err(std::io::Error::new(
+    Err(unsupported())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unsupported() -> std::io::Error {
+    std::io::Error::new(
         std::io::ErrorKind::Unsupported,
-        "an idle CPU priority is only set on Linux",
-    ))
+        "a lower CPU priority for delivery's threads is only set on Linux",
+    )
 }
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
-    /// The scheduling policy of a new thread after `apply(priority)`.
-    fn policy_after(priority: DeliveryPriority) -> i32 {
+    /// The scheduling policy and nice value of a new thread after
+    /// `apply(priority)`.
+    fn policy_after(priority: DeliveryPriority) -> (i32, i32) {
         std::thread::spawn(move || {
             apply(priority).unwrap();
-            // SAFETY: pid 0 names the calling thread.
-            unsafe { libc::sched_getscheduler(0) }
+            // SAFETY: pid and who 0 name the calling thread.
+            unsafe {
+                (
+                    libc::sched_getscheduler(0),
+                    libc::getpriority(libc::PRIO_PROCESS, 0),
+                )
+            }
         })
         .join()
         .unwrap()
     }
 
+    /// The nice value of the thread that runs the tests (usually 0).
+    fn usual_nice() -> i32 {
+        std::thread::spawn(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) })
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn low_lowers_the_nice_value_by_ten() {
+        let usual = usual_nice();
+        assert_eq!(
+            policy_after(DeliveryPriority::Low),
+            (libc::SCHED_OTHER, (usual + LOW_NICE).min(19))
+        );
+    }
+
     #[test]
     fn idle_puts_the_thread_at_the_idle_policy() {
-        assert_eq!(policy_after(DeliveryPriority::Idle), libc::SCHED_IDLE);
+        assert_eq!(policy_after(DeliveryPriority::Idle).0, libc::SCHED_IDLE);
     }
 
     #[test]
     fn normal_leaves_the_usual_policy() {
-        assert_eq!(policy_after(DeliveryPriority::Normal), libc::SCHED_OTHER);
+        assert_eq!(
+            policy_after(DeliveryPriority::Normal),
+            (libc::SCHED_OTHER, usual_nice())
+        );
+    }
+
+    #[test]
+    fn the_choice_reads_back() {
+        for priority in [
+            DeliveryPriority::Idle,
+            DeliveryPriority::Normal,
+            DeliveryPriority::Low,
+        ] {
+            choose(priority);
+            assert_eq!(chosen(), priority);
+        }
     }
 }

@@ -5,10 +5,10 @@
 //! the request runtime they would queue ahead of every POST, query and
 //! commit that arrives meanwhile, so a post's 201 would wait for the whole
 //! fan-out. On a runtime of their own, the two share the cores through the
-//! operating system's scheduler instead, and at the lowest priority by
-//! default (`live::priority`), so that a request's thread takes a core
-//! from them as soon as it wakes: fan-out stays off the writer's path in
-//! time as well as in code.
+//! operating system's scheduler instead, and at a lower priority by
+//! default (`live::priority`), so that a request's thread mostly takes a
+//! core from them as soon as it wakes: fan-out stays off the writer's path
+//! in time as well as in code.
 //!
 //! One runtime per process, built on first use and never dropped (so that
 //! no socket or pooled connection it ever polled outlives it). The

@@ -14,6 +14,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use dunder::cli::Flags;
+use dunder::config::DeliveryPriority;
 use dunder::config::RateLimitFlags;
 use dunder::config::Settings;
 use dunder::server::Application;
@@ -220,6 +221,15 @@ pub struct TestApp {
 /// Every test client is 127.0.0.1, so rate limits and the per-address
 /// stream cap are off unless a test asks for them (the tests of the limits
 /// themselves do).
+///
+/// Delivery runs at the usual CPU priority. This process runs many servers
+/// and their clients side by side on every core, a load no deployment
+/// has, and the subscribers' runtime, with the priority its threads took
+/// when it started, is the whole process's: at a lower priority a feed
+/// here waited seconds for a frame behind the other tests. The default
+/// (`low`) and the other choices are pinned against the real binary
+/// (`live::fanout`), whose processes the relay tests also run at the
+/// default.
 pub fn test_flags(database_url: &str) -> Flags {
     let mut flags = Flags {
         database_url: Some(database_url.to_owned()),
@@ -234,6 +244,7 @@ pub fn test_flags(database_url: &str) -> Flags {
         reads_per_address: Some(0),
     };
     flags.http.max_streams_per_address = Some(1_000_000);
+    flags.live_delivery_priority = Some(DeliveryPriority::Normal);
     flags
 }
 

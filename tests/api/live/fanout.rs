@@ -339,25 +339,39 @@ async fn idle_subscribers_stay_small_on_sqlite() {
     );
 }
 
-/// Each thread of process `pid` by name, with its scheduling policy (the
-/// 41st field of its `/proc` stat; the name, 2nd, may hold spaces).
-fn thread_policies(pid: u32) -> Vec<(String, i32)> {
+/// A thread of the server: its name, scheduling policy and nice value.
+#[derive(Debug)]
+struct ThreadPriority {
+    name: String,
+    policy: i32,
+    nice: i32,
+}
+
+/// Each thread of process `pid`, from its `/proc` stat: the name (2nd
+/// field, which may hold spaces), the nice value (19th) and the
+/// scheduling policy (41st).
+fn thread_priorities(pid: u32) -> Vec<ThreadPriority> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc tasks");
     tasks
         .filter_map(|task| {
             let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
             let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
             // After the name come the 3rd field (state) and the rest.
-            let policy = rest.split_whitespace().nth(41 - 3)?.parse().ok()?;
-            Some((name.to_owned(), policy))
+            let field =
+                |n: usize| -> Option<i32> { rest.split_whitespace().nth(n - 3)?.parse().ok() };
+            Some(ThreadPriority {
+                name: name.to_owned(),
+                nice: field(19)?,
+                policy: field(41)?,
+            })
         })
         .collect()
 }
 
 /// The real binary with `args`, one subscriber that has had one message
 /// (so that the subscribers' runtime and the fan-out thread exist): its
-/// threads' policies.
-async fn policies_after_one_delivery(args: &[&str]) -> Vec<(String, i32)> {
+/// threads' priorities.
+async fn priorities_after_one_delivery(args: &[&str]) -> Vec<ThreadPriority> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let database = format!("sqlite:{}/dunder.db?mode=rwc", dir.path().display());
     let mut all_args = vec!["--database_url", database.as_str()];
@@ -384,55 +398,77 @@ async fn policies_after_one_delivery(args: &[&str]) -> Vec<(String, i32)> {
             break;
         }
     }
-    thread_policies(server.pid())
+    thread_priorities(server.pid())
 }
 
 /// Policy numbers of Linux's `sched_setscheduler`.
 const SCHED_OTHER: i32 = 0;
 const SCHED_IDLE: i32 = 5;
 
+/// The threads of `threads` named `name`.
+fn named<'a>(threads: &'a [ThreadPriority], name: &str) -> Vec<&'a ThreadPriority> {
+    let found: Vec<_> = threads.iter().filter(|t| t.name == name).collect();
+    assert!(!found.is_empty(), "no thread {name}: {threads:?}");
+    found
+}
+
+/// The request threads (`tokio-rt-worker`) and the hub's hand-out thread
+/// (`dunder-fanout`) at the usual priority, that of the server's process:
+/// their nice value, which the delivery threads' is compared with.
+fn usual_nice(threads: &[ThreadPriority]) -> i32 {
+    let usual = named(threads, "tokio-rt-worker")[0].nice;
+    for thread in named(threads, "tokio-rt-worker")
+        .into_iter()
+        .chain(named(threads, "dunder-fanout"))
+    {
+        assert_eq!(
+            (thread.policy, thread.nice),
+            (SCHED_OTHER, usual),
+            "{threads:?}"
+        );
+    }
+    usual
+}
+
 /// By default the threads that write to subscribers (the subscribers'
-/// runtime, `dunder-live`) run at the idle CPU priority, and those that
-/// answer requests at the usual one: a request's thread takes a core from
-/// delivery as soon as it wakes. The hub's hand-out thread,
-/// `dunder-fanout`, keeps the usual priority: the order across processes
-/// relies on it being prompt.
+/// runtime, `dunder-live`) run ten nice steps below the threads that
+/// answer requests: those mostly run first, and delivery keeps a share of
+/// a busy machine. The hub's hand-out thread, `dunder-fanout`, keeps the
+/// usual priority: the order across processes relies on it being prompt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delivery_runs_at_the_idle_priority_on_sqlite() {
-    let threads = policies_after_one_delivery(&[]).await;
-    let of = |name: &str| -> Vec<i32> {
-        threads
-            .iter()
-            .filter(|(thread, _)| thread == name)
-            .map(|(_, policy)| *policy)
-            .collect()
-    };
-    let (live, fan_out, requests) = (
-        of("dunder-live"),
-        of("dunder-fanout"),
-        of("tokio-rt-worker"),
-    );
-    assert!(
-        !live.is_empty() && !fan_out.is_empty() && !requests.is_empty(),
-        "{threads:?}"
-    );
-    assert!(live.iter().all(|p| *p == SCHED_IDLE), "{threads:?}");
-    assert!(
-        requests.iter().chain(&fan_out).all(|p| *p == SCHED_OTHER),
-        "{threads:?}"
-    );
+async fn delivery_runs_at_a_low_priority_by_default_on_sqlite() {
+    let threads = priorities_after_one_delivery(&[]).await;
+    let usual = usual_nice(&threads);
+    for thread in named(&threads, "dunder-live") {
+        assert_eq!(
+            (thread.policy, thread.nice),
+            (SCHED_OTHER, (usual + 10).min(19)),
+            "{threads:?}"
+        );
+    }
+}
+
+/// `--live.delivery_priority=idle`: the delivery threads at `SCHED_IDLE`,
+/// the rest as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_delivery_priority_puts_delivery_at_the_idle_policy_on_sqlite() {
+    let threads = priorities_after_one_delivery(&["--live.delivery_priority=idle"]).await;
+    usual_nice(&threads);
+    for thread in named(&threads, "dunder-live") {
+        assert_eq!(thread.policy, SCHED_IDLE, "{threads:?}");
+    }
 }
 
 /// `--live.delivery_priority=normal`: every thread at the usual priority.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn normal_delivery_priority_leaves_every_thread_usual_on_sqlite() {
-    let threads = policies_after_one_delivery(&["--live.delivery_priority=normal"]).await;
-    assert!(
-        threads.iter().any(|(name, _)| name == "dunder-fanout"),
-        "{threads:?}"
-    );
-    assert!(
-        threads.iter().all(|(_, policy)| *policy == SCHED_OTHER),
-        "{threads:?}"
-    );
+    let threads = priorities_after_one_delivery(&["--live.delivery_priority=normal"]).await;
+    let usual = usual_nice(&threads);
+    for thread in named(&threads, "dunder-live") {
+        assert_eq!(
+            (thread.policy, thread.nice),
+            (SCHED_OTHER, usual),
+            "{threads:?}"
+        );
+    }
 }
