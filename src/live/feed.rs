@@ -85,8 +85,32 @@ impl Order {
         self.cap
     }
 
+    /// What may be released as of now. Read before the feed reads its
+    /// queue again: every message below the marks' bound is in the queue
+    /// by then (see `marks`), so none can come after a larger id.
+    fn now(&self) -> Release {
+        Release {
+            bound: self.marks.as_ref().map(|marks| marks.bound()),
+            cap: self.cap,
+        }
+    }
+}
+
+/// The order's answer at one moment (see [`Order::now`]).
+struct Release {
+    /// With marks: the bound they gave (`None`: nothing is held back).
+    bound: Option<Option<MessageId>>,
+    cap: Duration,
+}
+
+impl Release {
     fn releases(&self, id: MessageId, arrived: Instant) -> bool {
-        arrived.elapsed() >= self.cap || self.marks.as_ref().is_some_and(|m| m.passed(id))
+        arrived.elapsed() >= self.cap
+            || match self.bound {
+                None => false,
+                Some(None) => true,
+                Some(Some(bound)) => id < bound,
+            }
     }
 }
 
@@ -318,6 +342,13 @@ impl LivePhase {
         live
     }
 
+    /// Holds what the hub has queued for this feed, without waiting.
+    fn take_queued(&mut self, shared: &mut Shared) {
+        while let Some(message) = shared.subscription.try_next() {
+            self.hold(message, shared);
+        }
+    }
+
     /// Holds `message` for its turn, unless the replay sent it already.
     fn hold(&mut self, message: Arc<Message>, shared: &mut Shared) {
         if !shared.replayed_recently.remove(&message.id) {
@@ -331,15 +362,19 @@ impl LivePhase {
             // released: the marks pass a message once the hub has handed
             // it out, not once this feed has read it, and a smaller id
             // may be waiting in the queue.
-            while let Some(message) = shared.subscription.try_next() {
-                self.hold(message, shared);
-            }
-            // Release, in id order, what the order lets go.
-            if let Some(first) = self.held.first_entry() {
-                if shared.order.releases(*first.key(), first.get().1) {
-                    let (id, (message, _)) = first.remove_entry();
-                    shared.last_sent = Some(id);
-                    return Step::Send(Ok(FeedEvent::Message(message)));
+            self.take_queued(shared);
+            // Release, in id order, what the order lets go: the order is
+            // read first, then the queue again, so that whatever the bound
+            // passes is held by now.
+            if !self.held.is_empty() {
+                let release = shared.order.now();
+                self.take_queued(shared);
+                if let Some(first) = self.held.first_entry() {
+                    if release.releases(*first.key(), first.get().1) {
+                        let (id, (message, _)) = first.remove_entry();
+                        shared.last_sent = Some(id);
+                        return Step::Send(Ok(FeedEvent::Message(message)));
+                    }
                 }
             }
             if !shared.replayed_recently.is_empty() && self.since.elapsed() > OVERLAP {

@@ -15,7 +15,7 @@
 //! it is made: an idle subscriber costs its registration and an empty
 //! queue.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -97,6 +97,14 @@ enum Outgoing {
     Flushed(oneshot::Sender<()>),
 }
 
+/// The batches in the outbox, by number, with the smallest id of each: the
+/// publisher adds one before the fan-out can take it, and the fan-out
+/// removes it once every subscriber has it. The live marks hold every
+/// feed below the smallest of them (see [`Hub::lowest_unhanded`]). A lock
+/// of its own, never held while taking another: a feed reads it while
+/// the fan-out holds the subscribers' lock.
+type Unhanded = Mutex<VecDeque<(u64, MessageId)>>;
+
 /// The hub. Cheap to share (`Arc<Hub>`).
 pub struct Hub {
     registry: Arc<Mutex<Registry>>,
@@ -104,6 +112,8 @@ pub struct Hub {
     /// Batches published so far; set under the `published` lock, read
     /// without it by subscribers.
     published_batches: AtomicU64,
+    /// Batches published and not yet handed to every subscriber.
+    unhanded: Arc<Unhanded>,
     queue_capacity: usize,
     /// Fed every published message before any subscriber is.
     page_cache: Option<Arc<PageCache>>,
@@ -136,6 +146,7 @@ impl Hub {
                 fan_out: Some(fan_out),
             }),
             published_batches: AtomicU64::new(0),
+            unhanded: Arc::default(),
             queue_capacity: queue_capacity.max(1),
             page_cache,
         })
@@ -211,23 +222,26 @@ impl Hub {
                 cache.publish(message);
             }
         }
-        if let Some(fan_out) = published.fan_out.take() {
-            let registry = Arc::downgrade(&self.registry);
+        if let Some(outbox) = published.fan_out.take() {
+            let fan_out = FanOut {
+                registry: Arc::downgrade(&self.registry),
+                unhanded: self.unhanded.clone(),
+            };
             match tokio::runtime::Handle::try_current() {
                 // A runtime of one thread (the unit tests, whose paused
                 // clock advances whenever the runtime has nothing to do)
                 // runs the fan-out as its own task, so that the runtime
                 // sees the work it waits for.
                 Ok(runtime) if runtime.runtime_flavor() == RuntimeFlavor::CurrentThread => {
-                    runtime.spawn(fan_out_task(registry, fan_out));
+                    runtime.spawn(fan_out_task(fan_out, outbox));
                 }
                 Ok(_) => {
-                    if let Err(returned) = spawn_fan_out_thread(registry, fan_out) {
+                    if let Err(returned) = spawn_fan_out_thread(fan_out, outbox) {
                         published.fan_out = Some(returned);
                     }
                 }
                 // No runtime (a plain unit test): hand out here.
-                Err(_) => published.fan_out = Some(fan_out),
+                Err(_) => published.fan_out = Some(outbox),
             }
         }
         // Numbered before anyone can hand it out, so that a subscriber
@@ -239,6 +253,11 @@ impl Hub {
                 registry.deliver(seq, message);
             }
             return;
+        }
+        // Listed before the fan-out can take it, so that it holds the
+        // marks until every subscriber has it.
+        if let Some(lowest) = fresh.iter().map(|message| message.id).min() {
+            lock(&self.unhanded).push_back((seq, lowest));
         }
         // The task ends only once the hub is dropped, with this sender.
         let _ = published.outbox.send(Outgoing::Batch {
@@ -266,6 +285,13 @@ impl Hub {
         let _ = published.outbox.send(Outgoing::LagEveryone(first_missed));
     }
 
+    /// Holds the subscribers' lock, as a fan-out to many does, so that
+    /// nothing is handed out until the guard is dropped.
+    #[cfg(test)]
+    pub fn stall_fan_out(&self) -> impl Drop + '_ {
+        lock(&self.registry)
+    }
+
     /// Completes once everything published so far was handed to the
     /// subscribers' queues.
     #[cfg(test)]
@@ -278,6 +304,13 @@ impl Hub {
         if sent {
             let _ = finished.await;
         }
+    }
+
+    /// The smallest id published and not yet in every subscriber's queue,
+    /// if any: a feed that releases only messages below it, after reading
+    /// its queue, releases none before a smaller one (see `live::marks`).
+    pub fn lowest_unhanded(&self) -> Option<MessageId> {
+        lock(&self.unhanded).iter().map(|(_, lowest)| *lowest).min()
     }
 
     /// Those of `ids` the hub has not published yet: a relay reads only
@@ -330,15 +363,13 @@ impl Hub {
 /// wakes go to the subscribers' runtime's shared queue, which both of its
 /// workers take from.
 ///
-/// At the usual CPU priority, not delivery's (`live::priority`): the
-/// marks let a feed release a message once the hub has had
-/// [`super::marks::HANDOFF`] to put every smaller id in its queue. At the
-/// idle priority, on a machine kept busy, the hand-out took longer, and a
-/// feed released a peer's message before this process's smaller one (a
-/// two-process order test failed once). The hand-out is a short burst per
-/// batch; the sockets' writes, the long part, stay at delivery's priority.
+/// At the usual CPU priority, not delivery's (`live::priority`): with
+/// several processes, every feed holds what is above a batch until the
+/// hand-out is done (see [`Hub::lowest_unhanded`]), so a slow hand-out
+/// delays every feed. It is a short burst per batch; the sockets' writes,
+/// the long part, stay at delivery's priority.
 fn spawn_fan_out_thread(
-    registry: Weak<Mutex<Registry>>,
+    fan_out: FanOut,
     outbox: mpsc::UnboundedReceiver<Outgoing>,
 ) -> Result<(), mpsc::UnboundedReceiver<Outgoing>> {
     // The receiver moves into the thread only if it starts; a slot lets
@@ -348,10 +379,14 @@ fn spawn_fan_out_thread(
     let started = std::thread::Builder::new()
         .name("dunder-fanout".to_owned())
         .spawn(move || {
-            let Some(outbox) = lock(&taken).take() else {
+            let Some(mut outbox) = lock(&taken).take() else {
                 return;
             };
-            fan_out(registry, outbox);
+            while let Some(outgoing) = outbox.blocking_recv() {
+                if !fan_out.hand_out(outgoing) {
+                    return;
+                }
+            }
         });
     match started {
         Ok(_) => Ok(()),
@@ -362,51 +397,46 @@ fn spawn_fan_out_thread(
     }
 }
 
-/// The fan-out thread: takes the outbox in order and hands each message
-/// out, until the hub is dropped (which drops the outbox's sender).
-fn fan_out(registry: Weak<Mutex<Registry>>, mut outbox: mpsc::UnboundedReceiver<Outgoing>) {
-    while let Some(outgoing) = outbox.blocking_recv() {
-        if !hand_out(&registry, outgoing) {
-            return;
-        }
-    }
-}
-
 /// The fan-out as a task, on a runtime of one thread.
-async fn fan_out_task(
-    registry: Weak<Mutex<Registry>>,
-    mut outbox: mpsc::UnboundedReceiver<Outgoing>,
-) {
+async fn fan_out_task(fan_out: FanOut, mut outbox: mpsc::UnboundedReceiver<Outgoing>) {
     while let Some(outgoing) = outbox.recv().await {
-        if !hand_out(&registry, outgoing) {
+        if !fan_out.hand_out(outgoing) {
             return;
         }
     }
 }
 
-/// Carries out one item of the outbox; false once the hub is gone.
-fn hand_out(registry: &Weak<Mutex<Registry>>, outgoing: Outgoing) -> bool {
-    match outgoing {
-        Outgoing::Batch { seq, messages } => {
-            let Some(registry) = registry.upgrade() else {
-                return false;
-            };
-            let mut registry = lock(&registry);
-            for message in &messages {
-                registry.deliver(seq, message);
+/// What the fan-out works on: it takes the outbox in order and hands each
+/// message out, until the hub is dropped (which drops the outbox's sender).
+struct FanOut {
+    registry: Weak<Mutex<Registry>>,
+    unhanded: Arc<Unhanded>,
+}
+
+impl FanOut {
+    /// Carries out one item of the outbox; false once the hub is gone.
+    fn hand_out(&self, outgoing: Outgoing) -> bool {
+        let Some(registry) = self.registry.upgrade() else {
+            return false;
+        };
+        match outgoing {
+            Outgoing::Batch { seq, messages } => {
+                {
+                    let mut registry = lock(&registry);
+                    for message in &messages {
+                        registry.deliver(seq, message);
+                    }
+                }
+                // Every subscriber has the batch: it holds no feed back.
+                lock(&self.unhanded).retain(|(batch, _)| *batch > seq);
+            }
+            Outgoing::LagEveryone(first_missed) => lock(&registry).lag_everyone(first_missed),
+            Outgoing::Flushed(done) => {
+                let _ = done.send(());
             }
         }
-        Outgoing::LagEveryone(first_missed) => {
-            let Some(registry) = registry.upgrade() else {
-                return false;
-            };
-            lock(&registry).lag_everyone(first_missed);
-        }
-        Outgoing::Flushed(done) => {
-            let _ = done.send(());
-        }
+        true
     }
-    true
 }
 
 impl Registry {
@@ -667,6 +697,22 @@ pub(super) mod tests {
         for subscriber in &mut subscribers {
             assert_eq!(texts(subscriber).await, ["m1", "m2", "m3"]);
         }
+    }
+
+    /// The smallest id not yet in every queue is known until the fan-out
+    /// has handed its batch out: the marks hold feeds below it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn what_is_not_handed_out_yet_is_known_by_its_smallest_id() {
+        let hub = Hub::new(4);
+        let _subscriber = hub.subscribe(MessageFilter::default());
+        assert_eq!(hub.lowest_unhanded(), None);
+        hub.publish_batch(vec![message(7, "a", &[]), message(5, "a", &[])]);
+        hub.publish(message(3, "a", &[]));
+        // A message published twice is not listed again.
+        hub.publish(message(5, "a", &[]));
+        assert_eq!(hub.lowest_unhanded(), Some(message(3, "a", &[]).id));
+        hub.delivered().await;
+        assert_eq!(hub.lowest_unhanded(), None);
     }
 
     /// A subscriber gets what is published after it subscribed, never a

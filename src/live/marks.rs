@@ -27,9 +27,15 @@
 //! A mark and the messages below it travel apart (the marks connection,
 //! the relay's own), so a peer's mark applies only once this process has
 //! published the peer's last written message (or that message is older
-//! than the timeout). Then, like this process's own batches, it waits
-//! [`HANDOFF`] more: the hub's fan-out may not yet have put the message in
-//! every feed's queue.
+//! than the timeout).
+//!
+//! A published message reaches the feeds' queues when the hub's fan-out
+//! hands its batch out, a moment later. Until then the smallest id of each
+//! such batch holds the bound too ([`Hub::lowest_unhanded`]), and a feed
+//! reads the bound before it reads its queue (see `live::feed`): whatever
+//! is below the bound it read is in its queue by then. No time is assumed
+//! for the hand-out: on a machine kept busy it may take longer than usual,
+//! and feeds wait for it rather than send a larger id first.
 //!
 //! A process is live while it is heard within the timeout
 //! (`live.mark_timeout_ms`): a notice, or a change of its row. One that
@@ -58,11 +64,6 @@ use crate::store::{MarkNotice, MarkRow, OwnMark, Store, StoreError, MARKS_CHANNE
 /// one: at 50 ms, four processes measured 51 ms p50 across processes, at
 /// 20 ms (a NOTIFY of ~40 bytes 50 times a second per process) much less.
 pub const ANNOUNCE_INTERVAL: Duration = Duration::from_millis(20);
-
-/// How long a message handed to the hub may take to reach every feed's
-/// queue (the fan-out is one task hop away): a mark that passes it is used
-/// only this long after it could.
-pub const HANDOFF: Duration = Duration::from_millis(10);
 
 /// Marks heard from one process and not applied yet, at most: older ones
 /// are dropped (a newer one supersedes them).
@@ -106,8 +107,9 @@ struct Peer {
 struct Heard {
     notice: MarkNotice,
     at: Instant,
-    /// Since when the message it follows is published here.
-    usable_since: Option<Instant>,
+    /// Whether the message it follows was published here (or need not
+    /// be waited for): kept, as the hub forgets old ids.
+    usable: bool,
 }
 
 impl Marks {
@@ -149,7 +151,7 @@ impl Marks {
         let own = self.own.get()?;
         Some(MarkNotice {
             process_id: own.process_id(),
-            mark: own.mark(Duration::ZERO),
+            mark: own.mark(),
             last: own.last_done(),
         })
     }
@@ -177,11 +179,9 @@ impl Marks {
         let mut heard = Heard {
             notice,
             at: now,
-            usable_since: None,
+            usable: false,
         };
-        if self.usable(&heard, now) {
-            heard.usable_since = Some(now);
-        }
+        heard.usable = self.usable(&heard, now);
         peer.waiting.push_back(heard);
     }
 
@@ -265,9 +265,11 @@ impl Marks {
         }
     }
 
-    /// The smallest mark of the live processes, this one included; `None`
-    /// when nothing holds messages back.
-    fn bound(&self) -> Option<MessageId> {
+    /// The smallest mark of the live processes, this one included, and
+    /// of the batches the hub has not handed out; `None` when nothing
+    /// holds messages back. Messages below it are in every feed's queue,
+    /// or will never come: a feed reads it before its queue.
+    pub fn bound(&self) -> Option<MessageId> {
         if !self.active.load(Ordering::SeqCst) {
             return None;
         }
@@ -297,22 +299,21 @@ impl Marks {
                 .unwrap_or(MessageId::from_ulid(ulid::Ulid::nil()));
             bound = Some(bound.map_or(mark, |b| b.min(mark)));
         }
-        bound.map(|b| b.min(own.mark(HANDOFF)))
+        bound.map(|b| {
+            let b = b.min(own.mark());
+            self.hub
+                .lowest_unhanded()
+                .map_or(b, |unhanded| b.min(unhanded))
+        })
     }
 
     /// Applies the newest of `peer`'s waiting marks that has settled, and
     /// drops those before it.
     fn settle(&self, peer: &mut Peer, now: Instant) {
         for heard in peer.waiting.iter_mut() {
-            if heard.usable_since.is_none() && self.usable(heard, now) {
-                heard.usable_since = Some(now);
-            }
+            heard.usable = heard.usable || self.usable(heard, now);
         }
-        let newest = peer.waiting.iter().rposition(|heard| {
-            heard
-                .usable_since
-                .is_some_and(|since| now.duration_since(since) >= HANDOFF)
-        });
+        let newest = peer.waiting.iter().rposition(|heard| heard.usable);
         if let Some(newest) = newest {
             // Never back: a process's marks only grow (its ids do), so a
             // lower one heard later is stale, computed before the one it
@@ -469,6 +470,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
+    use crate::domain::listing::MessageFilter;
     use crate::live::hub::tests::message;
 
     const TIMEOUT: Duration = Duration::from_secs(2);
@@ -507,24 +509,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_peer_mark_holds_what_is_above_it_until_it_settles() {
+    async fn a_peer_mark_applies_once_its_message_is_published_and_holds_until_handed_out() {
         let (marks, hub) = marks();
         marks.heard(notice(7, 100, None));
-        // Heard, not settled: the peer holds everything back.
-        assert!(!marks.passed(id(1)));
-        tokio::time::advance(HANDOFF).await;
+        // It follows no message: it applies at once.
         assert!(marks.passed(id(99)));
         assert!(!marks.passed(id(100)), "a mark is what it may still commit");
 
         // A mark that follows message 150 waits until 150 is published.
         marks.heard(notice(7, 200, Some(150)));
-        tokio::time::advance(HANDOFF * 3).await;
+        tokio::time::advance(TIMEOUT / 4).await;
         assert!(!marks.passed(id(120)), "150 not here yet: the old mark");
         assert!(marks.passed(id(99)));
         hub.publish(message(150, "a", &[]));
-        assert!(!marks.passed(id(120)), "published, in the hand-off");
-        tokio::time::advance(HANDOFF).await;
+        assert!(marks.passed(id(149)), "the new mark applies");
+        // 150 is not in the feeds' queues before the fan-out (a task that
+        // has not run yet here) hands it out: nothing above it passes.
+        assert!(!marks.passed(id(150)), "published, not handed out yet");
+        hub.delivered().await;
         assert!(marks.passed(id(199)));
+        assert!(!marks.passed(id(200)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -536,7 +540,7 @@ mod tests {
         // computed while that batch was in flight (its first id, 140).
         marks.heard(notice(7, 151, Some(150)));
         marks.heard(notice(7, 140, Some(100)));
-        tokio::time::advance(HANDOFF).await;
+        hub.delivered().await;
         assert!(marks.passed(id(150)), "the newer claim stands");
         assert!(!marks.passed(id(151)));
     }
@@ -546,7 +550,6 @@ mod tests {
         let (marks, _) = marks();
         marks.heard(notice(1, 100, None));
         marks.heard(notice(2, 300, None));
-        tokio::time::advance(HANDOFF).await;
         assert!(marks.passed(id(99)));
         assert!(!marks.passed(id(150)));
         // Peer 2 keeps announcing, peer 1 goes silent.
@@ -554,7 +557,6 @@ mod tests {
             tokio::time::advance(TIMEOUT / 4).await;
             marks.heard(notice(2, 300, None));
         }
-        tokio::time::advance(HANDOFF).await;
         assert!(
             marks.passed(id(150)),
             "peer 1 was dropped after the timeout"
@@ -608,6 +610,34 @@ mod tests {
         // Deleted: forgotten.
         marks.polled(Vec::new());
         assert!(marks.silent_rows().is_empty());
+    }
+
+    /// A hand-out that takes long (a busy machine; the fan-out thread
+    /// stalled here) holds every feed above the message, however long:
+    /// no time is assumed for it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_hand_out_holds_what_is_above_it_however_long() {
+        let hub = Hub::new(16);
+        let marks = Arc::new(Marks::new(hub.clone(), TIMEOUT));
+        let own = Arc::new(OwnMark::new(Arc::new(|| {
+            UNIX_EPOCH + Duration::from_secs(1 << 40)
+        })));
+        marks.activate(own, TIMEOUT);
+        let _subscriber = hub.subscribe(MessageFilter::default());
+        // Starts the fan-out thread.
+        hub.publish(message(50, "a", &[]));
+        hub.delivered().await;
+        marks.heard(notice(7, 300, Some(50)));
+        assert!(marks.passed(id(299)));
+
+        let stalled = hub.stall_fan_out();
+        hub.publish(message(150, "a", &[]));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(marks.passed(id(149)));
+        assert!(!marks.passed(id(150)), "not handed out after 100 ms");
+        drop(stalled);
+        hub.delivered().await;
+        assert!(marks.passed(id(299)));
     }
 
     #[tokio::test(start_paused = true)]

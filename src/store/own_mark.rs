@@ -16,9 +16,8 @@
 //! with each batch and the live side with its heartbeats.
 
 use std::sync::Mutex;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
-use tokio::time::Instant;
 use ulid::{Generator, Ulid};
 
 use super::Clock;
@@ -43,9 +42,6 @@ struct State {
     last_minted: Option<MessageId>,
     /// The first id of the batch being written.
     in_flight: Option<MessageId>,
-    /// The first id of the last batch done, and when it was done: its
-    /// messages may still be on their way to the feeds (see [`OwnMark::mark`]).
-    handed_off: Option<(MessageId, Instant)>,
     /// The largest id of the last batch done.
     last_done: Option<MessageId>,
 }
@@ -60,7 +56,6 @@ impl OwnMark {
                 ids: Generator::new(),
                 last_minted: None,
                 in_flight: None,
-                handed_off: None,
                 last_done: None,
             }),
         }
@@ -101,30 +96,20 @@ impl OwnMark {
     /// hook, or failed for good).
     pub(crate) fn finished(&self, largest: Option<MessageId>) {
         let mut state = self.state();
-        if let Some(first) = state.in_flight.take() {
-            state.handed_off = Some((first, Instant::now()));
-        }
+        state.in_flight = None;
         if largest.is_some() {
             state.last_done = state.last_done.max(largest);
         }
     }
 
-    /// The smallest id this process may still commit. A batch done less
-    /// than `handoff` ago still counts as in flight: its messages were
-    /// handed to the hub, whose fan-out may not have put them in every
-    /// feed's queue yet.
-    pub fn mark(&self, handoff: Duration) -> MessageId {
+    /// The smallest id this process may still commit. A batch done was
+    /// handed to the hub, whose fan-out may not have put it in every
+    /// feed's queue yet: the live marks also hold what the hub has not
+    /// handed out (`Hub::lowest_unhanded`).
+    pub fn mark(&self) -> MessageId {
         let state = self.state();
-        let mut mark = self.idle_mark(&state);
-        if let Some(first) = state.in_flight {
-            mark = mark.min(first);
-        }
-        if let Some((first, at)) = state.handed_off {
-            if at.elapsed() < handoff {
-                mark = mark.min(first);
-            }
-        }
-        mark
+        let idle = self.idle_mark(&state);
+        state.in_flight.map_or(idle, |first| idle.min(first))
     }
 
     /// The largest id of the last batch done: a peer applies this
@@ -194,6 +179,7 @@ impl MarkNotice {
 mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
+    use std::time::Duration;
 
     use super::*;
 
@@ -212,16 +198,14 @@ mod tests {
     fn the_mark_is_the_batch_in_flight_then_the_clock() {
         let millis = Arc::new(AtomicU64::new(1_000));
         let own = at(millis.clone());
-        assert_eq!(own.mark(Duration::ZERO), floor(1_000));
+        assert_eq!(own.mark(), floor(1_000));
         let ids = own.stamp(3);
         millis.store(2_000, Ordering::SeqCst);
         // In flight: the batch's first id, whatever the clock says.
-        assert_eq!(own.mark(Duration::ZERO), ids[0]);
-        assert!(ids.iter().all(|id| *id >= own.mark(Duration::ZERO)));
+        assert_eq!(own.mark(), ids[0]);
+        assert!(ids.iter().all(|id| *id >= own.mark()));
         own.finished(ids.iter().max().copied());
-        assert_eq!(own.mark(Duration::ZERO), floor(2_000));
-        // Just done: still the batch's first id during the hand-off.
-        assert_eq!(own.mark(Duration::from_secs(60)), ids[0]);
+        assert_eq!(own.mark(), floor(2_000));
         assert_eq!(own.last_done(), ids.iter().max().copied());
     }
 
@@ -232,7 +216,7 @@ mod tests {
         let first = own.stamp(2);
         own.finished(first.iter().max().copied());
         millis.store(4_000, Ordering::SeqCst);
-        let mark = own.mark(Duration::ZERO);
+        let mark = own.mark();
         assert!(mark > first[1], "above what was minted");
         let next = own.stamp(1);
         assert!(next[0] >= mark, "the next id is at or above the mark");
