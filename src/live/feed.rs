@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use futures::Stream;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::hub::{Hub, HubEvent, Subscription};
@@ -55,7 +56,9 @@ pub enum FeedEvent {
 }
 
 /// While a feed holds messages that the marks do not release yet, how
-/// often it looks at them again (marks move with the clock, unannounced).
+/// often it looks at them again: this process's own mark moves with the
+/// clock, unannounced. It also looks whenever the hub says the bound may
+/// have moved (a hand-out done, a process heard: [`Hub::moved`]).
 const MARK_POLL: Duration = Duration::from_millis(10);
 
 /// When a feed releases a held live message: once the marks have passed
@@ -63,18 +66,25 @@ const MARK_POLL: Duration = Duration::from_millis(10);
 #[derive(Clone)]
 pub struct Order {
     marks: Option<Arc<Marks>>,
+    /// With marks: the hub's word that they may have moved.
+    moved: Option<Arc<Notify>>,
     cap: Duration,
 }
 
 impl Order {
     /// Each message held exactly `cap`, whatever the marks (zero: at once).
     pub fn window(cap: Duration) -> Order {
-        Order { marks: None, cap }
+        Order {
+            marks: None,
+            moved: None,
+            cap,
+        }
     }
 
     /// Each message held until `marks` have passed it, `cap` at most.
     pub fn marks(marks: Arc<Marks>, cap: Duration) -> Order {
         Order {
+            moved: Some(marks.moved().clone()),
             marks: Some(marks),
             cap,
         }
@@ -363,6 +373,14 @@ impl LivePhase {
             // it out, not once this feed has read it, and a smaller id
             // may be waiting in the queue.
             self.take_queued(shared);
+            // Listening from before the bound is read, so that a move
+            // after it is not missed (a future of `notify_waiters` hears
+            // it once made, before it is polled).
+            let moved = match (&shared.order.moved, self.held.is_empty()) {
+                (Some(moved), false) => Some(moved.clone()),
+                _ => None,
+            };
+            let moved = moved.as_deref().map(Notify::notified);
             // Release, in id order, what the order lets go: the order is
             // read first, then the queue again, so that whatever the bound
             // passes is held by now.
@@ -390,10 +408,17 @@ impl LivePhase {
                     None => capped,
                 }
             });
+            let moved = async move {
+                match moved {
+                    Some(moved) => moved.await,
+                    None => std::future::pending().await,
+                }
+            };
             let event = match next_release {
                 Some(at) => tokio::select! {
                     event = shared.subscription.next() => Some(event),
                     _ = tokio::time::sleep_until(at) => None,
+                    _ = moved => None,
                 },
                 None => Some(shared.subscription.next().await),
             };
@@ -648,5 +673,23 @@ mod tests {
         marks.heard(peer_mark(31));
         tokio::time::sleep(WINDOW).await;
         assert_eq!(next(&mut out), Some(30));
+    }
+
+    /// A held message goes out the moment a mark that passes it is heard,
+    /// not at the feed's next look (`MARK_POLL`): the clock, paused, has
+    /// not moved when it is sent.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_held_message_goes_out_when_the_mark_that_passes_it_is_heard() {
+        let hub = Hub::new(16);
+        let marks = marks_on(&hub);
+        marks.heard(peer_mark(5));
+        let (mut out, _) = feed_with(&hub, Order::marks(marks.clone(), WINDOW * 40)).await;
+        hub.publish(message(20));
+        // Off the feed's 10 ms looks.
+        tokio::time::sleep(WINDOW + Duration::from_millis(3)).await;
+        assert!(out.try_recv().is_err(), "20 is held");
+        let heard = Instant::now();
+        marks.heard(peer_mark(25));
+        expect_next(&mut out, 20, heard).await;
     }
 }

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::runtime::RuntimeFlavor;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::page_cache::PageCache;
 use crate::domain::listing::MessageFilter;
@@ -114,6 +114,9 @@ pub struct Hub {
     published_batches: AtomicU64,
     /// Batches published and not yet handed to every subscriber.
     unhanded: Arc<Unhanded>,
+    /// Told when held messages may have become releasable (see
+    /// [`Hub::moved`]).
+    moved: Arc<Notify>,
     queue_capacity: usize,
     /// Fed every published message before any subscriber is.
     page_cache: Option<Arc<PageCache>>,
@@ -147,6 +150,7 @@ impl Hub {
             }),
             published_batches: AtomicU64::new(0),
             unhanded: Arc::default(),
+            moved: Arc::default(),
             queue_capacity: queue_capacity.max(1),
             page_cache,
         })
@@ -226,6 +230,7 @@ impl Hub {
             let fan_out = FanOut {
                 registry: Arc::downgrade(&self.registry),
                 unhanded: self.unhanded.clone(),
+                moved: self.moved.clone(),
             };
             match tokio::runtime::Handle::try_current() {
                 // A runtime of one thread (the unit tests, whose paused
@@ -304,6 +309,19 @@ impl Hub {
         if sent {
             let _ = finished.await;
         }
+    }
+
+    /// What feeds that hold messages wait on, besides their queue and a
+    /// timer: woken when a batch has been handed out, and when the marks
+    /// hear a process (see [`Hub::wake_holders`]), the moments the marks'
+    /// bound moves.
+    pub fn moved(&self) -> &Arc<Notify> {
+        &self.moved
+    }
+
+    /// Wakes the feeds waiting on [`Hub::moved`].
+    pub fn wake_holders(&self) {
+        self.moved.notify_waiters();
     }
 
     /// The smallest id published and not yet in every subscriber's queue,
@@ -411,6 +429,7 @@ async fn fan_out_task(fan_out: FanOut, mut outbox: mpsc::UnboundedReceiver<Outgo
 struct FanOut {
     registry: Weak<Mutex<Registry>>,
     unhanded: Arc<Unhanded>,
+    moved: Arc<Notify>,
 }
 
 impl FanOut {
@@ -429,6 +448,7 @@ impl FanOut {
                 }
                 // Every subscriber has the batch: it holds no feed back.
                 lock(&self.unhanded).retain(|(batch, _)| *batch > seq);
+                self.moved.notify_waiters();
             }
             Outgoing::LagEveryone(first_missed) => lock(&registry).lag_everyone(first_missed),
             Outgoing::Flushed(done) => {

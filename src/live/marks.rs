@@ -134,6 +134,12 @@ impl Marks {
         self.active.store(true, Ordering::SeqCst);
     }
 
+    /// What a feed holding messages waits on: told when the bound may
+    /// have moved (see `Hub::moved`).
+    pub fn moved(&self) -> &Arc<tokio::sync::Notify> {
+        self.hub.moved()
+    }
+
     fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms.load(Ordering::SeqCst))
     }
@@ -183,6 +189,8 @@ impl Marks {
         };
         heard.usable = self.usable(&heard, now);
         peer.waiting.push_back(heard);
+        drop(peers);
+        self.hub.wake_holders();
     }
 
     /// The marks table's rows, read at a tail relay poll: those read at the
@@ -221,6 +229,8 @@ impl Marks {
                 peer.heard = Some(now);
             }
         }
+        drop(peers);
+        self.hub.wake_holders();
     }
 
     /// The processes whose row of the marks table has not changed for many
