@@ -16,7 +16,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use axum::body::Bytes;
-use tokio::sync::OnceCell;
+use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::domain::MessageId;
 
@@ -42,7 +42,7 @@ struct Formats {
 /// The most recently built frames, by format and message.
 #[derive(Default)]
 struct Frames {
-    cells: HashMap<(u64, MessageId), Arc<OnceCell<Bytes>>>,
+    cells: HashMap<(u64, MessageId), Building>,
     order: VecDeque<(u64, MessageId)>,
 }
 
@@ -96,17 +96,26 @@ impl Encodings {
     }
 }
 
+/// A frame being built, or built: every subscriber that wants it awaits a
+/// clone.
+type Building = Shared<BoxFuture<'static, Bytes>>;
+
 impl Format {
     /// The frame of message `id` in this format: built by `build` unless it
-    /// was built already or is being built (then this waits for that build,
-    /// or takes it over if its builder went away).
+    /// was built already or is being built (then this waits for that build).
+    ///
+    /// The build runs as a task of its own, not inside the first asker's
+    /// future: a subscriber whose socket is full stops polling its
+    /// futures until it can write again, and a build inside it held every
+    /// other subscriber's frame of that message until then (for the send
+    /// timeout, 30 s, with a client that stopped reading).
     pub async fn frame<F, Fut>(&self, id: MessageId, build: F) -> Bytes
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Bytes>,
+        Fut: Future<Output = Bytes> + Send + 'static,
     {
-        let cell = lock(&self.frames).cell(self.id, id);
-        cell.get_or_init(build).await.clone()
+        let building = lock(&self.frames).building(self.id, id, build);
+        building.await
     }
 
     /// The frame of message `id`, if it is built (without waiting).
@@ -114,7 +123,7 @@ impl Format {
         lock(&self.frames)
             .cells
             .get(&(self.id, id))
-            .and_then(|cell| cell.get().cloned())
+            .and_then(|building| building.peek().cloned())
     }
 
     /// What this format's builder keeps between frames, made by `make` the
@@ -127,21 +136,33 @@ impl Format {
 }
 
 impl Frames {
-    /// The cell of `(format, id)`, made (and the oldest evicted past
-    /// [`FRAMES`]) if there is none.
-    fn cell(&mut self, format: u64, id: MessageId) -> Arc<OnceCell<Bytes>> {
-        if let Some(cell) = self.cells.get(&(format, id)) {
-            return cell.clone();
+    /// The build of `(format, id)`, started with `build` (and the oldest
+    /// evicted past [`FRAMES`]) if there is none.
+    fn building<F, Fut>(&mut self, format: u64, id: MessageId, build: F) -> Building
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Bytes> + Send + 'static,
+    {
+        if let Some(building) = self.cells.get(&(format, id)) {
+            return building.clone();
         }
-        let cell = Arc::new(OnceCell::new());
-        self.cells.insert((format, id), cell.clone());
+        let task = tokio::spawn(build());
+        let building = async move {
+            task.await.unwrap_or_else(|error| {
+                tracing::error!(%error, "a frame's build failed");
+                Bytes::new()
+            })
+        }
+        .boxed()
+        .shared();
+        self.cells.insert((format, id), building.clone());
         self.order.push_back((format, id));
         if self.order.len() > FRAMES {
             if let Some(oldest) = self.order.pop_front() {
                 self.cells.remove(&oldest);
             }
         }
-        cell
+        building
     }
 }
 
@@ -197,10 +218,13 @@ mod tests {
             format.frame(id(n), || async { Bytes::new() }).await;
         }
         assert_eq!(lock(&encodings.frames).cells.len(), FRAMES);
-        let rebuilt = AtomicUsize::new(0);
-        let build = || async {
-            rebuilt.fetch_add(1, Ordering::SeqCst);
-            Bytes::new()
+        let rebuilt = Arc::new(AtomicUsize::new(0));
+        let build = || {
+            let rebuilt = rebuilt.clone();
+            async move {
+                rebuilt.fetch_add(1, Ordering::SeqCst);
+                Bytes::new()
+            }
         };
         format.frame(id(FRAMES as u128), build).await;
         assert_eq!(rebuilt.load(Ordering::SeqCst), 0, "the newest is kept");

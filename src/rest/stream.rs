@@ -149,7 +149,8 @@ fn frames(
         while let Some(event) = feed.next().await {
             match event {
                 Ok(FeedEvent::Message(message)) => {
-                    yield format.frame(message.id, || async { message_frame(&message) }).await;
+                    let built = message.clone();
+                    yield format.frame(message.id, move || async move { message_frame(&built) }).await;
                 }
                 Ok(FeedEvent::ReplayLimit { resume_after, max }) => {
                     let cursor = resume_after.encode();

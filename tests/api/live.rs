@@ -433,36 +433,11 @@ async fn an_ended_bucket_sends_its_last_count(backend: Backend) {
     );
 }
 
-/// `a_slow_subscriber_lags_alone` on each backend, switched off: now and
-/// then the fast subscriber stops receiving for good at about the moment
-/// the slow one's socket fills (message 4,024 to 4,034 of 8,000), while the
-/// hub has handed everything out and every thread is parked: a wake-up is
-/// lost somewhere between the fan-out and the fast client. Seen in two
-/// runs of the whole suite out of five; when both backends' runs share the
-/// process it fails about one run in two, on a quiet machine too, with the
-/// subscribers on the request runtime, at the usual CPU priority, and
-/// without the marks' hand-out list and wake-ups: older than those. Run
-/// it with `cargo test --test api -- --ignored slow_subscriber`.
-mod slow_subscriber {
-    use crate::helpers::Backend;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "a lost wake-up stalls the fast subscriber now and then; not found yet (see above)"]
-    async fn a_slow_subscriber_lags_alone_on_sqlite() {
-        super::a_slow_subscriber_lags_alone(Backend::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "a lost wake-up stalls the fast subscriber now and then; not found yet (see above)"]
-    async fn a_slow_subscriber_lags_alone_on_postgres() {
-        super::a_slow_subscriber_lags_alone(Backend::Postgres).await
-    }
-}
-
 on_every_backend!(
     an_ended_bucket_sends_its_last_count,
     filtered_delivery_on_both_protocols_and_sse,
     resume_while_a_writer_posts,
+    a_slow_subscriber_lags_alone,
     an_sse_subscriber_that_stops_reading_gets_lagged,
     trend_updates_match_the_trend_query,
     socket_limits_and_clean_shutdown,

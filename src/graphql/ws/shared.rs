@@ -169,15 +169,16 @@ impl<'a> Walk<'a> {
 /// of `message` for the selection `format` names, built once for all its
 /// subscribers.
 pub async fn payload(
-    format: &Format,
+    format: &Arc<Format>,
     schema: &DunderSchema,
     template: &Arc<Template>,
     message: Arc<Message>,
 ) -> Bytes {
+    let (building, schema, template) = (format.clone(), schema.clone(), template.clone());
     format
-        .frame(message.id, || async {
-            match format.state(|| Encoder::new(schema.clone(), template.clone())) {
-                Some(encoder) => encoder.payload(message.clone()).await,
+        .frame(message.id, move || async move {
+            match building.state(|| Encoder::new(schema, template)) {
+                Some(encoder) => encoder.payload(message).await,
                 None => internal_error(),
             }
         })
