@@ -66,25 +66,18 @@ const MARK_POLL: Duration = Duration::from_millis(10);
 #[derive(Clone)]
 pub struct Order {
     marks: Option<Arc<Marks>>,
-    /// With marks: the hub's word that they may have moved.
-    moved: Option<Arc<Notify>>,
     cap: Duration,
 }
 
 impl Order {
     /// Each message held exactly `cap`, whatever the marks (zero: at once).
     pub fn window(cap: Duration) -> Order {
-        Order {
-            marks: None,
-            moved: None,
-            cap,
-        }
+        Order { marks: None, cap }
     }
 
     /// Each message held until `marks` have passed it, `cap` at most.
     pub fn marks(marks: Arc<Marks>, cap: Duration) -> Order {
         Order {
-            moved: Some(marks.moved().clone()),
             marks: Some(marks),
             cap,
         }
@@ -376,8 +369,8 @@ impl LivePhase {
             // Listening from before the bound is read, so that a move
             // after it is not missed (a future of `notify_waiters` hears
             // it once made, before it is polled).
-            let moved = match (&shared.order.moved, self.held.is_empty()) {
-                (Some(moved), false) => Some(moved.clone()),
+            let moved = match (&shared.order.marks, self.held.is_empty()) {
+                (Some(marks), false) => Some(marks.moved().clone()),
                 _ => None,
             };
             let moved = moved.as_deref().map(Notify::notified);
