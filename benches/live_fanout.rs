@@ -25,7 +25,9 @@
 //! counted as the server's. The poster has a runtime and a thread of its
 //! own, so a POST's answer never waits behind the subscribers' tasks in
 //! this process. The subscribers' threads run at the server's delivery
-//! priority, `low` by default (see [`subscribers_priority`];
+//! priority, `low` by default (nice 10 and the batch policy: a client
+//! thread that wakes never takes a core from a running server thread; see
+//! [`subscribers_priority`];
 //! `DUNDER_BENCH_CLIENT_PRIORITY=normal` keeps the usual one). A client
 //! also finds the message's text in the frame without parsing it. The
 //! server's own settings can be changed through its `DUNDER_*` variables,
@@ -565,7 +567,15 @@ fn subscribers_priority() {
         "normal" => 0,
         "low" => unsafe {
             let usual = libc::getpriority(libc::PRIO_PROCESS, 0);
-            libc::setpriority(libc::PRIO_PROCESS, 0, (usual + 10).min(19))
+            let nice = (usual + 10).min(19);
+            // And at the batch policy, as the server's delivery threads
+            // (see its `live::priority`): a client thread that wakes never
+            // takes a core from a running server thread.
+            let param = libc::sched_param { sched_priority: 0 };
+            match libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) {
+                0 => libc::setpriority(libc::PRIO_PROCESS, 0, nice),
+                failed => failed,
+            }
         },
         "idle" => unsafe {
             let param = libc::sched_param { sched_priority: 0 };

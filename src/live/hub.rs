@@ -381,11 +381,13 @@ impl Hub {
 /// wakes go to the subscribers' runtime's shared queue, which both of its
 /// workers take from.
 ///
-/// At the usual CPU priority, not delivery's (`live::priority`): with
-/// several processes, every feed holds what is above a batch until the
-/// hand-out is done (see [`Hub::lowest_unhanded`]), so a slow hand-out
-/// delays every feed. It is a short burst per batch; the sockets' writes,
-/// the long part, stay at delivery's priority.
+/// At `low` unless delivery runs at `normal` (`live::priority`), never at
+/// `idle`: with several processes, every feed holds what is above a batch
+/// until the hand-out is done (see [`Hub::lowest_unhanded`]), so a starved
+/// hand-out would stall every feed. At the usual priority, the commit
+/// that woke it lost its core to it for the whole hand-out (about 5 ms at
+/// 10,000 subscribers), and so did the POST's next threads: the POST's
+/// p99 (BENCHMARKS.md, "Delivery that does not preempt").
 fn spawn_fan_out_thread(
     fan_out: FanOut,
     outbox: mpsc::UnboundedReceiver<Outgoing>,
@@ -397,6 +399,7 @@ fn spawn_fan_out_thread(
     let started = std::thread::Builder::new()
         .name("dunder-fanout".to_owned())
         .spawn(move || {
+            super::priority::hand_out_thread();
             let Some(mut outbox) = lock(&taken).take() else {
                 return;
             };

@@ -8,10 +8,11 @@
 //! database driver). Three choices:
 //!
 //! - `low` (the default): the delivery threads run at nice 10, a tenth of
-//!   the usual weight. A request's thread that wakes is mostly run first,
-//!   and when requests keep every core busy delivery still gets about a
-//!   tenth of a core's time against each of them: feeds slow down, they do
-//!   not stop.
+//!   the usual weight, and at the batch policy, so that they never take a
+//!   core from a running thread when they wake. A request's thread that
+//!   wakes is run first, and when requests keep every core busy delivery
+//!   still gets about a tenth of a core's time against each of them:
+//!   feeds slow down, they do not stop.
 //! - `idle`: `SCHED_IDLE` on Linux; delivery runs only on what the cores
 //!   have left. The POST's tail is shortest this way (BENCHMARKS.md, "Live
 //!   fan-out"), but while requests, or any other process on the machine,
@@ -20,8 +21,9 @@
 //!   machine that serves Dunder alone and is never saturated.
 //! - `normal`: the cores are shared evenly.
 //!
-//! The threads are the subscribers' runtime's; the hub's hand-out thread
-//! keeps the usual priority (see `hub::spawn_fan_out_thread`).
+//! The threads are the subscribers' runtime's, and the hub's hand-out
+//! thread, which runs at `low` unless delivery runs at `normal` (never at
+//! `idle`: every feed waits for it, see `hub::spawn_fan_out_thread`).
 //!
 //! A subscriber whose queue fills while delivery waits is told `lagged`
 //! with its cursor and resumes from the store: a feed can fall behind,
@@ -74,6 +76,17 @@ fn apply(priority: DeliveryPriority) -> std::io::Result<()> {
     }
 }
 
+/// Ten nice steps down, at the batch policy.
+///
+/// Why the batch policy: a batch thread gets its fair share of the cores
+/// as any other, but never takes a core from the running thread when it
+/// wakes. Without it, the thread that a commit wakes (the hand-out) or
+/// that a hand-out wakes (a delivery thread) took the core from the
+/// POST's own thread, which then waited, runnable, until a core was free:
+/// 2 to 10 ms, the POST's p99 at 10,000 subscribers (BENCHMARKS.md,
+/// "Delivery that does not preempt"). A nice value alone did not prevent
+/// it: Linux's scheduler (EEVDF) may run first a thread that slept,
+/// whatever its weight.
 #[cfg(target_os = "linux")]
 fn to_low() -> std::io::Result<()> {
     // On Linux the nice value is the thread's, and `who` 0 names the
@@ -82,17 +95,41 @@ fn to_low() -> std::io::Result<()> {
     // No privilege is needed to lower one's own priority.
     // SAFETY: plain system calls with integer arguments; errno is the
     // calling thread's.
-    unsafe {
+    let current = unsafe {
         // getpriority may return -1 as a value: errno tells the error.
         *libc::__errno_location() = 0;
         let current = libc::getpriority(libc::PRIO_PROCESS, 0);
         if current == -1 && *libc::__errno_location() != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        match libc::setpriority(libc::PRIO_PROCESS, 0, (current + LOW_NICE).min(19)) {
-            0 => Ok(()),
-            _ => Err(std::io::Error::last_os_error()),
-        }
+        current
+    };
+    // The batch policy first (it keeps the nice value), then the nice
+    // value. A system that refuses the policy still gets the nice value,
+    // the larger half of the effect.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 names the calling thread; `param` outlives the call.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "delivery keeps the usual policy");
+    }
+    // SAFETY: as above.
+    match unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, (current + LOW_NICE).min(19)) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// Puts the calling thread, the hub's hand-out thread, at `low` unless
+/// delivery runs at `normal`: a commit wakes it, and at the usual
+/// priority it took the core from the POST's threads for the whole
+/// hand-out (about 5 ms at 10,000 subscribers). Never at `idle`: feeds
+/// wait for the hand-out (see `hub::spawn_fan_out_thread`).
+pub fn hand_out_thread() {
+    if chosen() == DeliveryPriority::Normal {
+        return;
+    }
+    if let Err(error) = to_low() {
+        tracing::debug!(%error, "the hand-out thread keeps the usual priority");
     }
 }
 
@@ -156,11 +193,11 @@ mod tests {
     }
 
     #[test]
-    fn low_lowers_the_nice_value_by_ten() {
+    fn low_lowers_the_nice_value_by_ten_at_the_batch_policy() {
         let usual = usual_nice();
         assert_eq!(
             policy_after(DeliveryPriority::Low),
-            (libc::SCHED_OTHER, (usual + LOW_NICE).min(19))
+            (libc::SCHED_BATCH, (usual + LOW_NICE).min(19))
         );
     }
 
