@@ -21,6 +21,7 @@ mod operations;
 mod outlet;
 mod protocol;
 mod shared;
+mod woken;
 
 use crate::auth::Authenticator;
 use axum::http::HeaderValue;
@@ -45,6 +46,7 @@ use crate::live::Live;
 use operations::{Operations, Output};
 pub(super) use outlet::{Carried, EncodeSource, Outlet};
 use shared::Template;
+use woken::Woken;
 
 /// The read buffer a socket starts with: a client's messages
 /// (`connection_init`, `subscribe`, `complete`, pings) are far smaller.
@@ -280,11 +282,18 @@ async fn serve(
     let init_deadline = tokio::time::sleep(settings.connection_init_timeout);
     let shutting_down = live.shutting_down();
     tokio::pin!(init_deadline, shutting_down);
+    // The socket is read only when its reader was woken: nearly every
+    // wakeup of a subscriber's task is a message to send, and a read
+    // attempt on each (the WebSocket library's, the TCP stream's
+    // readiness, their wakers) was a few percent of delivery's time.
+    let (read_woken, read_waker) = Woken::new();
     loop {
         let initialized = connection.session.is_some();
         let has_operations = !connection.operations.is_empty();
         let step = tokio::select! {
-            frame = socket.next() => match frame {
+            frame = std::future::poll_fn(|cx| {
+                read_woken.poll_if_woken(cx, &read_waker, |read_cx| socket.poll_next_unpin(read_cx))
+            }) => match frame {
                 Some(Ok(Message::Text(text))) => connection.receive(text.as_bytes()),
                 Some(Ok(Message::Binary(bytes))) => connection.receive(&bytes),
                 // Pings are answered by the WebSocket library; a close

@@ -10,18 +10,17 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll, Wake, Waker};
+use std::task::{ready, Context, Poll, Waker};
 
 use async_graphql::Response;
 use axum::body::Bytes;
 use futures::stream::BoxStream;
-use futures::task::AtomicWaker;
 use futures::StreamExt;
 
 use super::outlet::{Carried, Feed, Outlet};
 use super::shared::{self, Template};
+use super::woken::Woken;
 use crate::graphql::DunderSchema;
 use crate::live::{Format, Live};
 
@@ -58,50 +57,13 @@ struct Operation {
     building: Option<Pin<Box<dyn Future<Output = Bytes> + Send>>>,
     ended: bool,
     /// Whether the execution has been woken since it was last polled.
-    execution_woken: Arc<ExecutionWaker>,
+    /// Once the feed is the operation's own, a wakeup is nearly always a
+    /// message; the execution is polled only when it asked to be, not on
+    /// every message (a pass through async-graphql's stream machinery
+    /// each time, for every subscriber).
+    execution_woken: Arc<Woken>,
     /// The waker the execution is polled with.
     execution_waker: Waker,
-}
-
-/// The waker an execution is polled with: it notes that the execution was
-/// woken, then wakes the socket's task. Once the feed is the operation's
-/// own, a wakeup is nearly always a message; the execution is polled only
-/// when it asked to be, not on every message (a pass through
-/// async-graphql's stream machinery each time, for every subscriber).
-struct ExecutionWaker {
-    woken: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl ExecutionWaker {
-    fn new() -> ExecutionWaker {
-        ExecutionWaker {
-            // Polled first without being woken: it has to start.
-            woken: AtomicBool::new(true),
-            task: AtomicWaker::new(),
-        }
-    }
-
-    /// Has the execution polled next time, as if it had been woken.
-    fn note(&self) {
-        self.woken.store(true, Ordering::Release);
-    }
-
-    /// Whether it was woken; clears the note.
-    fn take_woken(&self) -> bool {
-        self.woken.swap(false, Ordering::AcqRel)
-    }
-}
-
-impl Wake for ExecutionWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.note();
-        self.task.wake();
-    }
 }
 
 impl Operations {
@@ -128,7 +90,7 @@ impl Operations {
         template: Template,
     ) {
         self.list.retain(|operation| *operation.id != *id);
-        let woken = Arc::new(ExecutionWaker::new());
+        let (execution_woken, execution_waker) = Woken::new();
         self.list.push(Operation {
             id: id.into(),
             execution,
@@ -138,8 +100,8 @@ impl Operations {
             format: None,
             building: None,
             ended: false,
-            execution_woken: woken.clone(),
-            execution_waker: Waker::from(woken),
+            execution_woken,
+            execution_waker,
         });
     }
 
@@ -223,8 +185,7 @@ impl Operation {
                     Poll::Pending => {}
                 }
             }
-            self.execution_woken.task.register(cx.waker());
-            if !self.execution_woken.take_woken() {
+            if !self.execution_woken.register_and_take(cx) {
                 return Poll::Pending;
             }
             let mut execution_cx = Context::from_waker(&self.execution_waker);
