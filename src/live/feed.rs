@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::hub::{Hub, HubEvent, Subscription};
-use super::marks::Marks;
+use super::marks::{self, Marks};
 use crate::domain::listing::{MessageFilter, PageRequest};
 use crate::domain::{Cursor, Message, MessageId};
 use crate::store::{Store, StoreError};
@@ -108,12 +108,7 @@ struct Release {
 
 impl Release {
     fn releases(&self, id: MessageId, arrived: Instant) -> bool {
-        arrived.elapsed() >= self.cap
-            || match self.bound {
-                None => false,
-                Some(None) => true,
-                Some(Some(bound)) => id < bound,
-            }
+        arrived.elapsed() >= self.cap || self.bound.is_some_and(|bound| marks::passes(bound, id))
     }
 }
 

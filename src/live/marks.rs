@@ -112,6 +112,12 @@ struct Heard {
     usable: bool,
 }
 
+/// Whether `bound`, as [`Marks::bound`] gave it, passes `id`: nothing
+/// holds it back, or it is below the bound.
+pub fn passes(bound: Option<MessageId>, id: MessageId) -> bool {
+    bound.is_none_or(|bound| id < bound)
+}
+
 impl Marks {
     pub fn new(hub: Arc<Hub>, timeout: Duration) -> Marks {
         Marks {
@@ -269,10 +275,7 @@ impl Marks {
     /// or no other live process (this process's own messages reach the hub
     /// in id order).
     pub fn passed(&self, id: MessageId) -> bool {
-        match self.bound() {
-            Some(bound) => id < bound,
-            None => true,
-        }
+        passes(self.bound(), id)
     }
 
     /// The smallest mark of the live processes, this one included, and
