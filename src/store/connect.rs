@@ -33,7 +33,7 @@ pub async fn connect(url: &str, log_statements: bool) -> Result<DatabaseConnecti
         options
             .max_connections(if is_in_memory(url) { 1 } else { 8 })
             .min_connections(1);
-        sqlite_settings(&mut options, READ_BUSY_TIMEOUT);
+        sqlite_settings(&mut options, READ_BUSY_TIMEOUT, Checkpoints::OnCommit);
     } else {
         options.max_connections(16).min_connections(0);
     }
@@ -63,7 +63,9 @@ pub async fn connect_writer(
         .connect_lazy(true)
         .sqlx_logging(log_statements);
     if url.starts_with("sqlite:") {
-        sqlite_settings(&mut options, wait);
+        // A commit never checkpoints the log: the store's checkpoint task
+        // does, off the write path (see `checkpoint`).
+        sqlite_settings(&mut options, wait, Checkpoints::Never);
     }
     Database::connect(options).await
 }
@@ -74,17 +76,32 @@ pub fn is_in_memory(url: &str) -> bool {
     url.starts_with("sqlite:") && (url.contains(":memory:") || url.contains("mode=memory"))
 }
 
-fn sqlite_settings(options: &mut ConnectOptions, busy_timeout: Duration) {
+/// Whether a connection's commits checkpoint the write-ahead log.
+#[derive(Clone, Copy, PartialEq)]
+enum Checkpoints {
+    /// SQLite's default: the commit that takes the log past 1,000 pages.
+    /// Reads never commit anything; the few writes outside the writer
+    /// (migrations, tools, cleanups) may.
+    OnCommit,
+    /// Never: the writer's connections.
+    Never,
+}
+
+fn sqlite_settings(options: &mut ConnectOptions, busy_timeout: Duration, checkpoints: Checkpoints) {
     options.map_sqlx_sqlite_opts(move |sqlite| {
         // WAL lets readers run beside the one writer; NORMAL sync is
         // durable across process crashes in WAL mode, and the busy timeout
         // makes a connection wait for a lock (a checkpoint, another
         // process's write), not fail at once.
-        sqlite
+        let sqlite = sqlite
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(busy_timeout)
-            .foreign_keys(true)
+            .foreign_keys(true);
+        match checkpoints {
+            Checkpoints::OnCommit => sqlite,
+            Checkpoints::Never => sqlite.pragma("wal_autocheckpoint", "0"),
+        }
     });
 }
 

@@ -2,6 +2,7 @@
 //! a URL, applies migrations, writes posts through the group-commit writer
 //! and answers listings and trend queries, all with domain types.
 
+mod checkpoint;
 mod commit;
 mod connect;
 pub mod entity;
@@ -194,6 +195,9 @@ struct Shared {
     idempotency_retention: Duration,
     /// Deletes expired idempotency records while the store lives.
     _cleanup: idempotency::Cleanup,
+    /// Checkpoints a SQLite file's write-ahead log while the store lives
+    /// (the writer does not; see `checkpoint`).
+    _checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl Store {
@@ -239,6 +243,9 @@ impl Store {
         let idempotency_retention = options.idempotency_retention.max(MIN_IDEMPOTENCY_RETENTION);
         let cleanup =
             idempotency::spawn_cleanup(db.clone(), options.clock.clone(), idempotency_retention);
+        let checkpointer = (db.get_database_backend() == DbBackend::Sqlite
+            && !connect::is_in_memory(url))
+        .then(|| checkpoint::spawn(db.clone()));
         Ok(Store {
             db,
             writer,
@@ -252,6 +259,7 @@ impl Store {
                 on_marks: options.on_marks,
                 idempotency_retention,
                 _cleanup: cleanup,
+                _checkpointer: checkpointer,
             }),
         })
     }

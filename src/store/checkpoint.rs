@@ -1,0 +1,138 @@
+//! SQLite's WAL checkpoints, off the write path.
+//!
+//! In WAL mode a commit appends to the write-ahead log, and by default the
+//! commit that takes the log past 1,000 pages also copies it back into the
+//! database file and syncs both: that one commit, and the POST waiting on
+//! it, took 15 to 27 ms instead of 0.3 (about one post in a hundred, one
+//! at a time; BENCHMARKS.md, "Live fan-out", sixth run). The writer's
+//! connections therefore never checkpoint (`wal_autocheckpoint=0`, see
+//! `connect::connect_writer`); this task does it from a read connection,
+//! every [`CHECKPOINT_INTERVAL`], in `PASSIVE` mode: it copies what no
+//! reader still needs and never waits for, or blocks, the writer. The log
+//! starts over at the writer's next transaction once a checkpoint has
+//! copied all of it, so it stays near what one interval writes.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+
+/// How often the log is copied back into the database file.
+pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The checkpoint task; stopped when the last clone of its store is
+/// dropped (SQLite checkpoints by itself when the last connection closes).
+pub(crate) struct Checkpointer(tokio::task::AbortHandle);
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts checkpointing the SQLite database behind `db` (a file in WAL
+/// mode) every [`CHECKPOINT_INTERVAL`]. A failed checkpoint is logged and
+/// tried again at the next; the log only grows meanwhile.
+pub(crate) fn spawn(db: DatabaseConnection) -> Checkpointer {
+    let task = tokio::spawn(async move {
+        let start = tokio::time::Instant::now() + CHECKPOINT_INTERVAL;
+        let mut ticks = tokio::time::interval_at(start, CHECKPOINT_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = checkpoint(&db).await {
+                tracing::warn!(%error, "WAL checkpoint failed; trying again later");
+            }
+        }
+    });
+    Checkpointer(task.abort_handle())
+}
+
+/// One passive checkpoint; returns the log's size and how much of it is
+/// now in the database file, in pages.
+pub(crate) async fn checkpoint(db: &DatabaseConnection) -> Result<(i64, i64), DbErr> {
+    let row = db
+        .query_one(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA wal_checkpoint(PASSIVE)",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("wal_checkpoint answered no row".to_owned()))?;
+    // (busy, log pages, checkpointed pages); busy is always 0 when passive.
+    let logged: i64 = row.try_get_by_index(1)?;
+    let copied: i64 = row.try_get_by_index(2)?;
+    Ok((logged, copied))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::connect::{connect, connect_writer};
+
+    fn sql(text: &str) -> Statement {
+        Statement::from_string(DbBackend::Sqlite, text)
+    }
+
+    async fn autocheckpoint(db: &DatabaseConnection) -> i64 {
+        let row = db
+            .query_one(sql("PRAGMA wal_autocheckpoint"))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index(0).unwrap()
+    }
+
+    /// The writer's commits leave the log alone however long it grows, and
+    /// the task copies it into the database file.
+    #[tokio::test]
+    async fn the_log_is_copied_back_by_the_task_not_by_the_writers_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("log.db");
+        let url = format!("sqlite:{}?mode=rwc", file.display());
+        let reads = connect(&url, false).await.unwrap();
+        let writes = connect_writer(&url, false, 1, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            autocheckpoint(&writes).await,
+            0,
+            "the writer never checkpoints"
+        );
+        assert_eq!(
+            autocheckpoint(&reads).await,
+            1000,
+            "SQLite's default elsewhere"
+        );
+
+        writes
+            .execute(sql("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB)"))
+            .await
+            .unwrap();
+        // About 1,600 pages of 4 KiB, one commit each 16 KiB: past the
+        // 1,000 pages at which a commit would checkpoint by default.
+        for _ in 0..400 {
+            writes
+                .execute(sql("INSERT INTO t (body) VALUES (randomblob(16384))"))
+                .await
+                .unwrap();
+        }
+        let file_size = || std::fs::metadata(&file).unwrap().len();
+        assert!(
+            file_size() < 1024 * 1024,
+            "no commit copied the log into the file ({} bytes)",
+            file_size()
+        );
+
+        let _task = spawn(reads.clone());
+        let deadline = std::time::Instant::now() + CHECKPOINT_INTERVAL * 10;
+        while file_size() < 6 * 1024 * 1024 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the task did not checkpoint ({} bytes)",
+                file_size()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (logged, copied) = checkpoint(&reads).await.unwrap();
+        assert_eq!(logged, copied, "everything logged is in the file");
+    }
+}
