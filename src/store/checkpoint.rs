@@ -3,7 +3,7 @@
 //! In WAL mode a commit appends to the write-ahead log, and by default the
 //! commit that takes the log past 1,000 pages also copies it back into the
 //! database file and syncs both: that one commit, and the POST waiting on
-//! it, took 15 to 27 ms instead of 0.3 (about one post in a hundred, one
+//! it, took 15 to 27 ms instead of about 1 (one post in a hundred, one
 //! at a time; BENCHMARKS.md, "Live fan-out", sixth run). The writer's
 //! connections therefore never checkpoint (`wal_autocheckpoint=0`, see
 //! `connect::connect_writer`); this task does it from a read connection,
