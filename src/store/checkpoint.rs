@@ -16,35 +16,25 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
+use super::periodic::{self, Chore};
+
 /// How often the log is copied back into the database file.
 pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The checkpoint task; stopped when the last clone of its store is
-/// dropped (SQLite checkpoints by itself when the last connection closes).
-pub(crate) struct Checkpointer(tokio::task::AbortHandle);
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Starts checkpointing the SQLite database behind `db` (a file in WAL
-/// mode) every [`CHECKPOINT_INTERVAL`]. A failed checkpoint is logged and
-/// tried again at the next; the log only grows meanwhile.
-pub(crate) fn spawn(db: DatabaseConnection) -> Checkpointer {
-    let task = tokio::spawn(async move {
-        let start = tokio::time::Instant::now() + CHECKPOINT_INTERVAL;
-        let mut ticks = tokio::time::interval_at(start, CHECKPOINT_INTERVAL);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
+/// mode) every [`CHECKPOINT_INTERVAL`], for as long as the returned chore
+/// is held (SQLite checkpoints by itself when the last connection closes).
+/// A failed checkpoint is logged and tried again at the next; the log only
+/// grows meanwhile.
+pub(crate) fn spawn(db: DatabaseConnection) -> Chore {
+    periodic::every(CHECKPOINT_INTERVAL, move || {
+        let db = db.clone();
+        async move {
             if let Err(error) = checkpoint(&db).await {
                 tracing::warn!(%error, "WAL checkpoint failed; trying again later");
             }
         }
-    });
-    Checkpointer(task.abort_handle())
+    })
 }
 
 /// One passive checkpoint; returns the log's size and how much of it is

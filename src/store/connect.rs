@@ -77,7 +77,7 @@ pub fn is_in_memory(url: &str) -> bool {
 }
 
 /// Whether a connection's commits checkpoint the write-ahead log.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Checkpoints {
     /// SQLite's default: the commit that takes the log past 1,000 pages.
     /// Reads never commit anything; the few writes outside the writer

@@ -20,6 +20,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Value};
 
 use super::entity::idempotency_key::{self, Column};
 use super::entity::user;
+use super::periodic::{self, Chore};
 use super::query::insert_rows;
 use super::write_batch::IdentifiedPost;
 use super::{read, Clock, Posted, StoreError};
@@ -192,26 +193,15 @@ fn delete_oldest(backend: sea_orm::DbBackend, before: DateTime<Utc>) -> Statemen
     backend.build(&delete)
 }
 
-/// The cleanup task; stopped when the last clone of its store is dropped.
-pub(crate) struct Cleanup(tokio::task::AbortHandle);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Starts deleting the records older than `retention` every
-/// [`CLEANUP_INTERVAL`]. A failed run is logged and tried again at the next.
-pub(crate) fn spawn_cleanup(db: DatabaseConnection, clock: Clock, retention: Duration) -> Cleanup {
-    let task = tokio::spawn(async move {
-        let start = tokio::time::Instant::now() + CLEANUP_INTERVAL;
-        let mut ticks = tokio::time::interval_at(start, CLEANUP_INTERVAL);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
+/// [`CLEANUP_INTERVAL`], for as long as the returned chore is held. A
+/// failed run is logged and tried again at the next.
+pub(crate) fn spawn_cleanup(db: DatabaseConnection, clock: Clock, retention: Duration) -> Chore {
+    periodic::every(CLEANUP_INTERVAL, move || {
+        let (db, clock) = (db.clone(), clock.clone());
+        async move {
             let Some(before) = cutoff(&clock, retention) else {
-                continue;
+                return;
             };
             match delete_expired(&db, before).await {
                 Ok(0) => {}
@@ -221,8 +211,7 @@ pub(crate) fn spawn_cleanup(db: DatabaseConnection, clock: Clock, retention: Dur
                 }
             }
         }
-    });
-    Cleanup(task.abort_handle())
+    })
 }
 
 #[cfg(test)]

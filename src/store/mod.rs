@@ -12,6 +12,7 @@ mod marks_table;
 mod names;
 mod own_mark;
 mod pending;
+mod periodic;
 mod query;
 mod read;
 mod retry;
@@ -194,10 +195,10 @@ struct Shared {
     on_marks: Option<MarksHook>,
     idempotency_retention: Duration,
     /// Deletes expired idempotency records while the store lives.
-    _cleanup: idempotency::Cleanup,
+    _cleanup: periodic::Chore,
     /// Checkpoints a SQLite file's write-ahead log while the store lives
     /// (the writer does not; see `checkpoint`).
-    _checkpointer: Option<checkpoint::Checkpointer>,
+    _checkpointer: Option<periodic::Chore>,
 }
 
 impl Store {
