@@ -128,7 +128,7 @@ declare_settings! {
         "Answer first pages of listings (all, one hashtag, one user) from memory, kept current by the live hub, while the relay carries other processes' posts";
     ["live.delivery_priority"] live_delivery_priority: DeliveryPriority = DeliveryPriority::Low,
         aliases ["live.delivery-priority"], env "DUNDER_LIVE_DELIVERY_PRIORITY", value "PRIORITY",
-        "Live feeds: CPU priority of delivery to subscribers: low (requests and writes run first; delivery keeps a share of a busy machine), idle (requests and writes always run first; delivery stalls while the cores are busy) or normal (shared evenly with them)";
+        "Live feeds: CPU priority of delivery to subscribers: low (requests and writes mostly run first; delivery keeps a share of a busy machine), idle (requests and writes always run first; delivery stalls while the cores are busy) or normal (shared evenly with them)";
     ["auth.mode"] auth_mode: AuthMode = AuthMode::Legacy,
         aliases [], env "DUNDER_AUTH_MODE", value "MODE",
         "Bearer tokens that identify a user: legacy (the base64 of the name, as the historical service), jwt (signed tokens) or both";

@@ -54,8 +54,8 @@ impl fmt::Display for RelayMode {
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryPriority {
     /// A lower CPU priority (nice 10 and the batch policy on Linux):
-    /// requests and writes run first, and delivery keeps a share of a busy
-    /// machine
+    /// requests and writes mostly run first, and delivery keeps a share of
+    /// a busy machine
     Low,
     /// The lowest CPU priority (SCHED_IDLE on Linux): requests and writes
     /// always run first; delivery only gets the cores they, and every

@@ -10,9 +10,11 @@
 //! - `low` (the default): the delivery threads run at nice 10, a tenth of
 //!   the usual weight, and at the batch policy, so that they never take a
 //!   core from a running thread when they wake. A request's thread that
-//!   wakes is run first, and when requests keep every core busy delivery
-//!   still gets about a tenth of a core's time against each of them:
-//!   feeds slow down, they do not stop.
+//!   wakes is mostly run first: on a saturated machine it may still wait
+//!   a few milliseconds for a core a batch thread holds (BENCHMARKS.md,
+//!   "Live fan-out", sixth run). When requests keep every core busy,
+//!   delivery still gets about a tenth of a core's time against each of
+//!   them: feeds slow down, they do not stop.
 //! - `idle`: `SCHED_IDLE` on Linux; delivery runs only on what the cores
 //!   have left. The POST's tail is shortest this way (BENCHMARKS.md, "Live
 //!   fan-out"), but while requests, or any other process on the machine,
