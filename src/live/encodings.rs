@@ -8,11 +8,15 @@
 //! is its selection; SSE has one) and lives as long as someone holds it.
 //! The frames of every format share one bounded cache of the most recently
 //! built, so memory does not grow with the number of formats; a frame
-//! evicted and asked for again is built again.
+//! evicted and asked for again is built again. Each thread also keeps a
+//! copy of the last frame it found, so that the subscribers of one message
+//! do not take the shared lock one after the other.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use axum::body::Bytes;
@@ -24,6 +28,21 @@ use crate::domain::MessageId;
 /// burst of posts to find its frame built.
 const FRAMES: usize = 4096;
 
+/// Formats' ids, unique in the process, whatever the registry: a thread's
+/// copy of a frame (see [`LAST_FOUND`]) names its format by id.
+static NEXT_FORMAT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The last frame this thread found built, by format and message, in a
+    /// copy of its own. A message goes to every subscriber of a format in
+    /// turn, on the subscribers' runtime's threads: at 10,000 of them,
+    /// the shared lock and the shared frame's reference count were taken
+    /// in turn by both threads for every subscriber, a cache line moved
+    /// from core to core each time. A format's id is never reused and a
+    /// built frame never changes, so the copy cannot be stale.
+    static LAST_FOUND: RefCell<Option<((u64, MessageId), Bytes)>> = const { RefCell::new(None) };
+}
+
 /// The registry of formats and their frames. One per process (in `Live`).
 #[derive(Default)]
 pub struct Encodings {
@@ -34,7 +53,6 @@ pub struct Encodings {
 #[derive(Default)]
 struct Formats {
     by_key: HashMap<String, Weak<Format>>,
-    next_id: u64,
     /// The size of `by_key` after its last sweep of formats nobody holds.
     swept_at: usize,
 }
@@ -73,9 +91,8 @@ impl Encodings {
             formats.by_key.retain(|_, format| format.strong_count() > 0);
             formats.swept_at = formats.by_key.len();
         }
-        formats.next_id += 1;
         let format = Arc::new(Format {
-            id: formats.next_id,
+            id: NEXT_FORMAT_ID.fetch_add(1, Ordering::Relaxed),
             frames: self.frames.clone(),
             state: OnceLock::new(),
         });
@@ -119,11 +136,28 @@ impl Format {
     }
 
     /// The frame of message `id`, if it is built (without waiting).
+    ///
+    /// Asked once per subscriber: a thread answers from the copy it keeps
+    /// of the last frame it found (see [`LAST_FOUND`]), and takes the
+    /// shared lock only for another frame.
     pub fn built(&self, id: MessageId) -> Option<Bytes> {
-        lock(&self.frames)
+        let key = (self.id, id);
+        let kept = LAST_FOUND.with(|last| {
+            let last = last.borrow();
+            last.as_ref()
+                .filter(|(found, _)| *found == key)
+                .map(|(_, bytes)| bytes.clone())
+        });
+        if kept.is_some() {
+            return kept;
+        }
+        let shared = lock(&self.frames)
             .cells
-            .get(&(self.id, id))
-            .and_then(|building| building.peek().cloned())
+            .get(&key)
+            .and_then(|building| building.peek().cloned())?;
+        let own = Bytes::copy_from_slice(&shared);
+        LAST_FOUND.with(|last| *last.borrow_mut() = Some((key, own.clone())));
+        Some(own)
     }
 
     /// What this format's builder keeps between frames, made by `make` the
@@ -169,7 +203,7 @@ impl Frames {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     fn id(n: u128) -> MessageId {
         MessageId::from_ulid(ulid::Ulid(n))
@@ -206,6 +240,26 @@ mod tests {
         }
         assert_eq!(builds.load(Ordering::SeqCst), 2, "one build per format");
         drop(held);
+    }
+
+    /// A thread keeps a copy of the last frame it found: asked again, it
+    /// answers from it even once the shared cache has let the frame go;
+    /// another format or message is looked up anew, never answered from
+    /// the copy.
+    #[tokio::test]
+    async fn a_thread_answers_again_from_its_copy_of_the_last_frame() {
+        let encodings = Encodings::default();
+        let (a, b) = (encodings.format("a"), encodings.format("b"));
+        a.frame(id(1), || async { Bytes::from("a1") }).await;
+        b.frame(id(1), || async { Bytes::from("b1") }).await;
+        assert_eq!(a.built(id(1)).unwrap(), "a1");
+        lock(&encodings.frames).cells.clear();
+        assert_eq!(a.built(id(1)).unwrap(), "a1", "from the copy");
+        assert_eq!(b.built(id(1)), None, "another format");
+        assert_eq!(a.built(id(2)), None, "another message");
+        // A format of another registry never has the same id.
+        let elsewhere = Encodings::default().format("a");
+        assert_ne!(elsewhere.id, a.id);
     }
 
     /// The cache is bounded: past [`FRAMES`] frames the oldest is built
