@@ -16,6 +16,9 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a SQLite reader waits for a lock (a checkpoint, say).
 const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// An idle time and a lifetime that never end: sea-orm sets them only as
+/// durations.
+const KEPT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// Connects to `url` with pool settings suited to its backend, for reads
 /// (and for migrations and tools).
@@ -29,10 +32,23 @@ pub async fn connect(url: &str, log_statements: bool) -> Result<DatabaseConnecti
         .acquire_timeout(READ_TIMEOUT)
         .sqlx_logging(log_statements);
     if url.starts_with("sqlite:") {
-        // An in-memory database exists once per connection: keep one.
+        // Every connection is opened here, by the thread that opens the
+        // store, and kept as long as the pool (sqlx closes a connection
+        // idle for 10 minutes or open for 30 by default, and opens another):
+        // - an in-memory database exists once per connection: one is
+        //   kept, and closing it would lose the database;
+        // - each connection has a driver thread, which takes the priority
+        //   of the thread that opens the connection. Reads also come from
+        //   the subscribers' threads (a query over a WebSocket, a feed's
+        //   replay), which run at delivery's lower priority; a connection
+        //   opened from one ran every later read at that priority, REST
+        //   ones too.
+        let connections = if is_in_memory(url) { 1 } else { 8 };
         options
-            .max_connections(if is_in_memory(url) { 1 } else { 8 })
-            .min_connections(1);
+            .max_connections(connections)
+            .min_connections(connections)
+            .idle_timeout(KEPT)
+            .max_lifetime(KEPT);
         sqlite_settings(&mut options, READ_BUSY_TIMEOUT, Checkpoints::OnCommit);
     } else {
         options.max_connections(16).min_connections(0);
@@ -108,6 +124,25 @@ fn sqlite_settings(options: &mut ConnectOptions, busy_timeout: Duration, checkpo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SQLite's read pools open every connection at once and keep them:
+    /// none is closed for idling or age, and none opened later, by
+    /// whichever thread reads then (see `connect`).
+    #[tokio::test]
+    async fn sqlite_read_connections_are_all_opened_at_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = format!("sqlite:{}/kept.db?mode=rwc", dir.path().display());
+        for (url, connections) in [(file.as_str(), 8), ("sqlite::memory:", 1)] {
+            let db = connect(url, false).await.unwrap();
+            let pool = db.get_sqlite_connection_pool();
+            assert_eq!(pool.size(), connections, "{url}");
+            let options = pool.options();
+            assert_eq!(options.get_min_connections(), connections);
+            assert_eq!(options.get_max_connections(), connections);
+            assert_eq!(options.get_idle_timeout(), Some(KEPT));
+            assert_eq!(options.get_max_lifetime(), Some(KEPT));
+        }
+    }
 
     #[test]
     fn in_memory_sqlite_is_recognized() {

@@ -470,3 +470,45 @@ async fn normal_delivery_priority_leaves_every_thread_usual_on_sqlite() {
     all_at(&threads, "dunder-live", SCHED_OTHER, usual);
     all_at(&threads, "dunder-fanout", SCHED_OTHER, usual);
 }
+
+/// The SQLite driver's threads all run at the usual priority, however
+/// hard the subscribers' threads press the read pool. A driver thread
+/// takes the priority of the thread that opens its connection, and a
+/// query over a WebSocket (or a feed's replay) runs on a delivery thread:
+/// a connection opened there would run every later read, REST ones too,
+/// at delivery's low priority.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_driver_threads_stay_at_the_usual_priority_on_sqlite() {
+    const SOCKETS: usize = 16;
+    const QUERIES: usize = 5;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = format!("sqlite:{}/dunder.db?mode=rwc", dir.path().display());
+    let server = DunderProcess::start(dir.path(), vec!["--database_url", database.as_str()], false);
+    server.wait_ready().await;
+    let address = format!("127.0.0.1:{}", server.port);
+    let mut sockets = Vec::new();
+    for _ in 0..SOCKETS {
+        sockets.push(RawSocket::open(&address, "graphql-transport-ws").await);
+    }
+    // Every query sent before any answer is read, so that they overlap.
+    for socket in &mut sockets {
+        for n in 0..QUERIES {
+            let query = "{ messages(first: 50) { edges { node { id text } } } }";
+            socket.subscribe(&format!("q{n}"), query, json!({})).await;
+        }
+    }
+    for socket in &mut sockets {
+        let mut completed = 0;
+        while completed < QUERIES {
+            let frame: Value = serde_json::from_str(&socket.next_text().await).expect("JSON");
+            match frame["type"].as_str() {
+                Some("complete") => completed += 1,
+                Some("next") => assert!(frame["payload"]["errors"].is_null(), "{frame}"),
+                _ => {}
+            }
+        }
+    }
+    let threads = thread_priorities(server.pid());
+    let usual = usual_nice(&threads);
+    all_at(&threads, "sqlx-sqlite-wor", SCHED_OTHER, usual);
+}
