@@ -289,19 +289,11 @@ fn resident_kib(pid: u32) -> u64 {
 async fn idle_subscribers_stay_small_on_sqlite() {
     const IDLE: usize = 300;
     const MAX_PER_SUBSCRIBER_KIB: u64 = 48;
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let database = format!("sqlite:{}/dunder.db?mode=rwc", dir.path().display());
-    let server = DunderProcess::start(
-        dir.path(),
-        [
-            "--database_url",
-            database.as_str(),
-            "--http.max_streams_per_address=1000",
-            "--rate_limit.reads_per_address=0",
-        ],
-        false,
-    );
-    server.wait_ready().await;
+    let (server, _dir) = sqlite_process(&[
+        "--http.max_streams_per_address=1000",
+        "--rate_limit.reads_per_address=0",
+    ])
+    .await;
     let address = format!("127.0.0.1:{}", server.port);
     let client = reqwest::Client::new();
     let subscribers = || async {
@@ -339,6 +331,18 @@ async fn idle_subscribers_stay_small_on_sqlite() {
     );
 }
 
+/// The real binary on a SQLite file of its own, with `args`, once ready;
+/// with the file's directory, to be dropped after the server.
+async fn sqlite_process(args: &[&str]) -> (DunderProcess, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = format!("sqlite:{}/dunder.db?mode=rwc", dir.path().display());
+    let mut all_args = vec!["--database_url", database.as_str()];
+    all_args.extend_from_slice(args);
+    let server = DunderProcess::start(dir.path(), all_args, false);
+    server.wait_ready().await;
+    (server, dir)
+}
+
 /// A thread of the server: its name, scheduling policy and nice value.
 #[derive(Debug)]
 struct ThreadPriority {
@@ -372,12 +376,7 @@ fn thread_priorities(pid: u32) -> Vec<ThreadPriority> {
 /// (so that the subscribers' runtime and the fan-out thread exist): its
 /// threads' priorities.
 async fn priorities_after_one_delivery(args: &[&str]) -> Vec<ThreadPriority> {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let database = format!("sqlite:{}/dunder.db?mode=rwc", dir.path().display());
-    let mut all_args = vec!["--database_url", database.as_str()];
-    all_args.extend_from_slice(args);
-    let server = DunderProcess::start(dir.path(), all_args, false);
-    server.wait_ready().await;
+    let (server, _dir) = sqlite_process(args).await;
     let address = format!("127.0.0.1:{}", server.port);
     let mut socket = RawSocket::open(&address, "graphql-transport-ws").await;
     socket.subscribe("s", TEXT_ONLY, json!({})).await;
@@ -481,10 +480,7 @@ async fn normal_delivery_priority_leaves_every_thread_usual_on_sqlite() {
 async fn sqlite_driver_threads_stay_at_the_usual_priority_on_sqlite() {
     const SOCKETS: usize = 16;
     const QUERIES: usize = 5;
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let database = format!("sqlite:{}/dunder.db?mode=rwc", dir.path().display());
-    let server = DunderProcess::start(dir.path(), vec!["--database_url", database.as_str()], false);
-    server.wait_ready().await;
+    let (server, _dir) = sqlite_process(&[]).await;
     let address = format!("127.0.0.1:{}", server.port);
     let mut sockets = Vec::new();
     for _ in 0..SOCKETS {
