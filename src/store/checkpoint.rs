@@ -56,7 +56,7 @@ pub(crate) async fn checkpoint(db: &DatabaseConnection) -> Result<(i64, i64), Db
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::connect::{connect, connect_writer};
+    use crate::store::connect::{connect, connect_writer, WAL_SIZE_LIMIT};
 
     fn sql(text: &str) -> Statement {
         Statement::from_string(DbBackend::Sqlite, text)
@@ -124,5 +124,46 @@ mod tests {
         }
         let (logged, copied) = checkpoint(&reads).await.unwrap();
         assert_eq!(logged, copied, "everything logged is in the file");
+    }
+
+    /// A log that grew past the limit between two checkpoints is cut back
+    /// to it when it starts over (the writer's next commit after the task
+    /// copied it all), not kept at its largest.
+    #[tokio::test]
+    async fn a_log_grown_past_the_limit_is_cut_back_when_it_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cut.db");
+        let log = dir.path().join("cut.db-wal");
+        let url = format!("sqlite:{}?mode=rwc", file.display());
+        let reads = connect(&url, false).await.unwrap();
+        let writes = connect_writer(&url, false, 1, Duration::from_secs(5))
+            .await
+            .unwrap();
+        writes
+            .execute(sql("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB)"))
+            .await
+            .unwrap();
+        // One transaction of about 20 MiB: the log grows past the limit.
+        writes
+            .execute(sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1280)
+                 INSERT INTO t (body) SELECT randomblob(16384) FROM n",
+            ))
+            .await
+            .unwrap();
+        let log_size = || std::fs::metadata(&log).unwrap().len();
+        assert!(log_size() > WAL_SIZE_LIMIT, "{} bytes", log_size());
+
+        let (logged, copied) = checkpoint(&reads).await.unwrap();
+        assert_eq!(logged, copied, "everything logged is in the file");
+        writes
+            .execute(sql("INSERT INTO t (body) VALUES (x'00')"))
+            .await
+            .unwrap();
+        assert!(
+            log_size() <= WAL_SIZE_LIMIT,
+            "the log was not cut back ({} bytes)",
+            log_size()
+        );
     }
 }

@@ -16,6 +16,11 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a SQLite reader waits for a lock (a checkpoint, say).
 const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The size the writer's connections cut the write-ahead log file to
+/// when it starts over (see [`sqlite_settings`]): a few seconds of the
+/// heaviest posting, so that a steady load does not cut and grow it at
+/// every checkpoint.
+pub(crate) const WAL_SIZE_LIMIT: u64 = 16 * 1024 * 1024;
 /// An idle time and a lifetime that never end: sea-orm sets them only as
 /// durations.
 const KEPT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
@@ -116,7 +121,13 @@ fn sqlite_settings(options: &mut ConnectOptions, busy_timeout: Duration, checkpo
             .foreign_keys(true);
         match checkpoints {
             Checkpoints::OnCommit => sqlite,
-            Checkpoints::Never => sqlite.pragma("wal_autocheckpoint", "0"),
+            // Once the log has been copied back and starts over, the file
+            // is cut to this size: SQLite otherwise keeps it at the largest
+            // it ever grew to (an import, a long burst of posts between
+            // two checkpoints).
+            Checkpoints::Never => sqlite
+                .pragma("wal_autocheckpoint", "0")
+                .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string()),
         }
     });
 }
