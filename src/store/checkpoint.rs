@@ -62,6 +62,21 @@ mod tests {
         Statement::from_string(DbBackend::Sqlite, text)
     }
 
+    /// The database file's name in the directory of [`store_pools`].
+    const DATABASE: &str = "log.db";
+
+    /// A SQLite file in a directory of its own, with a store's two pools on
+    /// it: reads, and the writer's (one connection).
+    async fn store_pools() -> (tempfile::TempDir, DatabaseConnection, DatabaseConnection) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}?mode=rwc", dir.path().join(DATABASE).display());
+        let reads = connect(&url, false).await.unwrap();
+        let writes = connect_writer(&url, false, 1, Duration::from_secs(5))
+            .await
+            .unwrap();
+        (dir, reads, writes)
+    }
+
     async fn autocheckpoint(db: &DatabaseConnection) -> i64 {
         let row = db
             .query_one(sql("PRAGMA wal_autocheckpoint"))
@@ -75,13 +90,8 @@ mod tests {
     /// the task copies it into the database file.
     #[tokio::test]
     async fn the_log_is_copied_back_by_the_task_not_by_the_writers_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("log.db");
-        let url = format!("sqlite:{}?mode=rwc", file.display());
-        let reads = connect(&url, false).await.unwrap();
-        let writes = connect_writer(&url, false, 1, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let (dir, reads, writes) = store_pools().await;
+        let file = dir.path().join(DATABASE);
         assert_eq!(
             autocheckpoint(&writes).await,
             0,
@@ -131,14 +141,8 @@ mod tests {
     /// copied it all), not kept at its largest.
     #[tokio::test]
     async fn a_log_grown_past_the_limit_is_cut_back_when_it_starts_over() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("cut.db");
-        let log = dir.path().join("cut.db-wal");
-        let url = format!("sqlite:{}?mode=rwc", file.display());
-        let reads = connect(&url, false).await.unwrap();
-        let writes = connect_writer(&url, false, 1, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let (dir, reads, writes) = store_pools().await;
+        let log = dir.path().join(format!("{DATABASE}-wal"));
         writes
             .execute(sql("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB)"))
             .await
