@@ -176,14 +176,17 @@ impl Hub {
         let after_batch = self.published_batches.load(Ordering::SeqCst);
         let (queue, receiver) = mpsc::channel(self.queue_capacity);
         let lagged = Arc::new(Mutex::new(None));
-        let key = match (&filter.hashtag, &filter.user) {
-            (Some(hashtag), _) => IndexKey::Hashtag(hashtag.normalized().to_owned()),
-            (None, Some(user)) => IndexKey::User(user.as_str().to_owned()),
-            (None, None) => IndexKey::All,
+        // The key, and whether the filter asks more than being found
+        // under it: the user beside a hashtag, a date range.
+        let (key, user_unindexed) = match (&filter.hashtag, &filter.user) {
+            (Some(hashtag), user) => (
+                IndexKey::Hashtag(hashtag.normalized().to_owned()),
+                user.is_some(),
+            ),
+            (None, Some(user)) => (IndexKey::User(user.as_str().to_owned()), false),
+            (None, None) => (IndexKey::All, false),
         };
-        let asks_more = (filter.hashtag.is_some() && filter.user.is_some())
-            || filter.from.is_some()
-            || filter.to.is_some();
+        let asks_more = user_unindexed || filter.from.is_some() || filter.to.is_some();
         let filter = asks_more.then_some(filter);
         let mut registry = lock(&self.registry);
         let id = registry.next_id;
