@@ -10,7 +10,9 @@
 //! the live phase holds messages and releases them in id order, each as
 //! soon as the [`Order`] allows: once every live process's low-water mark
 //! has passed it (see `marks`: at once with one process), or once it has
-//! been held for the order's cap, whichever comes first.
+//! been held for the order's cap, whichever comes first. A process without
+//! a relay orders nothing: its feeds send each message as the hub queued
+//! it (in the order this process published), without holding it.
 
 use std::collections::{btree_map, BTreeMap, HashSet};
 use std::sync::Arc;
@@ -86,6 +88,12 @@ impl Order {
     /// The most a message is held.
     pub fn cap(&self) -> Duration {
         self.cap
+    }
+
+    /// Whether every message goes out as it comes, held by nothing: no
+    /// marks and no window (one process without a relay).
+    fn holds_nothing(&self) -> bool {
+        self.marks.is_none() && self.cap.is_zero()
     }
 
     /// What may be released as of now. Read before the feed reads its
@@ -355,6 +363,9 @@ impl LivePhase {
     }
 
     async fn step(&mut self, shared: &mut Shared) -> Step {
+        if self.held.is_empty() && shared.order.holds_nothing() {
+            return self.pass_through(shared).await;
+        }
         loop {
             // What the hub has queued already is held before anything is
             // released: the marks pass a message once the hub has handed
@@ -434,6 +445,50 @@ impl LivePhase {
                     let held = std::mem::take(&mut self.held);
                     return Step::Enter(Box::new(Phase::Closing(Closing::new(held, None))));
                 }
+            }
+        }
+    }
+}
+
+impl LivePhase {
+    /// The next message as the hub queued it, when the order holds nothing
+    /// back and nothing is held: it goes out at once, without a pass
+    /// through the held messages and without a clock read, both done for
+    /// every subscriber of every message otherwise. The hub's queue is in
+    /// the order this process published, which is what holding and
+    /// releasing at once would give too.
+    async fn pass_through(&mut self, shared: &mut Shared) -> Step {
+        loop {
+            let event = match shared.subscription.try_next() {
+                Some(message) => Some(HubEvent::Message(message)),
+                None => shared.subscription.next().await,
+            };
+            match event {
+                Some(HubEvent::Message(message)) => {
+                    // Sent by the replay already.
+                    if shared.replayed_recently.remove(&message.id) {
+                        continue;
+                    }
+                    if !shared.replayed_recently.is_empty() && self.since.elapsed() > OVERLAP {
+                        shared.replayed_recently = HashSet::new();
+                    }
+                    shared.last_sent = Some(message.id);
+                    return Step::Send(Ok(FeedEvent::Message(message)));
+                }
+                Some(HubEvent::Lagged { first_missed }) => {
+                    // Everything before was sent: resume just before the
+                    // first message that did not fit, unless everything
+                    // sent is older.
+                    let before_missed = first_missed.predecessor();
+                    let resume = shared
+                        .last_sent
+                        .map_or(before_missed, |sent| sent.min(before_missed));
+                    return Step::Last(Ok(FeedEvent::Lagged {
+                        resume_after: Cursor::new(resume),
+                    }));
+                }
+                // The hub closed (shutdown): nothing is held, the feed ends.
+                None => return Step::End,
             }
         }
     }
@@ -606,6 +661,61 @@ mod tests {
                 .is_err(),
             "nothing after 40: the late message went out once"
         );
+    }
+
+    /// With nothing to hold (one process, no relay), each message goes out
+    /// the moment it is published, in the order published.
+    #[tokio::test(flavor = "current_thread")]
+    async fn with_nothing_to_hold_a_message_goes_out_at_once() {
+        let hub = Hub::new(16);
+        let (mut out, start) = feed_with(&hub, Order::window(Duration::ZERO)).await;
+        hub.publish(message(10));
+        hub.publish(message(20));
+        expect_next(&mut out, 10, start).await;
+        expect_next(&mut out, 20, start).await;
+        tokio::time::sleep(WINDOW).await;
+        let later = Instant::now();
+        hub.publish(message(30));
+        expect_next(&mut out, 30, later).await;
+    }
+
+    /// A feed that holds nothing and falls behind sends what its queue
+    /// held, then `Lagged` with the last of them as its resume cursor.
+    #[tokio::test(flavor = "current_thread")]
+    async fn with_nothing_to_hold_a_lagging_feed_resumes_after_what_it_sent() {
+        let hub = Hub::new(2);
+        let store = Store::open("sqlite::memory:", StoreOptions::default())
+            .await
+            .expect("an in-memory store");
+        let limits = FeedLimits {
+            max_replay: 10,
+            max_pending: 16,
+        };
+        let feed = message_feed(
+            store,
+            hub.clone(),
+            MessageFilter::default(),
+            None,
+            Order::window(Duration::ZERO),
+            limits,
+        );
+        let mut feed = Box::pin(feed);
+        // Polled once: subscribed, waiting.
+        assert!(futures::poll!(feed.next()).is_pending());
+        for n in [10, 20, 30, 40] {
+            hub.publish(message(n));
+        }
+        let mut events = Vec::new();
+        while let Some(event) = feed.next().await {
+            events.push(match event.expect("no store error") {
+                FeedEvent::Message(message) => format!("{}", message.id.ulid().0),
+                FeedEvent::Lagged { resume_after } => {
+                    format!("lagged after {}", resume_after.id.ulid().0)
+                }
+                other => panic!("unexpected {other:?}"),
+            });
+        }
+        assert_eq!(events, ["10", "20", "lagged after 20"]);
     }
 
     /// Marks on `hub`, active, whose own clock is far ahead: only other
