@@ -25,6 +25,7 @@ mod woken;
 
 use crate::auth::Authenticator;
 use axum::http::HeaderValue;
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::Poll;
@@ -248,6 +249,12 @@ impl Connection {
     }
 }
 
+/// What wakes a socket other than its client and its operations.
+enum Rare {
+    Keepalive,
+    ShuttingDown,
+}
+
 /// Serves one socket.
 ///
 /// The socket is not split: reading and writing take turns in this one
@@ -287,6 +294,10 @@ async fn serve(
     // attempt on each (the WebSocket library's, the TCP stream's
     // readiness, their wakers) was a few percent of delivery's time.
     let (read_woken, read_waker) = Woken::new();
+    // The keepalive's timer and the shutdown signal likewise, together:
+    // the shutdown signal is shared by every socket, and polling it took
+    // its lock once per socket for every message.
+    let (rare_woken, rare_waker) = Woken::new();
     loop {
         let initialized = connection.session.is_some();
         let has_operations = !connection.operations.is_empty();
@@ -304,11 +315,20 @@ async fn serve(
             (id, output) = std::future::poll_fn(|cx| connection.operations.poll_next(cx)), if has_operations => {
                 Step::Send(connection.frame(&id, output))
             }
-            _ = keepalive.tick() => Step::Send(keepalive_message(protocol).to_owned()),
+            rare = std::future::poll_fn(|cx| {
+                rare_woken.poll_if_woken(cx, &rare_waker, |rare_cx| {
+                    if shutting_down.as_mut().poll(rare_cx).is_ready() {
+                        return Poll::Ready(Rare::ShuttingDown);
+                    }
+                    keepalive.poll_tick(rare_cx).map(|_| Rare::Keepalive)
+                })
+            }) => match rare {
+                Rare::Keepalive => Step::Send(keepalive_message(protocol).to_owned()),
+                Rare::ShuttingDown => Step::Close(1001, "server shutting down".to_owned()),
+            },
             _ = &mut init_deadline, if !initialized => {
                 Step::Close(4408, "Connection initialisation timeout".to_owned())
             }
-            _ = &mut shutting_down => Step::Close(1001, "server shutting down".to_owned()),
         };
         match step {
             Step::Nothing => {}
