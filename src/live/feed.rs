@@ -553,27 +553,36 @@ mod tests {
         feed_with(hub, Order::window(WINDOW)).await
     }
 
-    /// Like [`feed_on`], releasing as `order` says.
-    async fn feed_with(
+    /// A live feed (no cursor) of every message on `hub`, releasing as
+    /// `order` says; its store (only asked for the time) is in memory.
+    async fn live_feed(
         hub: &Arc<Hub>,
         order: Order,
-    ) -> (mpsc::UnboundedReceiver<(u128, Instant)>, Instant) {
+    ) -> impl Stream<Item = Result<FeedEvent, StoreError>> {
         let store = Store::open("sqlite::memory:", StoreOptions::default())
             .await
             .expect("an in-memory store");
-        tokio::time::pause();
         let limits = FeedLimits {
             max_replay: 10,
             max_pending: 16,
         };
-        let feed = message_feed(
+        message_feed(
             store,
             hub.clone(),
             MessageFilter::default(),
             None,
             order,
             limits,
-        );
+        )
+    }
+
+    /// Like [`feed_on`], releasing as `order` says.
+    async fn feed_with(
+        hub: &Arc<Hub>,
+        order: Order,
+    ) -> (mpsc::UnboundedReceiver<(u128, Instant)>, Instant) {
+        let feed = live_feed(hub, order).await;
+        tokio::time::pause();
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut feed = Box::pin(feed);
@@ -684,22 +693,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn with_nothing_to_hold_a_lagging_feed_resumes_after_what_it_sent() {
         let hub = Hub::new(2);
-        let store = Store::open("sqlite::memory:", StoreOptions::default())
-            .await
-            .expect("an in-memory store");
-        let limits = FeedLimits {
-            max_replay: 10,
-            max_pending: 16,
-        };
-        let feed = message_feed(
-            store,
-            hub.clone(),
-            MessageFilter::default(),
-            None,
-            Order::window(Duration::ZERO),
-            limits,
-        );
-        let mut feed = Box::pin(feed);
+        let mut feed = Box::pin(live_feed(&hub, Order::window(Duration::ZERO)).await);
         // Polled once: subscribed, waiting.
         assert!(futures::poll!(feed.next()).is_pending());
         for n in [10, 20, 30, 40] {
