@@ -427,17 +427,10 @@ impl LivePhase {
                 Some(Some(HubEvent::Message(message))) => self.hold(message, shared),
                 Some(Some(HubEvent::Lagged { first_missed })) => {
                     // What is held was delivered to this feed: send it, in
-                    // order. Resume just before the first message that did
-                    // not fit, unless everything sent is older (if a late
-                    // message sorts below what was sent, the resume repeats
-                    // a few rather than lose one).
+                    // order, then the cursor after the last of it.
                     let held = std::mem::take(&mut self.held);
                     let last_sent = held.keys().next_back().copied().or(shared.last_sent);
-                    let before_missed = first_missed.predecessor();
-                    let resume = last_sent.map_or(before_missed, |sent| sent.min(before_missed));
-                    let lagged = FeedEvent::Lagged {
-                        resume_after: Cursor::new(resume),
-                    };
+                    let lagged = lagged_after(last_sent, first_missed);
                     return Step::Enter(Box::new(Phase::Closing(Closing::new(held, Some(lagged)))));
                 }
                 // The hub closed (shutdown): deliver what is held, then end.
@@ -448,9 +441,7 @@ impl LivePhase {
             }
         }
     }
-}
 
-impl LivePhase {
     /// The next message as the hub queued it, when the order holds nothing
     /// back and nothing is held: it goes out at once, without a pass
     /// through the held messages and without a clock read, both done for
@@ -475,22 +466,26 @@ impl LivePhase {
                     shared.last_sent = Some(message.id);
                     return Step::Send(Ok(FeedEvent::Message(message)));
                 }
+                // Everything before was sent.
                 Some(HubEvent::Lagged { first_missed }) => {
-                    // Everything before was sent: resume just before the
-                    // first message that did not fit, unless everything
-                    // sent is older.
-                    let before_missed = first_missed.predecessor();
-                    let resume = shared
-                        .last_sent
-                        .map_or(before_missed, |sent| sent.min(before_missed));
-                    return Step::Last(Ok(FeedEvent::Lagged {
-                        resume_after: Cursor::new(resume),
-                    }));
+                    return Step::Last(Ok(lagged_after(shared.last_sent, first_missed)));
                 }
                 // The hub closed (shutdown): nothing is held, the feed ends.
                 None => return Step::End,
             }
         }
+    }
+}
+
+/// The `Lagged` event of a feed that sent up to `last_sent` and missed
+/// `first_missed`: resume just before the first message that did not fit,
+/// unless everything sent is older (if a late message sorts below what was
+/// sent, the resume repeats a few rather than lose one).
+fn lagged_after(last_sent: Option<MessageId>, first_missed: MessageId) -> FeedEvent {
+    let before_missed = first_missed.predecessor();
+    let resume = last_sent.map_or(before_missed, |sent| sent.min(before_missed));
+    FeedEvent::Lagged {
+        resume_after: Cursor::new(resume),
     }
 }
 
