@@ -362,6 +362,13 @@ impl LivePhase {
         }
     }
 
+    /// Forgets the replayed ids once no live copy of them can still come.
+    fn forget_replayed_past_overlap(&self, shared: &mut Shared) {
+        if !shared.replayed_recently.is_empty() && self.since.elapsed() > OVERLAP {
+            shared.replayed_recently = HashSet::new();
+        }
+    }
+
     async fn step(&mut self, shared: &mut Shared) -> Step {
         if self.held.is_empty() && shared.order.holds_nothing() {
             return self.pass_through(shared).await;
@@ -394,9 +401,7 @@ impl LivePhase {
                     }
                 }
             }
-            if !shared.replayed_recently.is_empty() && self.since.elapsed() > OVERLAP {
-                shared.replayed_recently = HashSet::new();
-            }
+            self.forget_replayed_past_overlap(shared);
 
             // The cap of the first held message; with marks, a look again
             // soon, as they move.
@@ -460,9 +465,7 @@ impl LivePhase {
                     if shared.replayed_recently.remove(&message.id) {
                         continue;
                     }
-                    if !shared.replayed_recently.is_empty() && self.since.elapsed() > OVERLAP {
-                        shared.replayed_recently = HashSet::new();
-                    }
+                    self.forget_replayed_past_overlap(shared);
                     shared.last_sent = Some(message.id);
                     return Step::Send(Ok(FeedEvent::Message(message)));
                 }
