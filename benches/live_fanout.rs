@@ -13,7 +13,9 @@
 //!   a burst of posts, the messages delivered per second;
 //! - the same at 1,000 subscribers on PostgreSQL (one process, the relay
 //!   as configured by default), if `DUNDER_TEST_POSTGRES_URL` (default
-//!   `postgres://postgres@127.0.0.1:5432/test`) can be reached.
+//!   `postgres://postgres@127.0.0.1:5432/test`) can be reached; then again
+//!   with a second, idle process on the same database (`pg 1000+peer`),
+//!   whose low-water marks hold each message until they pass it.
 //!
 //! Run: `cargo bench --bench live_fanout`. To run part of it (when
 //! profiling, say): `DUNDER_BENCH_PARTS` is a comma-separated choice of
@@ -656,6 +658,16 @@ async fn on_postgres() {
         let baseline = run(&server, 0).await;
         let figures = run(&server, POSTGRES_SIZE).await;
         print_row(&format!("pg {POSTGRES_SIZE}"), &figures, baseline.post_p99);
+        // A second, idle process on the same database: its marks now hold
+        // every message until they pass it, as on a deployment of several
+        // nodes. Its clients are still all on the first process.
+        let _peer = start_server(Some(&url)).await;
+        let figures = run(&server, POSTGRES_SIZE).await;
+        print_row(
+            &format!("pg {POSTGRES_SIZE}+peer"),
+            &figures,
+            baseline.post_p99,
+        );
     }
     drop_database(database).await;
 }
