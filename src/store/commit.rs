@@ -27,7 +27,6 @@ use tokio::time::Instant;
 
 use super::failure::{classify, never_sent, Failure};
 use super::pending::{unavailable, PostSlot};
-use super::read;
 use super::retry::{is_unique_violation, with_retries};
 use super::write_batch::{write_batch, IdentifiedPost};
 use super::writer::{Writer, RETRY_AFTER_BUSY, RETRY_AFTER_UNREACHABLE};
@@ -182,7 +181,14 @@ async fn attempt(writer: &Writer, batch: &[Taken], give_up_at: Option<Instant>) 
     let committing = AtomicBool::new(false);
     let write = with_retries(&setup.stats.transaction_retries, || {
         committing.store(false, Ordering::SeqCst);
-        write_batch(&setup.db, &setup.names, &posts, notify, &committing)
+        write_batch(
+            &setup.db,
+            &setup.names,
+            &posts,
+            notify,
+            &committing,
+            &setup.one_call,
+        )
     });
     tokio::pin!(write);
     let capped = tokio::time::timeout(setup.post_timeout, async {
@@ -231,11 +237,7 @@ async fn settle_stored(
     batch: Vec<Taken>,
 ) -> Result<Vec<Taken>, (Vec<Taken>, DbErr)> {
     let ids: Vec<MessageId> = batch.iter().map(|taken| taken.id).collect();
-    let read = tokio::time::timeout(
-        writer.setup.post_timeout,
-        read::get_messages(&writer.setup.db, &ids),
-    )
-    .await;
+    let read = writer.read_back(&ids).await;
     let found = match read {
         Ok(Ok(found)) => found,
         Ok(Err(error)) => return Err((batch, error)),

@@ -87,6 +87,10 @@ pub async fn connect_writer(
         // A commit never checkpoints the log: the store's checkpoint task
         // does, off the write path (see `checkpoint`).
         sqlite_settings(&mut options, wait, Checkpoints::Never);
+        // No ping before each batch: a SQLite connection is an open file,
+        // it cannot go stale as a network connection can, and the ping was
+        // a round trip to its driver thread on every batch.
+        options.test_before_acquire(false);
     }
     Database::connect(options).await
 }

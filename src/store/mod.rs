@@ -16,6 +16,7 @@ mod periodic;
 mod query;
 mod read;
 mod retry;
+mod sqlite_one_call;
 mod stats;
 mod transfer;
 mod transfer_import;
@@ -238,6 +239,7 @@ impl Store {
             own_mark: own_mark.clone(),
             max_batch: options.max_batch.clamp(1, MAX_BATCH),
             on_commit: options.on_commit,
+            one_call: sqlite_one_call::OneCall::new(stats.clone()),
             notify: notify.clone(),
             post_timeout: options.post_timeout,
         });

@@ -17,7 +17,10 @@
 //! data-modifying `WITH` parts of a `SELECT` that sends the notifications.
 //! One round trip instead of seven (BEGIN, four statements, two
 //! notifications, COMMIT): the single writer waits on each of them, and on
-//! two busy cores each wait is a trip through both schedulers.
+//! two busy cores each wait is a trip through both schedulers. On SQLite
+//! such a batch is one call to the driver instead of three: `BEGIN`, its
+//! inserts and `COMMIT` as one string of statements (see
+//! [`super::sqlite_one_call`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +39,7 @@ use super::names::NameCache;
 use super::own_mark::{successor, MarkNotice};
 use super::query::{has_arrays, insert_rows, is_one_of};
 use super::read::id_value;
+use super::sqlite_one_call::OneCall;
 use crate::domain::{Message, MessageId, NewMessage, User};
 
 /// The trend-counter key that counts every message, whatever its hashtags.
@@ -56,6 +60,7 @@ pub(crate) struct IdentifiedPost<'a> {
 ///
 /// `committing` is set just before COMMIT is sent: a failure (or a
 /// cancellation) after that point may have left the batch committed.
+/// `one_call_writes` writes SQLite batches whose names are all known.
 ///
 /// Authors and hashtags `names` already holds are neither created nor read
 /// back; what the batch wrote is remembered there once it has committed.
@@ -65,6 +70,7 @@ pub(crate) async fn write_batch(
     posts: &[IdentifiedPost<'_>],
     notify: Option<u64>,
     committing: &AtomicBool,
+    one_call_writes: &OneCall,
 ) -> Result<Vec<Message>, DbErr> {
     let authors: BTreeSet<&str> = posts.iter().map(|p| p.post.author.as_str()).collect();
     // The first-written display of each tag in this batch, by normalized name.
@@ -87,6 +93,16 @@ pub(crate) async fn write_batch(
         // lost connection leaves its outcome unknown.
         committing.store(true, Ordering::SeqCst);
         db.execute(statement).await?;
+        return Ok(stored_messages(posts, &user_ids, &hashtags));
+    }
+    if backend == DbBackend::Sqlite && notify.is_none() && new_authors.is_empty() && tags.is_empty()
+    {
+        let inserts = one_call(backend, batch_inserts(backend, posts, &user_ids, &hashtags));
+        // As above: once sent, the call runs to COMMIT or ROLLBACK.
+        committing.store(true, Ordering::SeqCst);
+        one_call_writes
+            .write(db.get_sqlite_connection_pool(), inserts)
+            .await?;
         return Ok(stored_messages(posts, &user_ids, &hashtags));
     }
 

@@ -26,6 +26,7 @@ use super::commit::{write_and_answer, Taken};
 use super::own_mark::OwnMark;
 use super::pending::{unavailable, wait, PendingPost, PostSlot, Take};
 use super::read;
+use super::sqlite_one_call::OneCall;
 use super::stats::StoreStats;
 use super::{CommitHook, StoreError};
 use crate::domain::{Message, MessageId, NewMessage};
@@ -58,6 +59,8 @@ pub(crate) struct WriterSetup {
     pub own_mark: Arc<OwnMark>,
     pub max_batch: usize,
     pub on_commit: Option<CommitHook>,
+    /// SQLite batches written in one call, and the one still running.
+    pub one_call: OneCall,
     /// Whether batches also NOTIFY their ids (read per batch: the relay
     /// mode is known only once the database has been asked what it is).
     pub notify: Arc<AtomicBool>,
@@ -87,6 +90,20 @@ impl Writer {
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, Vec<(MessageId, Arc<PostSlot>)>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Those of `ids` the database holds, read once a one-call write that
+    /// may still run has ended (see [`OneCall`]); an error past the post
+    /// timeout.
+    pub(crate) async fn read_back(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<Result<Vec<Message>, sea_orm::DbErr>, tokio::time::error::Elapsed> {
+        tokio::time::timeout(self.setup.post_timeout, async {
+            self.setup.one_call.wait().await;
+            read::get_messages(&self.setup.db, ids).await
+        })
+        .await
     }
 }
 
@@ -208,11 +225,7 @@ async fn settle_in_flight(writer: &Writer) {
     }
     let stats = &writer.setup.stats;
     let ids: Vec<MessageId> = open.iter().map(|(id, _)| *id).collect();
-    let lookup = tokio::time::timeout(
-        writer.setup.post_timeout,
-        read::get_messages(&writer.setup.db, &ids),
-    )
-    .await;
+    let lookup = writer.read_back(&ids).await;
     let mut stored = match lookup {
         Ok(Ok(messages)) => messages,
         outcome => {

@@ -1,5 +1,6 @@
 //! The writer's own tests: answers after lost commits, refusals when the
-//! database is out of reach, and the supervisor after a panic.
+//! database is out of reach, the supervisor after a panic, and SQLite
+//! batches written in one call (all or nothing, even when dropped).
 
 use std::sync::atomic::AtomicU64;
 use std::time::SystemTime;
@@ -122,9 +123,21 @@ fn setup(db: DatabaseConnection, on_commit: Option<CommitHook>) -> WriterSetup {
         ))),
         max_batch: MAX_BATCH,
         on_commit,
+        one_call: one_call(),
         notify: Arc::new(AtomicBool::new(false)),
         post_timeout: TIMEOUT,
     }
+}
+
+/// One-call writes of their own, counted apart.
+fn one_call() -> OneCall {
+    counted_one_call().0
+}
+
+/// One-call writes and the statements they count.
+fn counted_one_call() -> (OneCall, Arc<StoreStats>) {
+    let stats = Arc::new(StoreStats::default());
+    (OneCall::new(stats.clone()), stats)
 }
 
 fn writer(setup: WriterSetup) -> Writer {
@@ -156,6 +169,189 @@ fn taken(
     (batch, answers)
 }
 
+/// A SQLite writer pool of one connection, as `connect_writer` opens it:
+/// what one call leaves open, the next call on the pool would meet.
+async fn one_connection_writer(dir: &tempfile::TempDir) -> DatabaseConnection {
+    let url = format!("sqlite:{}/w.db?mode=rwc", dir.path().display());
+    connect::connect_writer(&url, false, 1, Duration::from_secs(5))
+        .await
+        .unwrap()
+}
+
+/// The posts of `batch` as `write_batch` takes them.
+fn identified(batch: &[Taken]) -> Vec<IdentifiedPost<'_>> {
+    batch
+        .iter()
+        .map(|taken| IdentifiedPost {
+            id: taken.id,
+            post: &taken.post,
+        })
+        .collect()
+}
+
+/// The trend counters, all summed: each post adds the same to them.
+async fn counted(db: &DatabaseConnection) -> i64 {
+    let row = db
+        .query_one(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT COALESCE(SUM(count), 0) AS n FROM trend_counts",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+/// Once its author and hashtags are known, a SQLite batch is one call to
+/// the driver, and writes what the transaction wrote: messages, hashtag
+/// links and counters.
+#[tokio::test]
+async fn a_batch_with_known_names_is_one_call_on_sqlite() {
+    let (dir, _reads) = sqlite().await;
+    let db = one_connection_writer(&dir).await;
+    let names = fresh_names();
+    let (first, _answers) = taken(&["first #rust"], TIMEOUT);
+    let (second, _answers) = taken(&["second #rust", "third #rust"], TIMEOUT);
+    let (calls, stats) = counted_one_call();
+    write_batch(
+        &db,
+        &names,
+        &identified(&first),
+        None,
+        &AtomicBool::new(false),
+        &calls,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        stats.statements.load(Ordering::Relaxed),
+        0,
+        "new names: a transaction"
+    );
+    // What the transaction counted for one post.
+    let per_post = counted(&db).await;
+    assert!(per_post > 0);
+
+    let written = write_batch(
+        &db,
+        &names,
+        &identified(&second),
+        None,
+        &AtomicBool::new(false),
+        &calls,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        stats.statements.load(Ordering::Relaxed),
+        1,
+        "known names: one call"
+    );
+    let ids: Vec<MessageId> = second.iter().map(|taken| taken.id).collect();
+    assert_eq!(read::get_messages(&db, &ids).await.unwrap(), written);
+    assert_eq!(written[0].hashtags, ["rust"]);
+    assert_eq!(counted(&db).await, 3 * per_post);
+}
+
+/// A SQLite call that fails halfway (its second post's id is taken) leaves
+/// nothing of its batch, and its connection out of any transaction: the
+/// next batch on the same connection is written.
+#[tokio::test]
+async fn a_failed_one_call_batch_leaves_nothing_on_sqlite() {
+    let (dir, _reads) = sqlite().await;
+    let db = one_connection_writer(&dir).await;
+    let names = fresh_names();
+    let (calls, stats) = counted_one_call();
+    let (stored, _answers) = taken(&["stored #rust"], TIMEOUT);
+    write_batch(
+        &db,
+        &names,
+        &identified(&stored),
+        None,
+        &AtomicBool::new(false),
+        &calls,
+    )
+    .await
+    .unwrap();
+    let per_post = counted(&db).await;
+
+    let (fresh, _answers) = taken(&["fresh #rust"], TIMEOUT);
+    let mut clashing = identified(&fresh);
+    clashing.extend(identified(&stored));
+    let error = write_batch(
+        &db,
+        &names,
+        &clashing,
+        None,
+        &AtomicBool::new(false),
+        &calls,
+    )
+    .await
+    .expect_err("the second post's id is taken");
+    assert!(crate::store::retry::is_unique_violation(&error), "{error}");
+    assert_eq!(
+        stats.statements.load(Ordering::Relaxed),
+        1,
+        "it was the one-call path"
+    );
+    // Read on the same (only) connection: an open transaction would show it.
+    assert_eq!(read::get_messages(&db, &[fresh[0].id]).await.unwrap(), []);
+    assert_eq!(counted(&db).await, per_post);
+
+    let (next, _answers) = taken(&["next #rust"], TIMEOUT);
+    let written = write_batch(
+        &db,
+        &names,
+        &identified(&next),
+        None,
+        &AtomicBool::new(false),
+        &calls,
+    )
+    .await
+    .expect("no transaction left open");
+    assert_eq!(
+        read::get_messages(&db, &[next[0].id]).await.unwrap(),
+        written
+    );
+    assert_eq!(counted(&db).await, 2 * per_post);
+}
+
+/// A SQLite batch whose writer stops waiting once the call is sent (the
+/// post timeout) is still written whole, and a read-back waits for it.
+#[tokio::test]
+async fn a_one_call_batch_dropped_once_sent_is_written_whole_on_sqlite() {
+    use futures::FutureExt;
+
+    let (dir, _reads) = sqlite().await;
+    let db = one_connection_writer(&dir).await;
+    let names = fresh_names();
+    let calls = one_call();
+    let (warm, _answers) = taken(&["warm #rust"], TIMEOUT);
+    write_batch(
+        &db,
+        &names,
+        &identified(&warm),
+        None,
+        &AtomicBool::new(false),
+        &calls,
+    )
+    .await
+    .unwrap();
+    let per_post = counted(&db).await;
+
+    let (batch, _answers) = taken(&["one #rust", "two #rust", "three #rust"], TIMEOUT);
+    let posts = identified(&batch);
+    let committing = AtomicBool::new(false);
+    let dropped = write_batch(&db, &names, &posts, None, &committing, &calls).now_or_never();
+    assert!(dropped.is_none(), "the call was still running when dropped");
+    assert!(committing.load(Ordering::SeqCst), "the call was sent");
+
+    calls.wait().await;
+    let ids: Vec<MessageId> = batch.iter().map(|taken| taken.id).collect();
+    assert_eq!(read::get_messages(&db, &ids).await.unwrap().len(), 3);
+    assert_eq!(counted(&db).await, 4 * per_post);
+}
+
 /// A commit that landed though its answer was lost: writing the post
 /// again meets its own id, and the poster hears it is stored. On both
 /// backends, whose duplicate-key errors differ.
@@ -170,6 +366,7 @@ async fn a_post_already_committed_is_answered_as_stored(backend: DbBackend) {
         &[IdentifiedPost { id, post }],
         None,
         &AtomicBool::new(false),
+        &one_call(),
     )
     .await
     .unwrap();
@@ -217,9 +414,16 @@ async fn a_batch_already_committed_is_answered_as_stored(backend: DbBackend) {
             post: &t.post,
         })
         .collect();
-    let first = write_batch(&db, &fresh_names(), &posts, None, &AtomicBool::new(false))
-        .await
-        .unwrap();
+    let first = write_batch(
+        &db,
+        &fresh_names(),
+        &posts,
+        None,
+        &AtomicBool::new(false),
+        &one_call(),
+    )
+    .await
+    .unwrap();
     drop(posts);
     let writer = writer(setup(db.clone(), None));
     write_and_answer(&writer, batch, false).await;
@@ -370,6 +574,7 @@ async fn a_batch_announces_its_ids_then_its_mark_on_postgres() {
         &posts,
         Some(0xabc),
         &AtomicBool::new(false),
+        &one_call(),
     )
     .await
     .unwrap();
