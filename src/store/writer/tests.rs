@@ -12,7 +12,7 @@ use crate::domain::UserName;
 use crate::store::names::NameCache;
 use crate::store::write_batch::{write_batch, IdentifiedPost};
 use crate::store::{connect, migrate_database};
-use sea_orm::DbBackend;
+use sea_orm::{DbBackend, TransactionTrait};
 
 const TIMEOUT: Duration = Duration::from_millis(400);
 
@@ -317,15 +317,14 @@ async fn a_failed_one_call_batch_leaves_nothing_on_sqlite() {
 }
 
 /// A SQLite batch whose writer stops waiting once the call is sent (the
-/// post timeout) is still written whole, and a read-back waits for it.
+/// post timeout) is rolled back whole, the read-back waits for that, and
+/// no transaction is left open.
 #[tokio::test]
-async fn a_one_call_batch_dropped_once_sent_is_written_whole_on_sqlite() {
-    use futures::FutureExt;
-
-    let (dir, _reads) = sqlite().await;
+async fn a_one_call_batch_dropped_once_sent_is_rolled_back_on_sqlite() {
+    let (dir, reads) = sqlite().await;
     let db = one_connection_writer(&dir).await;
     let names = fresh_names();
-    let calls = one_call();
+    let (calls, stats) = counted_one_call();
     let (warm, _answers) = taken(&["warm #rust"], TIMEOUT);
     write_batch(
         &db,
@@ -339,17 +338,51 @@ async fn a_one_call_batch_dropped_once_sent_is_written_whole_on_sqlite() {
     .unwrap();
     let per_post = counted(&db).await;
 
+    // Another connection holds the write lock: the call waits in SQLite,
+    // past `BEGIN`, for as long as the test keeps it.
+    let blocker = reads.begin().await.unwrap();
+    blocker
+        .execute_unprepared("DELETE FROM trend_counts WHERE 0")
+        .await
+        .unwrap();
     let (batch, _answers) = taken(&["one #rust", "two #rust", "three #rust"], TIMEOUT);
     let posts = identified(&batch);
     let committing = AtomicBool::new(false);
-    let dropped = write_batch(&db, &names, &posts, None, &committing, &calls).now_or_never();
-    assert!(dropped.is_none(), "the call was still running when dropped");
-    assert!(committing.load(Ordering::SeqCst), "the call was sent");
+    let mut write = Box::pin(write_batch(&db, &names, &posts, None, &committing, &calls));
+    // Polled until the call is counted: the poll that counts it also
+    // sends it to the driver.
+    while stats.statements.load(Ordering::Relaxed) == 0 {
+        assert!(
+            futures::poll!(&mut write).is_pending(),
+            "waits for the lock"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        futures::poll!(&mut write).is_pending(),
+        "waits for the lock"
+    );
+    assert!(committing.load(Ordering::SeqCst));
+    drop(write);
+    blocker.rollback().await.unwrap();
 
     calls.wait().await;
     let ids: Vec<MessageId> = batch.iter().map(|taken| taken.id).collect();
-    assert_eq!(read::get_messages(&db, &ids).await.unwrap().len(), 3);
-    assert_eq!(counted(&db).await, 4 * per_post);
+    assert_eq!(read::get_messages(&db, &ids).await.unwrap(), []);
+    assert_eq!(counted(&db).await, per_post);
+
+    let (next, _answers) = taken(&["next #rust"], TIMEOUT);
+    write_batch(
+        &db,
+        &names,
+        &identified(&next),
+        None,
+        &AtomicBool::new(false),
+        &calls,
+    )
+    .await
+    .expect("no transaction left open");
+    assert_eq!(counted(&db).await, 2 * per_post);
 }
 
 /// A commit that landed though its answer was lost: writing the post
