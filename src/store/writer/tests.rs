@@ -169,26 +169,6 @@ fn taken(
     (batch, answers)
 }
 
-/// A SQLite writer pool of one connection, as `connect_writer` opens it:
-/// what one call leaves open, the next call on the pool would meet.
-async fn one_connection_writer(dir: &tempfile::TempDir) -> DatabaseConnection {
-    let url = format!("sqlite:{}/w.db?mode=rwc", dir.path().display());
-    connect::connect_writer(&url, false, 1, Duration::from_secs(5))
-        .await
-        .unwrap()
-}
-
-/// The posts of `batch` as `write_batch` takes them.
-fn identified(batch: &[Taken]) -> Vec<IdentifiedPost<'_>> {
-    batch
-        .iter()
-        .map(|taken| IdentifiedPost {
-            id: taken.id,
-            post: &taken.post,
-        })
-        .collect()
-}
-
 /// The trend counters, all summed: each post adds the same to them.
 async fn counted(db: &DatabaseConnection) -> i64 {
     let row = db
@@ -202,55 +182,96 @@ async fn counted(db: &DatabaseConnection) -> i64 {
     row.try_get("", "n").unwrap()
 }
 
+/// The posts of `batch` as `write_batch` takes them.
+fn identified(batch: &[Taken]) -> Vec<IdentifiedPost<'_>> {
+    batch
+        .iter()
+        .map(|taken| IdentifiedPost {
+            id: taken.id,
+            post: &taken.post,
+        })
+        .collect()
+}
+
+/// A SQLite writer pool of one connection, as `connect_writer` opens it
+/// (what one call leaves open, the next call on the pool meets), whose
+/// names are warm: one post by `ann` with `#rust` is written, by a
+/// transaction.
+struct WarmSqlite {
+    _dir: tempfile::TempDir,
+    /// The read pool, on connections of its own.
+    reads: DatabaseConnection,
+    db: DatabaseConnection,
+    names: NameCache,
+    calls: OneCall,
+    /// The one-call statements counted.
+    stats: Arc<StoreStats>,
+    /// What one post adds to the trend counters.
+    per_post: i64,
+}
+
+impl WarmSqlite {
+    async fn new() -> WarmSqlite {
+        let (dir, reads) = sqlite().await;
+        let url = format!("sqlite:{}/w.db?mode=rwc", dir.path().display());
+        let db = connect::connect_writer(&url, false, 1, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let (calls, stats) = counted_one_call();
+        let mut warm = WarmSqlite {
+            _dir: dir,
+            reads,
+            db,
+            names: fresh_names(),
+            calls,
+            stats,
+            per_post: 0,
+        };
+        let (first, _answers) = taken(&["warm #rust"], TIMEOUT);
+        warm.write(&first).await.unwrap();
+        assert_eq!(warm.one_calls(), 0, "new names: a transaction");
+        warm.per_post = counted(&warm.db).await;
+        assert!(warm.per_post > 0);
+        warm
+    }
+
+    async fn write(&self, batch: &[Taken]) -> Result<Vec<Message>, sea_orm::DbErr> {
+        let posts = identified(batch);
+        let committing = AtomicBool::new(false);
+        write_batch(
+            &self.db,
+            &self.names,
+            &posts,
+            None,
+            &committing,
+            &self.calls,
+        )
+        .await
+    }
+
+    fn one_calls(&self) -> u64 {
+        self.stats.statements.load(Ordering::Relaxed)
+    }
+
+    /// The trend counters, in posts.
+    async fn counted_posts(&self) -> i64 {
+        counted(&self.db).await / self.per_post
+    }
+}
+
 /// Once its author and hashtags are known, a SQLite batch is one call to
 /// the driver, and writes what the transaction wrote: messages, hashtag
 /// links and counters.
 #[tokio::test]
 async fn a_batch_with_known_names_is_one_call_on_sqlite() {
-    let (dir, _reads) = sqlite().await;
-    let db = one_connection_writer(&dir).await;
-    let names = fresh_names();
-    let (first, _answers) = taken(&["first #rust"], TIMEOUT);
-    let (second, _answers) = taken(&["second #rust", "third #rust"], TIMEOUT);
-    let (calls, stats) = counted_one_call();
-    write_batch(
-        &db,
-        &names,
-        &identified(&first),
-        None,
-        &AtomicBool::new(false),
-        &calls,
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        stats.statements.load(Ordering::Relaxed),
-        0,
-        "new names: a transaction"
-    );
-    // What the transaction counted for one post.
-    let per_post = counted(&db).await;
-    assert!(per_post > 0);
-
-    let written = write_batch(
-        &db,
-        &names,
-        &identified(&second),
-        None,
-        &AtomicBool::new(false),
-        &calls,
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        stats.statements.load(Ordering::Relaxed),
-        1,
-        "known names: one call"
-    );
-    let ids: Vec<MessageId> = second.iter().map(|taken| taken.id).collect();
-    assert_eq!(read::get_messages(&db, &ids).await.unwrap(), written);
+    let warm = WarmSqlite::new().await;
+    let (batch, _answers) = taken(&["second #rust", "third #rust"], TIMEOUT);
+    let written = warm.write(&batch).await.unwrap();
+    assert_eq!(warm.one_calls(), 1, "known names: one call");
+    let ids: Vec<MessageId> = batch.iter().map(|taken| taken.id).collect();
+    assert_eq!(read::get_messages(&warm.db, &ids).await.unwrap(), written);
     assert_eq!(written[0].hashtags, ["rust"]);
-    assert_eq!(counted(&db).await, 3 * per_post);
+    assert_eq!(counted(&warm.db).await, 3 * warm.per_post);
 }
 
 /// A SQLite call that fails halfway (its second post's id is taken) leaves
@@ -258,62 +279,31 @@ async fn a_batch_with_known_names_is_one_call_on_sqlite() {
 /// next batch on the same connection is written.
 #[tokio::test]
 async fn a_failed_one_call_batch_leaves_nothing_on_sqlite() {
-    let (dir, _reads) = sqlite().await;
-    let db = one_connection_writer(&dir).await;
-    let names = fresh_names();
-    let (calls, stats) = counted_one_call();
+    let warm = WarmSqlite::new().await;
     let (stored, _answers) = taken(&["stored #rust"], TIMEOUT);
-    write_batch(
-        &db,
-        &names,
-        &identified(&stored),
-        None,
-        &AtomicBool::new(false),
-        &calls,
-    )
-    .await
-    .unwrap();
-    let per_post = counted(&db).await;
+    warm.write(&stored).await.unwrap();
+    assert_eq!(warm.one_calls(), 1);
 
-    let (fresh, _answers) = taken(&["fresh #rust"], TIMEOUT);
-    let mut clashing = identified(&fresh);
-    clashing.extend(identified(&stored));
-    let error = write_batch(
-        &db,
-        &names,
-        &clashing,
-        None,
-        &AtomicBool::new(false),
-        &calls,
-    )
-    .await
-    .expect_err("the second post's id is taken");
+    let (mut clashing, _answers) = taken(&["fresh #rust"], TIMEOUT);
+    let fresh_id = clashing[0].id;
+    clashing.extend(stored);
+    let error = warm
+        .write(&clashing)
+        .await
+        .expect_err("the second post's id is taken");
     assert!(crate::store::retry::is_unique_violation(&error), "{error}");
-    assert_eq!(
-        stats.statements.load(Ordering::Relaxed),
-        1,
-        "it was the one-call path"
-    );
+    assert_eq!(warm.one_calls(), 2, "it was the one-call path");
     // Read on the same (only) connection: an open transaction would show it.
-    assert_eq!(read::get_messages(&db, &[fresh[0].id]).await.unwrap(), []);
-    assert_eq!(counted(&db).await, per_post);
+    assert_eq!(read::get_messages(&warm.db, &[fresh_id]).await.unwrap(), []);
+    assert_eq!(warm.counted_posts().await, 2);
 
     let (next, _answers) = taken(&["next #rust"], TIMEOUT);
-    let written = write_batch(
-        &db,
-        &names,
-        &identified(&next),
-        None,
-        &AtomicBool::new(false),
-        &calls,
-    )
-    .await
-    .expect("no transaction left open");
+    let written = warm.write(&next).await.expect("no transaction left open");
     assert_eq!(
-        read::get_messages(&db, &[next[0].id]).await.unwrap(),
+        read::get_messages(&warm.db, &[next[0].id]).await.unwrap(),
         written
     );
-    assert_eq!(counted(&db).await, 2 * per_post);
+    assert_eq!(warm.counted_posts().await, 3);
 }
 
 /// A SQLite batch whose writer stops waiting once the call is sent (the
@@ -321,37 +311,19 @@ async fn a_failed_one_call_batch_leaves_nothing_on_sqlite() {
 /// no transaction is left open.
 #[tokio::test]
 async fn a_one_call_batch_dropped_once_sent_is_rolled_back_on_sqlite() {
-    let (dir, reads) = sqlite().await;
-    let db = one_connection_writer(&dir).await;
-    let names = fresh_names();
-    let (calls, stats) = counted_one_call();
-    let (warm, _answers) = taken(&["warm #rust"], TIMEOUT);
-    write_batch(
-        &db,
-        &names,
-        &identified(&warm),
-        None,
-        &AtomicBool::new(false),
-        &calls,
-    )
-    .await
-    .unwrap();
-    let per_post = counted(&db).await;
-
+    let warm = WarmSqlite::new().await;
     // Another connection holds the write lock: the call waits in SQLite,
     // past `BEGIN`, for as long as the test keeps it.
-    let blocker = reads.begin().await.unwrap();
+    let blocker = warm.reads.begin().await.unwrap();
     blocker
         .execute_unprepared("DELETE FROM trend_counts WHERE 0")
         .await
         .unwrap();
     let (batch, _answers) = taken(&["one #rust", "two #rust", "three #rust"], TIMEOUT);
-    let posts = identified(&batch);
-    let committing = AtomicBool::new(false);
-    let mut write = Box::pin(write_batch(&db, &names, &posts, None, &committing, &calls));
+    let mut write = Box::pin(warm.write(&batch));
     // Polled until the call is counted: the poll that counts it also
     // sends it to the driver.
-    while stats.statements.load(Ordering::Relaxed) == 0 {
+    while warm.one_calls() == 0 {
         assert!(
             futures::poll!(&mut write).is_pending(),
             "waits for the lock"
@@ -362,27 +334,17 @@ async fn a_one_call_batch_dropped_once_sent_is_rolled_back_on_sqlite() {
         futures::poll!(&mut write).is_pending(),
         "waits for the lock"
     );
-    assert!(committing.load(Ordering::SeqCst));
     drop(write);
     blocker.rollback().await.unwrap();
 
-    calls.wait().await;
+    warm.calls.wait().await;
     let ids: Vec<MessageId> = batch.iter().map(|taken| taken.id).collect();
-    assert_eq!(read::get_messages(&db, &ids).await.unwrap(), []);
-    assert_eq!(counted(&db).await, per_post);
+    assert_eq!(read::get_messages(&warm.db, &ids).await.unwrap(), []);
+    assert_eq!(warm.counted_posts().await, 1);
 
     let (next, _answers) = taken(&["next #rust"], TIMEOUT);
-    write_batch(
-        &db,
-        &names,
-        &identified(&next),
-        None,
-        &AtomicBool::new(false),
-        &calls,
-    )
-    .await
-    .expect("no transaction left open");
-    assert_eq!(counted(&db).await, 2 * per_post);
+    warm.write(&next).await.expect("no transaction left open");
+    assert_eq!(warm.counted_posts().await, 2);
 }
 
 /// A commit that landed though its answer was lost: writing the post
