@@ -98,7 +98,8 @@ pub(crate) async fn write_batch(
     if backend == DbBackend::Sqlite && notify.is_none() && new_authors.is_empty() && tags.is_empty()
     {
         let inserts = one_call(backend, batch_inserts(backend, posts, &user_ids, &hashtags));
-        // As above: once sent, the call runs to COMMIT or ROLLBACK.
+        // As above: once the call is sent, it may commit even if this
+        // write is dropped (its undo finds COMMIT done, `sqlite_one_call`).
         committing.store(true, Ordering::SeqCst);
         one_call_writes
             .write(db.get_sqlite_connection_pool(), inserts)
