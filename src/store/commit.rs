@@ -46,6 +46,17 @@ pub(crate) struct Taken {
     pub slot: Arc<PostSlot>,
 }
 
+/// The posts of `batch` as [`write_batch`] takes them.
+pub(super) fn identified(batch: &[Taken]) -> Vec<IdentifiedPost<'_>> {
+    batch
+        .iter()
+        .map(|taken| IdentifiedPost {
+            id: taken.id,
+            post: &taken.post,
+        })
+        .collect()
+}
+
 /// How one try of a batch went wrong.
 struct AttemptError {
     /// None when the attempt took longer than the post timeout.
@@ -167,13 +178,7 @@ enum Tried {
 /// then.
 async fn attempt(writer: &Writer, batch: &[Taken], give_up_at: Option<Instant>) -> Tried {
     let setup = &writer.setup;
-    let posts: Vec<IdentifiedPost> = batch
-        .iter()
-        .map(|taken| IdentifiedPost {
-            id: taken.id,
-            post: &taken.post,
-        })
-        .collect();
+    let posts = identified(batch);
     let notify = setup
         .notify
         .load(Ordering::Relaxed)

@@ -9,6 +9,7 @@ use ulid::{Generator, Ulid};
 
 use super::*;
 use crate::domain::UserName;
+use crate::store::commit::identified;
 use crate::store::names::NameCache;
 use crate::store::write_batch::{write_batch, IdentifiedPost};
 use crate::store::{connect, migrate_database};
@@ -180,17 +181,6 @@ async fn counted(db: &DatabaseConnection) -> i64 {
         .unwrap()
         .unwrap();
     row.try_get("", "n").unwrap()
-}
-
-/// The posts of `batch` as `write_batch` takes them.
-fn identified(batch: &[Taken]) -> Vec<IdentifiedPost<'_>> {
-    batch
-        .iter()
-        .map(|taken| IdentifiedPost {
-            id: taken.id,
-            post: &taken.post,
-        })
-        .collect()
 }
 
 /// A SQLite writer pool of one connection, as `connect_writer` opens it
@@ -402,13 +392,7 @@ async fn a_post_already_committed_is_answered_as_stored_on_postgres() {
 async fn a_batch_already_committed_is_answered_as_stored(backend: DbBackend) {
     let (_guard, db) = fresh(backend).await;
     let (batch, answers) = taken(&["one", "two", "three"], TIMEOUT);
-    let posts: Vec<IdentifiedPost> = batch
-        .iter()
-        .map(|t| IdentifiedPost {
-            id: t.id,
-            post: &t.post,
-        })
-        .collect();
+    let posts = identified(&batch);
     let first = write_batch(
         &db,
         &fresh_names(),
@@ -556,13 +540,7 @@ async fn a_batch_announces_its_ids_then_its_mark_on_postgres() {
         .await
         .unwrap();
     let (batch, _answers) = taken(&["one", "two"], TIMEOUT);
-    let posts: Vec<IdentifiedPost> = batch
-        .iter()
-        .map(|taken| IdentifiedPost {
-            id: taken.id,
-            post: &taken.post,
-        })
-        .collect();
+    let posts = identified(&batch);
     write_batch(
         &db,
         &fresh_names(),
