@@ -243,9 +243,11 @@ impl WarmSqlite {
         self.stats.statements.load(Ordering::Relaxed)
     }
 
-    /// The trend counters, in posts.
+    /// The trend counters, in posts: exactly a whole number of them.
     async fn counted_posts(&self) -> i64 {
-        counted(&self.db).await / self.per_post
+        let counted = counted(&self.db).await;
+        assert_eq!(counted % self.per_post, 0, "counters of part of a post");
+        counted / self.per_post
     }
 }
 
@@ -261,7 +263,7 @@ async fn a_batch_with_known_names_is_one_call_on_sqlite() {
     let ids: Vec<MessageId> = batch.iter().map(|taken| taken.id).collect();
     assert_eq!(read::get_messages(&warm.db, &ids).await.unwrap(), written);
     assert_eq!(written[0].hashtags, ["rust"]);
-    assert_eq!(counted(&warm.db).await, 3 * warm.per_post);
+    assert_eq!(warm.counted_posts().await, 3);
 }
 
 /// A SQLite call that fails halfway (its second post's id is taken) leaves
